@@ -1,0 +1,56 @@
+// The approval policy (DESIGN.md "Policy file v1"): loading, validation and evaluation.
+// Loading is strict and reports every problem at once; evaluation is a pure function.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/result.h"
+
+namespace kca {
+
+// One problem found while loading a policy, located in the file.
+struct PolicyIssue {
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown (e.g. the file cannot be read)
+  int column = 0;  // 1-based; 0 when unknown
+  std::string path;     // e.g. "rules[2].allowed.uris[0]"; empty for the whole document
+  std::string message;  // what is wrong and what is expected
+
+  // "FILE:LINE:COLUMN: PATH: MESSAGE" (parts that are unknown are left out).
+  std::string ToString() const;
+};
+
+class Policy;  // defined in src/policy; immutable once loaded, safe to share between threads
+
+struct PolicyLoadResult {
+  std::shared_ptr<const Policy> policy;  // null when `errors` is not empty
+  std::vector<PolicyIssue> errors;       // every load error, in file order
+  std::vector<PolicyIssue> warnings;     // rules that can never match or never pass, ...
+};
+
+// Parses and validates policy text. `file_name` is only used in PolicyIssue::file.
+PolicyLoadResult ParsePolicy(std::string_view text, std::string_view file_name);
+
+// Reads the file (I/O) then ParsePolicy. An unreadable file is one error naming the path.
+PolicyLoadResult LoadPolicyFile(const std::string& path);
+
+// Summary of a loaded policy, for logs, metrics (policy_info) and RBAC derivation.
+struct PolicySummary {
+  std::string sha256;                  // hex digest of the exact policy text
+  std::vector<std::string> rule_names;  // in order
+  std::vector<std::string> literal_signer_names;  // signers named literally by any selector
+};
+PolicySummary Summarize(const Policy& policy);
+
+// Evaluates one CSR (DESIGN.md "Evaluation of one CSR"). `facts` is the inspection of
+// csr.request (InspectEncodedRequest); a refusal there yields the governing rule's onViolation
+// with the refusal as the reason. Pure, thread-safe, no I/O.
+Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts);
+
+}  // namespace kca
