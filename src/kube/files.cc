@@ -1,0 +1,37 @@
+#include "files.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace kca::kube {
+
+Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Error{"cannot read " + path + ": " + std::strerror(errno)};
+  }
+  std::string contents;
+  char chunk[8192];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+    contents.append(chunk, static_cast<std::size_t>(in.gcount()));
+    if (contents.size() > max_bytes) {
+      return Error{"cannot read " + path + ": larger than " + std::to_string(max_bytes) +
+                   " bytes"};
+    }
+  }
+  if (in.bad()) {
+    return Error{"cannot read " + path + ": I/O error"};
+  }
+  return contents;
+}
+
+std::string ResolveAgainst(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path.front() == '/' || base_dir.empty()) {
+    return path;
+  }
+  return base_dir + "/" + path;
+}
+
+}  // namespace kca::kube
