@@ -1,0 +1,446 @@
+#include "kube_csr_approver/csr_inspector.h"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "pem.h"
+#include "text.h"
+
+namespace kca {
+namespace {
+
+using csr_internal::IsValidUtf8;
+using csr_internal::Quote;
+
+template <typename T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+template <typename T, void (*Free)(T*)>
+using Owned = std::unique_ptr<T, Deleter<T, Free>>;
+
+void FreeExtensions(STACK_OF(X509_EXTENSION) * exts) {
+  sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+}
+void FreeOpenSslString(unsigned char* text) { OPENSSL_free(text); }
+
+using ReqPtr = Owned<X509_REQ, X509_REQ_free>;
+using ExtensionsPtr = Owned<STACK_OF(X509_EXTENSION), FreeExtensions>;
+using GeneralNamesPtr = Owned<GENERAL_NAMES, GENERAL_NAMES_free>;
+using BasicConstraintsPtr = Owned<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
+using BitStringPtr = Owned<ASN1_BIT_STRING, ASN1_BIT_STRING_free>;
+using ExtendedKeyUsagePtr = Owned<EXTENDED_KEY_USAGE, EXTENDED_KEY_USAGE_free>;
+using Utf8Ptr = Owned<unsigned char, FreeOpenSslString>;
+
+// OpenSSL's error queue is per thread: whatever a failed call left there must not surface in
+// an unrelated later call on this thread.
+class ErrorQueueGuard {
+ public:
+  ErrorQueueGuard() { ERR_clear_error(); }
+  ~ErrorQueueGuard() { ERR_clear_error(); }
+  ErrorQueueGuard(const ErrorQueueGuard&) = delete;
+  ErrorQueueGuard& operator=(const ErrorQueueGuard&) = delete;
+};
+
+std::string DottedOid(const ASN1_OBJECT* object) {
+  char buffer[128];
+  const int length = OBJ_obj2txt(buffer, sizeof(buffer), object, 1);
+  if (length <= 0) return "(unreadable OID)";
+  if (static_cast<std::size_t>(length) >= sizeof(buffer)) return "(overlong OID)";
+  return std::string(buffer, static_cast<std::size_t>(length));
+}
+
+// OpenSSL's short name when it has one ("CN"), else the dotted OID.
+std::string ShortNameOrOid(const ASN1_OBJECT* object) {
+  const int nid = OBJ_obj2nid(object);
+  if (nid != NID_undef) {
+    if (const char* name = OBJ_nid2sn(nid)) return name;
+  }
+  return DottedOid(object);
+}
+
+std::string LongNameOrOid(const ASN1_OBJECT* object) {
+  const int nid = OBJ_obj2nid(object);
+  if (nid != NID_undef) {
+    if (const char* name = OBJ_nid2ln(nid)) return name;
+  }
+  return DottedOid(object);
+}
+
+Result<std::string> SubjectValue(const ASN1_STRING* value, const std::string& type) {
+  unsigned char* raw = nullptr;
+  const int length = ASN1_STRING_to_UTF8(&raw, value);
+  Utf8Ptr owned(raw);
+  if (length < 0) {
+    if (ASN1_STRING_type(value) == V_ASN1_UTF8STRING) {
+      return Error{"subject attribute " + type + " is not valid UTF-8"};
+    }
+    return Error{"subject attribute " + type + " is not a readable string (ASN.1 type " +
+                 std::to_string(ASN1_STRING_type(value)) + ")"};
+  }
+  std::string text(reinterpret_cast<const char*>(raw), static_cast<std::size_t>(length));
+  if (text.find('\0') != std::string::npos) {
+    return Error{"subject attribute " + type + " contains a NUL byte (" + Quote(text) +
+                 "); such a name reads differently to different programs"};
+  }
+  if (!IsValidUtf8(text)) {
+    return Error{"subject attribute " + type + " is not valid UTF-8 (" + Quote(text) + ")"};
+  }
+  return text;
+}
+
+Status ReadSubject(X509_REQ* req, CsrFacts& facts) {
+  const X509_NAME* name = X509_REQ_get_subject_name(req);
+  const int count = X509_NAME_entry_count(name);
+  for (int i = 0; i < count; ++i) {
+    const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    const ASN1_OBJECT* object = X509_NAME_ENTRY_get_object(entry);
+    SubjectAttribute attribute;
+    attribute.type = ShortNameOrOid(object);
+    attribute.oid = DottedOid(object);
+    auto value = SubjectValue(X509_NAME_ENTRY_get_data(entry), attribute.type);
+    if (!value.ok()) return value.error();
+    attribute.value = std::move(*value);
+    switch (OBJ_obj2nid(object)) {
+      case NID_commonName:
+        facts.common_names.push_back(attribute.value);
+        break;
+      case NID_organizationName:
+        facts.organizations.push_back(attribute.value);
+        break;
+      case NID_organizationalUnitName:
+        facts.organizational_units.push_back(attribute.value);
+        break;
+      default:
+        break;
+    }
+    facts.subject.push_back(std::move(attribute));
+  }
+  return Status::Ok();
+}
+
+// DNS, email and URI SANs are IA5Strings: ASCII only, and a NUL would let "a.com\0.evil" pass a
+// check written for one reading and be used under another.
+Result<std::string> Ia5Value(const ASN1_IA5STRING* value, std::string_view kind) {
+  const std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                         static_cast<std::size_t>(ASN1_STRING_length(value)));
+  if (text.find('\0') != std::string::npos) {
+    return Error{"the " + std::string(kind) + " SAN " + Quote(text) + " contains a NUL byte"};
+  }
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      return Error{"the " + std::string(kind) + " SAN " + Quote(text) +
+                   " is not ASCII (an IA5String must be)"};
+    }
+  }
+  return text;
+}
+
+Status ReadSubjectAlternativeNames(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
+  int critical = -1;
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, &critical, nullptr)));
+  if (!names) {
+    if (critical == -1) return Status::Ok();
+    if (critical == -2) return Error{"the request has more than one subjectAltName extension"};
+    return Error{"the request's subjectAltName extension cannot be decoded"};
+  }
+  SubjectAlternativeNames& sans = facts.sans;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    switch (name->type) {
+      case GEN_DNS:
+      case GEN_EMAIL:
+      case GEN_URI: {
+        const std::string_view kind =
+            name->type == GEN_DNS ? "DNS" : (name->type == GEN_EMAIL ? "email" : "URI");
+        auto value = Ia5Value(name->d.ia5, kind);
+        if (!value.ok()) return value.error();
+        auto& list = name->type == GEN_DNS     ? sans.dns_names
+                     : name->type == GEN_EMAIL ? sans.email_addresses
+                                               : sans.uris;
+        list.push_back(std::move(*value));
+        break;
+      }
+      case GEN_IPADD: {
+        const std::string_view bytes(
+            reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.iPAddress)),
+            static_cast<std::size_t>(ASN1_STRING_length(name->d.iPAddress)));
+        auto address = IpAddress::FromBytes(bytes);
+        if (!address.ok())
+          return Error{"an IP address SAN is malformed: " + address.error().message};
+        sans.ip_addresses.push_back(*address);
+        break;
+      }
+      case GEN_OTHERNAME:
+        sans.other.push_back("otherName " + DottedOid(name->d.otherName->type_id));
+        break;
+      case GEN_DIRNAME:
+        sans.other.push_back("directoryName");
+        break;
+      case GEN_RID:
+        sans.other.push_back("registeredID " + DottedOid(name->d.registeredID));
+        break;
+      case GEN_X400:
+        sans.other.push_back("x400Address");
+        break;
+      case GEN_EDIPARTY:
+        sans.other.push_back("ediPartyName");
+        break;
+      default:
+        sans.other.push_back("GeneralName type " + std::to_string(name->type));
+        break;
+    }
+  }
+  return Status::Ok();
+}
+
+// Decodes one extension by NID; absent is fine, duplicated or undecodable is refused.
+template <typename T>
+Result<T*> DecodeExtension(const STACK_OF(X509_EXTENSION) * exts, int nid, std::string_view what) {
+  int critical = -1;
+  void* decoded = X509V3_get_d2i(exts, nid, &critical, nullptr);
+  if (decoded == nullptr && critical == -2) {
+    return Error{"the request has more than one " + std::string(what) + " extension"};
+  }
+  if (decoded == nullptr && critical >= 0) {
+    return Error{"the request's " + std::string(what) + " extension cannot be decoded"};
+  }
+  return static_cast<T*>(decoded);
+}
+
+Status ReadExtensions(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
+  // Go's x509 (the signer) rejects repeated extensions; refusing them here keeps both readings
+  // equal.
+  std::set<std::string> seen;
+  for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+    const ASN1_OBJECT* object = X509_EXTENSION_get_object(sk_X509_EXTENSION_value(exts, i));
+    if (!seen.insert(DottedOid(object)).second) {
+      return Error{"the request asks for the extension " + LongNameOrOid(object) + " twice"};
+    }
+  }
+
+  if (Status status = ReadSubjectAlternativeNames(exts, facts); !status.ok()) return status;
+
+  RequestedExtensions& extensions = facts.extensions;
+  auto constraints =
+      DecodeExtension<BASIC_CONSTRAINTS>(exts, NID_basic_constraints, "basicConstraints");
+  if (!constraints.ok()) return constraints.error();
+  if (BasicConstraintsPtr owned(*constraints); owned) {
+    extensions.has_basic_constraints = true;
+    extensions.basic_constraints_ca = owned->ca != 0;
+  }
+
+  auto key_usage = DecodeExtension<ASN1_BIT_STRING>(exts, NID_key_usage, "keyUsage");
+  if (!key_usage.ok()) return key_usage.error();
+  if (BitStringPtr owned(*key_usage); owned) {
+    static constexpr const char* kKeyUsageNames[] = {
+        "Digital Signature", "Non Repudiation", "Key Encipherment",
+        "Data Encipherment", "Key Agreement",   "Certificate Sign",
+        "CRL Sign",          "Encipher Only",   "Decipher Only"};
+    for (int bit = 0; bit < static_cast<int>(std::size(kKeyUsageNames)); ++bit) {
+      if (ASN1_BIT_STRING_get_bit(owned.get(), bit)) {
+        extensions.key_usages.emplace_back(kKeyUsageNames[bit]);
+      }
+    }
+  }
+
+  auto extended = DecodeExtension<EXTENDED_KEY_USAGE>(exts, NID_ext_key_usage, "extendedKeyUsage");
+  if (!extended.ok()) return extended.error();
+  if (ExtendedKeyUsagePtr owned(*extended); owned) {
+    for (int i = 0; i < sk_ASN1_OBJECT_num(owned.get()); ++i) {
+      extensions.extended_key_usages.push_back(LongNameOrOid(sk_ASN1_OBJECT_value(owned.get(), i)));
+    }
+  }
+  return Status::Ok();
+}
+
+// OpenSSL reads only the first extensionRequest attribute while Go's x509 merges all of them: a
+// second one could carry SANs the signer sees and we would not.
+Status CheckExtensionRequestAttributes(X509_REQ* req) {
+  for (int nid : {NID_ext_req, NID_ms_ext_req}) {
+    const int first = X509_REQ_get_attr_by_NID(req, nid, -1);
+    if (first < 0) continue;
+    if (X509_REQ_get_attr_by_NID(req, nid, first) >= 0) {
+      return Error{"the request has more than one extensionRequest attribute"};
+    }
+    if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, first)) != 1) {
+      return Error{"the request's extensionRequest attribute must hold exactly one value"};
+    }
+  }
+  return Status::Ok();
+}
+
+std::string CurveName(const std::string& group) {
+  if (group == "prime256v1" || group == "P-256") return "P-256";
+  if (group == "secp384r1" || group == "P-384") return "P-384";
+  if (group == "secp521r1" || group == "P-521") return "P-521";
+  return group;
+}
+
+Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
+  if (key == nullptr) {
+    return Error{"the request's public key cannot be decoded (unknown or malformed algorithm)"};
+  }
+  PublicKeyFacts facts;
+  facts.bits = EVP_PKEY_get_bits(key);
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA:
+      facts.algorithm = KeyAlgorithm::kRsa;
+      return facts;
+    case EVP_PKEY_EC: {
+      char group[80] = {};
+      std::size_t length = 0;
+      if (EVP_PKEY_get_group_name(key, group, sizeof(group), &length) != 1 || length == 0) {
+        return Error{
+            "the request's ECDSA key uses explicit curve parameters; only named curves "
+            "(P-256, P-384, P-521) are supported"};
+      }
+      facts.algorithm = KeyAlgorithm::kEcdsa;
+      facts.curve = CurveName(std::string(group, length));
+      return facts;
+    }
+    case EVP_PKEY_ED25519:
+      facts.algorithm = KeyAlgorithm::kEd25519;
+      facts.bits = 256;
+      return facts;
+    default: {
+      const char* type = EVP_PKEY_get0_type_name(key);
+      return Error{"the request's public key is " +
+                   std::string(type ? type : "of an unknown type") +
+                   "; only RSA, ECDSA and Ed25519 keys are supported"};
+    }
+  }
+}
+
+// Only signatures kube-apiserver (Go's x509) verifies with a strong digest are accepted.
+Status CheckSignatureAlgorithm(int nid, const std::string& name) {
+  switch (nid) {
+    case NID_sha256WithRSAEncryption:
+    case NID_sha384WithRSAEncryption:
+    case NID_sha512WithRSAEncryption:
+    case NID_ecdsa_with_SHA256:
+    case NID_ecdsa_with_SHA384:
+    case NID_ecdsa_with_SHA512:
+    case NID_ED25519:
+      return Status::Ok();
+    default:
+      break;
+  }
+  int digest = NID_undef;
+  int key_type = NID_undef;
+  if (OBJ_find_sigid_algs(nid, &digest, &key_type) == 1 &&
+      (digest == NID_sha1 || digest == NID_md5 || digest == NID_md4 || digest == NID_md2 ||
+       digest == NID_md5_sha1)) {
+    return Error{"the request is signed with " + name +
+                 "; SHA-1 and MD5 signatures are refused: sign it with SHA-256 or stronger"};
+  }
+  return Error{
+      "the request's signature algorithm " + name +
+      " is not supported; use SHA-256/384/512 with RSA (PKCS#1 v1.5) or ECDSA, or Ed25519"};
+}
+
+Result<CsrFacts> InspectDer(const std::string& der) {
+  const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
+  const auto* end = cursor + der.size();
+  ReqPtr req(d2i_X509_REQ(nullptr, &cursor, static_cast<long>(der.size())));
+  if (!req) {
+    return Error{
+        "the request's PEM block does not hold a PKCS#10 certificate request (the DER "
+        "is truncated or malformed)"};
+  }
+  if (cursor != end) {
+    return Error{"the request's PEM block has " + std::to_string(end - cursor) +
+                 " bytes after the PKCS#10 request"};
+  }
+  if (X509_REQ_get_version(req.get()) != X509_REQ_VERSION_1) {
+    return Error{"the request has version " + std::to_string(X509_REQ_get_version(req.get()) + 1) +
+                 "; PKCS#10 defines only version 1"};
+  }
+
+  CsrFacts facts;
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
+  auto key_facts = ReadPublicKey(key);
+  if (!key_facts.ok()) return key_facts.error();
+  facts.key = *key_facts;
+
+  const int signature_nid = X509_REQ_get_signature_nid(req.get());
+  const char* signature_name = OBJ_nid2ln(signature_nid);
+  if (signature_nid == NID_undef || signature_name == nullptr) {
+    const X509_ALGOR* algorithm = nullptr;
+    X509_REQ_get0_signature(req.get(), nullptr, &algorithm);
+    const ASN1_OBJECT* object = nullptr;
+    X509_ALGOR_get0(&object, nullptr, nullptr, algorithm);
+    facts.signature_algorithm = object ? DottedOid(object) : "(unknown)";
+  } else {
+    facts.signature_algorithm = signature_name;
+  }
+  if (Status status = CheckSignatureAlgorithm(signature_nid, facts.signature_algorithm);
+      !status.ok()) {
+    return status.error();
+  }
+  if (X509_REQ_verify(req.get(), key) != 1) {
+    return Error{
+        "the request's signature does not verify with its own public key (no proof of "
+        "possession of the private key; the request is corrupt or forged)"};
+  }
+
+  if (Status status = ReadSubject(req.get(), facts); !status.ok()) return status.error();
+  if (Status status = CheckExtensionRequestAttributes(req.get()); !status.ok()) {
+    return status.error();
+  }
+  ExtensionsPtr exts(X509_REQ_get_extensions(req.get()));
+  if (!exts) {
+    // OpenSSL 3 returns an empty stack when the attribute is absent, NULL when it cannot decode.
+    if (X509_REQ_get_attr_by_NID(req.get(), NID_ext_req, -1) >= 0 ||
+        X509_REQ_get_attr_by_NID(req.get(), NID_ms_ext_req, -1) >= 0) {
+      return Error{"the request's extensionRequest attribute cannot be decoded"};
+    }
+    return facts;
+  }
+  if (Status status = ReadExtensions(exts.get(), facts); !status.ok()) return status.error();
+  return facts;
+}
+
+Error TooLarge(std::size_t size) {
+  return Error{"the request is " + std::to_string(size) + " bytes long, more than the " +
+               std::to_string(kMaxRequestBytes) + " accepted"};
+}
+
+}  // namespace
+
+std::string_view KeyAlgorithmName(KeyAlgorithm algorithm) {
+  switch (algorithm) {
+    case KeyAlgorithm::kRsa:
+      return "RSA";
+    case KeyAlgorithm::kEcdsa:
+      return "ECDSA";
+    case KeyAlgorithm::kEd25519:
+      return "Ed25519";
+  }
+  return "unknown";
+}
+
+Result<CsrFacts> InspectEncodedRequest(std::string_view base64) {
+  if (base64.size() > kMaxRequestBytes) return TooLarge(base64.size());
+  auto pem = csr_internal::DecodeBase64(base64, "spec.request");
+  if (!pem.ok()) return pem.error();
+  return InspectPemRequest(*pem);
+}
+
+Result<CsrFacts> InspectPemRequest(std::string_view pem) {
+  if (pem.size() > kMaxRequestBytes) return TooLarge(pem.size());
+  ErrorQueueGuard guard;
+  auto der = csr_internal::ExtractRequestDer(pem);
+  if (!der.ok()) return der.error();
+  return InspectDer(*der);
+}
+
+}  // namespace kca

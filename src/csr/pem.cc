@@ -1,0 +1,192 @@
+#include "pem.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "text.h"
+
+namespace kca::csr_internal {
+namespace {
+
+constexpr std::string_view kBegin = "-----BEGIN ";
+constexpr std::string_view kEnd = "-----END ";
+constexpr std::string_view kDashes = "-----";
+constexpr std::string_view kRequestLabel = "CERTIFICATE REQUEST";
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+std::string_view TrimRight(std::string_view line) {
+  while (!line.empty() && IsSpace(line.back())) line.remove_suffix(1);
+  return line;
+}
+
+bool OnlySpace(std::string_view text) {
+  for (char c : text) {
+    if (!IsSpace(c)) return false;
+  }
+  return true;
+}
+
+// The labels of every BEGIN line, to say what a multi-block input holds.
+std::vector<std::string_view> BlockLabels(std::string_view text) {
+  std::vector<std::string_view> labels;
+  for (std::size_t at = text.find(kBegin); at != std::string_view::npos;
+       at = text.find(kBegin, at + kBegin.size())) {
+    std::string_view rest = text.substr(at + kBegin.size());
+    rest = rest.substr(0, rest.find('\n'));
+    labels.push_back(rest.substr(0, rest.find(kDashes)));
+  }
+  return labels;
+}
+
+Error WrongLabel(std::string_view label) {
+  const std::string quoted = Quote(label);
+  if (label == "NEW CERTIFICATE REQUEST") {
+    return Error{"the request's PEM block is labelled " + quoted +
+                 " (an old Netscape spelling); Kubernetes accepts only \"CERTIFICATE REQUEST\""};
+  }
+  if (label == "CERTIFICATE" || label == "X509 CERTIFICATE" || label == "TRUSTED CERTIFICATE") {
+    return Error{"the request holds a certificate (PEM block " + quoted +
+                 "), not a certificate signing request; send the \"CERTIFICATE REQUEST\" block"};
+  }
+  if (label.size() >= 11 && label.substr(label.size() - 11) == "PRIVATE KEY") {
+    return Error{"the request holds a private key (PEM block " + quoted +
+                 "), not a certificate signing request; a private key must never leave its "
+                 "owner: send only the \"CERTIFICATE REQUEST\" block (and replace that key)"};
+  }
+  return Error{"the request holds a PEM block labelled " + quoted +
+               ", not \"CERTIFICATE REQUEST\""};
+}
+
+}  // namespace
+
+Result<std::string> DecodeBase64(std::string_view text, std::string_view what) {
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  std::size_t symbols = 0;
+  std::size_t padding = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (IsSpace(c)) continue;
+    if (c == '=') {
+      ++padding;
+      continue;
+    }
+    const int value = Base64Value(c);
+    if (value < 0) {
+      return Error{std::string(what) + " is not valid base64: unexpected character " +
+                   Quote(text.substr(i, 1)) + " at offset " + std::to_string(i)};
+    }
+    if (padding > 0) {
+      return Error{std::string(what) + " is not valid base64: padding \"=\" before offset " +
+                   std::to_string(i) + " is not at the end"};
+    }
+    ++symbols;
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
+    }
+  }
+  if (padding > 2 || (symbols + padding) % 4 != 0) {
+    return Error{std::string(what) +
+                 " is not valid base64: its length without whitespace is not a multiple of 4 "
+                 "(truncated, or padding missing)"};
+  }
+  return out;
+}
+
+Result<std::string> ExtractRequestDer(std::string_view pem) {
+  std::size_t pos = 0;
+  while (pos < pem.size() && IsSpace(pem[pos])) ++pos;
+  if (pos == pem.size()) return Error{"the request is empty"};
+
+  if (pem.substr(pos, kBegin.size()) != kBegin) {
+    if (pem.find(kBegin) != std::string_view::npos) {
+      return Error{
+          "the request has text before its PEM block; only whitespace may surround the "
+          "\"CERTIFICATE REQUEST\" block"};
+    }
+    if (static_cast<unsigned char>(pem[pos]) == 0x30) {
+      return Error{
+          "the request is not PEM text (it looks like binary DER); spec.request must be "
+          "the base64 of the PEM text \"-----BEGIN CERTIFICATE REQUEST-----...\""};
+    }
+    return Error{
+        "the request is not PEM text: it has no "
+        "\"-----BEGIN CERTIFICATE REQUEST-----\" line"};
+  }
+
+  const std::vector<std::string_view> labels = BlockLabels(pem);
+  if (labels.size() > 1) {
+    std::string list;
+    for (std::size_t i = 0; i < labels.size() && i < 5; ++i) {
+      list += (i == 0 ? "" : ", ") + Quote(labels[i]);
+    }
+    if (labels.size() > 5) list += ", ...";
+    return Error{"the request holds " + std::to_string(labels.size()) + " PEM blocks (" + list +
+                 "); exactly one \"CERTIFICATE REQUEST\" block is allowed"};
+  }
+
+  std::size_t line_end = pem.find('\n', pos);
+  if (line_end == std::string_view::npos) line_end = pem.size();
+  const std::string_view begin_line = TrimRight(pem.substr(pos, line_end - pos));
+  if (begin_line.size() < kBegin.size() + kDashes.size() ||
+      begin_line.substr(begin_line.size() - kDashes.size()) != kDashes) {
+    return Error{"the request's PEM BEGIN line " + Quote(begin_line) + " is malformed"};
+  }
+  const std::string_view label =
+      begin_line.substr(kBegin.size(), begin_line.size() - kBegin.size() - kDashes.size());
+  if (label != kRequestLabel) return WrongLabel(label);
+
+  const std::string expected_end =
+      std::string(kEnd) + std::string(kRequestLabel) + std::string(kDashes);
+  std::string body;
+  pos = line_end;
+  while (pos < pem.size()) {
+    ++pos;  // past '\n'
+    line_end = pem.find('\n', pos);
+    if (line_end == std::string_view::npos) line_end = pem.size();
+    const std::string_view line = TrimRight(pem.substr(pos, line_end - pos));
+    if (line.substr(0, kEnd.size()) == kEnd) {
+      if (line.substr(0, expected_end.size()) != expected_end) {
+        return Error{"the request's PEM END line " + Quote(line) + " does not match " +
+                     "\"-----BEGIN CERTIFICATE REQUEST-----\""};
+      }
+      if (line.size() != expected_end.size() || !OnlySpace(pem.substr(line_end))) {
+        return Error{
+            "the request has text after its PEM block; only whitespace may follow "
+            "\"-----END CERTIFICATE REQUEST-----\""};
+      }
+      auto der = DecodeBase64(body, "the request's PEM block");
+      if (!der.ok()) return der.error();
+      if (der->empty()) return Error{"the request's PEM block is empty"};
+      return der;
+    }
+    if (line.find(':') != std::string_view::npos) {
+      return Error{"the request's PEM block has a header line (" + Quote(line.substr(0, 32)) +
+                   "); a certificate request carries none"};
+    }
+    body.append(line);
+    pos = line_end;
+  }
+  return Error{
+      "the request's PEM block has no \"-----END CERTIFICATE REQUEST-----\" line "
+      "(truncated?)"};
+}
+
+}  // namespace kca::csr_internal

@@ -1,0 +1,21 @@
+// Framing of spec.request: strict base64, then exactly one PEM block. Internal to src/csr.
+// Pure functions, thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "kube_csr_approver/result.h"
+
+namespace kca::csr_internal {
+
+// Standard alphabet, padding required; ASCII whitespace is skipped anywhere (line-wrapped input).
+// `what` names the input in errors: `<what> is not valid base64: ...`.
+Result<std::string> DecodeBase64(std::string_view text, std::string_view what);
+
+// The DER inside `pem`, which must hold exactly one block labelled "CERTIFICATE REQUEST", with
+// only whitespace around it and no header lines (Proc-Type, DEK-Info: a request is never
+// encrypted). "NEW CERTIFICATE REQUEST" is refused: kube-apiserver accepts only the RFC 7468 label.
+Result<std::string> ExtractRequestDer(std::string_view pem);
+
+}  // namespace kca::csr_internal
