@@ -1,0 +1,72 @@
+// Liveness and readiness, as the kubelet probes them (/healthz, /readyz), and the small HTTP
+// server that answers them on --health-probe-bind-address.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/result.h"
+
+namespace kca {
+
+struct ProbeResult {
+  int status = 200;
+  std::string body;  // one line for humans; "ok" when healthy
+};
+
+// What the probes know. Thread-safe: every method may be called from any thread.
+// The clock must outlive this object.
+class HealthState {
+ public:
+  // The work loop counts as stuck when work has waited for longer than `stuck_after` without
+  // any item completing. Default in the controller: 2 minutes.
+  HealthState(const Clock& clock, std::chrono::steady_clock::duration stuck_after);
+
+  void SetPolicyLoaded(bool loaded);
+  void SetSynced(bool synced);
+  // The work queue reports its backlog whenever it changes; a backlog appearing starts the clock.
+  void RecordBacklog(std::size_t backlog);
+  // A worker finished an item (decided, dropped or requeued): the loop is alive.
+  void RecordProgress(std::size_t backlog);
+
+  // 200 "ok", or 500 "work loop stuck: N CSRs waiting, no progress for S s".
+  ProbeResult Liveness() const;
+  // 200 "ok", or 503 naming what is missing (policy not loaded; initial list not synced).
+  ProbeResult Readiness() const;
+
+ private:
+  const Clock& clock_;
+  const std::chrono::steady_clock::duration stuck_after_;
+  mutable std::mutex mutex_;
+  bool policy_loaded_ = false;                     // GUARDED_BY(mutex_)
+  bool synced_ = false;                            // GUARDED_BY(mutex_)
+  std::size_t backlog_ = 0;                        // GUARDED_BY(mutex_)
+  std::chrono::steady_clock::time_point last_progress_;  // GUARDED_BY(mutex_)
+};
+
+// Handlers are plain functions from nothing to status+body, registered in one map (STYLE rule 8).
+using ProbeRoutes = std::map<std::string, std::function<ProbeResult()>>;
+
+// An HTTP/1.1 server (civetweb) answering GET on each route; other paths get 404.
+// Start binds immediately; the destructor stops the server and joins its threads.
+class ProbeServer {
+ public:
+  // `bind_address` as in the CLI: "0.0.0.0:8081", "127.0.0.1:0" (any free port), "[::]:8081".
+  // Error when the address cannot be parsed or bound.
+  static Result<std::unique_ptr<ProbeServer>> Start(const std::string& bind_address,
+                                                    ProbeRoutes routes);
+  virtual ~ProbeServer() = default;
+  // The bound port (useful with port 0).
+  virtual int port() const = 0;
+};
+
+// /healthz and /readyz over one HealthState.
+ProbeRoutes HealthRoutes(const HealthState& health);
+
+}  // namespace kca

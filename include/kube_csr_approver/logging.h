@@ -1,0 +1,29 @@
+// Process-wide logging setup (spdlog) and structured events, in text or JSON lines.
+// JSON mode writes one valid JSON object per line whatever a message contains (quotes, newlines,
+// invalid UTF-8 from a hostile CSR are escaped or replaced). Never log tokens or keys.
+#pragma once
+
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/common.h>
+
+#include "kube_csr_approver/result.h"
+
+namespace kca {
+
+enum class LogFormat { kText, kJson };
+
+// Installs the default logger writing to `sink` (stderr when null) at `level` ("trace", "debug",
+// "info", "warn", "error", "critical", "off") in `format` ("text" or "json"). Call once at
+// start-up, before other threads log. Error names the bad value and the accepted ones.
+Status ConfigureLogging(std::string_view level, std::string_view format,
+                        spdlog::sink_ptr sink = nullptr);
+
+// One event with structured fields: in JSON mode the fields are top-level keys beside
+// "ts", "level", "msg"; in text mode they follow the message as key=value pairs.
+// `fields` must be a JSON object. Thread-safe.
+void LogEvent(spdlog::level::level_enum level, std::string_view message,
+              const nlohmann::json& fields);
+
+}  // namespace kca

@@ -1,0 +1,90 @@
+// ProbeServer over civetweb's C++ wrapper (a dependency of prometheus-cpp already).
+#include <CivetServer.h>
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include "kube_csr_approver/health.h"
+
+namespace kca {
+namespace {
+
+class RouteHandler final : public CivetHandler {
+ public:
+  explicit RouteHandler(std::function<ProbeResult()> route) : route_(std::move(route)) {}
+
+  bool handleGet(CivetServer*, mg_connection* connection) override {
+    const ProbeResult result = route_();
+    const std::string body = result.body + "\n";
+    mg_printf(connection,
+              "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+              result.status, mg_get_response_code_text(connection, result.status), body.size());
+    mg_write(connection, body.data(), body.size());
+    return true;
+  }
+
+ private:
+  std::function<ProbeResult()> route_;
+};
+
+// "HOST:PORT" as Kubernetes controllers spell bind addresses ("0.0.0.0:8081", "[::]:8081",
+// ":8081") to civetweb's listening_ports syntax.
+Result<std::string> ToCivetPorts(const std::string& bind_address) {
+  const auto colon = bind_address.rfind(':');
+  const std::string host = colon == std::string::npos ? "" : bind_address.substr(0, colon);
+  const std::string port = bind_address.substr(colon == std::string::npos ? 0 : colon + 1);
+  int number = -1;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 0 ||
+      number > 65535) {
+    return Error{"bind address \"" + bind_address +
+                 "\" must be HOST:PORT with a port from 0 to 65535 (e.g. 0.0.0.0:8081)"};
+  }
+  if (host.empty()) return port;
+  return host + ":" + port;  // "[::]" keeps its brackets, as civetweb expects for IPv6
+}
+
+class CivetProbeServer final : public ProbeServer {
+ public:
+  CivetProbeServer(std::unique_ptr<CivetServer> server,
+                   std::vector<std::unique_ptr<RouteHandler>> handlers)
+      : handlers_(std::move(handlers)), server_(std::move(server)) {}
+  ~CivetProbeServer() override { server_->close(); }
+
+  int port() const override {
+    const auto ports = server_->getListeningPorts();
+    return ports.empty() ? 0 : ports.front();
+  }
+
+ private:
+  std::vector<std::unique_ptr<RouteHandler>> handlers_;  // outlive the server's threads
+  std::unique_ptr<CivetServer> server_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(const std::string& bind_address,
+                                                       ProbeRoutes routes) {
+  auto ports = ToCivetPorts(bind_address);
+  if (!ports.ok()) return ports.error();
+  std::unique_ptr<CivetServer> server;
+  try {
+    server = std::make_unique<CivetServer>(
+        std::vector<std::string>{"listening_ports", *ports, "num_threads", "2"});
+  } catch (const std::exception& e) {
+    return Error{"cannot listen on " + bind_address + ": " + e.what() +
+                 " (is the port in use, or the address not local?)"};
+  }
+  std::vector<std::unique_ptr<RouteHandler>> handlers;
+  for (auto& [path, route] : routes) {
+    handlers.push_back(std::make_unique<RouteHandler>(std::move(route)));
+    // "$" anchors the URI: /healthz/x must not reach the /healthz handler.
+    server->addHandler(path + "$", handlers.back().get());
+  }
+  return std::unique_ptr<ProbeServer>(
+      std::make_unique<CivetProbeServer>(std::move(server), std::move(handlers)));
+}
+
+}  // namespace kca

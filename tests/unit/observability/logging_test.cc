@@ -1,0 +1,80 @@
+#include "kube_csr_approver/logging.h"
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace kca {
+namespace {
+
+class LoggingTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> Sink() {
+    return std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+  }
+  std::vector<std::string> Lines() {
+    std::vector<std::string> lines;
+    std::istringstream in(out_.str());
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+  std::ostringstream out_;
+};
+
+TEST_F(LoggingTest, JsonLinesCarryFieldsAndStayValidWhateverTheInput) {
+  ASSERT_TRUE(ConfigureLogging("info", "json", Sink()).ok());
+  const std::string hostile = "CN=\"evil\"\n{\"level\":\"fake\"}\xff\xfe";
+  LogEvent(spdlog::level::info, "decision", {{"csr", hostile}, {"decision", "deny"}, {"n", 3}});
+  spdlog::warn("plain {} message", "warning");
+  spdlog::debug("not shown at info");
+
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 2u) << out_.str();
+  const auto first = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(first.at("msg"), "decision");
+  EXPECT_EQ(first.at("level"), "info");
+  EXPECT_EQ(first.at("decision"), "deny");
+  EXPECT_EQ(first.at("n"), 3);
+  EXPECT_NE(first.at("csr").get<std::string>().find("CN=\"evil\"\n"), std::string::npos);
+  EXPECT_TRUE(first.at("ts").get<std::string>().ends_with("Z"));
+  const auto second = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(second.at("msg"), "plain warning message");
+  EXPECT_EQ(second.at("level"), "warning");
+  EXPECT_FALSE(second.contains("csr")) << "fields must not leak into the next line";
+}
+
+TEST_F(LoggingTest, FieldsCannotOverrideTheEnvelope) {
+  ASSERT_TRUE(ConfigureLogging("info", "json", Sink()).ok());
+  LogEvent(spdlog::level::info, "real", {{"msg", "forged"}, {"level", "forged"}});
+  const auto line = nlohmann::json::parse(Lines().at(0));
+  EXPECT_EQ(line.at("msg"), "real");
+  EXPECT_EQ(line.at("level"), "info");
+}
+
+TEST_F(LoggingTest, TextLinesAreOneLinePerEvent) {
+  ASSERT_TRUE(ConfigureLogging("debug", "text", Sink()).ok());
+  LogEvent(spdlog::level::info, "decision\nforged line",
+           {{"csr", "alice-client"}, {"subject", "CN=alice, O=devs"}});
+  const auto lines = Lines();
+  ASSERT_EQ(lines.size(), 1u) << out_.str();
+  EXPECT_NE(lines[0].find(" info decision\\nforged line csr=alice-client subject=\"CN=alice, O=devs\""),
+            std::string::npos)
+      << lines[0];
+}
+
+TEST_F(LoggingTest, RefusesUnknownLevelsAndFormats) {
+  const Status bad_level = ConfigureLogging("verbose", "json", Sink());
+  ASSERT_FALSE(bad_level.ok());
+  EXPECT_NE(bad_level.message().find("--log-level \"verbose\""), std::string::npos);
+  const Status bad_format = ConfigureLogging("info", "xml", Sink());
+  ASSERT_FALSE(bad_format.ok());
+  EXPECT_NE(bad_format.message().find("--log-format \"xml\" is not one of text, json"),
+            std::string::npos);
+  EXPECT_TRUE(ConfigureLogging("off", "text", Sink()).ok());
+}
+
+}  // namespace
+}  // namespace kca
