@@ -1,0 +1,59 @@
+// Stopping blocked API calls and waits from another thread (shutdown, informer Stop()).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+
+namespace kca::kube {
+
+// A one-way switch: once Cancel() is called, waits end early and in-flight requests given this
+// object are aborted. Thread-safety: every method may be called from any thread.
+// Not copyable; whoever passes it to a call keeps it alive until that call (or stream) is done.
+class Cancellation {
+ public:
+  Cancellation() = default;
+  Cancellation(const Cancellation&) = delete;
+  Cancellation& operator=(const Cancellation&) = delete;
+
+  // Idempotent. Runs the subscribed callbacks (on this thread) the first time.
+  void Cancel();
+  bool cancelled() const;
+
+  // Blocks for `duration` (real time) unless cancelled first. Returns false when cancelled.
+  bool SleepFor(std::chrono::nanoseconds duration) const;
+
+  // Keeps a callback registered with a Cancellation while it is alive.
+  class Subscription {
+   public:
+    Subscription() = default;
+    Subscription(Subscription&& other) noexcept;
+    Subscription& operator=(Subscription&& other) noexcept;
+    ~Subscription();
+
+   private:
+    friend class Cancellation;
+    Subscription(const Cancellation* owner, std::uint64_t id) : owner_(owner), id_(id) {}
+    const Cancellation* owner_ = nullptr;
+    std::uint64_t id_ = 0;
+  };
+
+  // Runs `callback` on Cancel(), or at once (on this thread) when already cancelled. The callback
+  // must not call back into this Cancellation's OnCancel.
+  [[nodiscard]] Subscription OnCancel(std::function<void()> callback) const;
+
+ private:
+  void Unsubscribe(std::uint64_t id) const;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cancelled_cv_;
+  bool cancelled_ = false;                                    // guarded by mutex_
+  // Subscribing does not change whether this is cancelled, so it works on a const object.
+  mutable std::uint64_t next_id_ = 1;                                 // guarded by mutex_
+  mutable std::map<std::uint64_t, std::function<void()>> callbacks_;  // guarded by mutex_
+};
+
+}  // namespace kca::kube

@@ -1,0 +1,65 @@
+#include "kube_csr_approver/kube/cancellation.h"
+
+#include <utility>
+#include <vector>
+
+namespace kca::kube {
+
+void Cancellation::Cancel() {
+  std::map<std::uint64_t, std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(mutex_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    callbacks.swap(callbacks_);
+  }
+  cancelled_cv_.notify_all();
+  // Outside the lock: a callback may block briefly (closing a socket).
+  for (auto& [id, callback] : callbacks) callback();
+}
+
+bool Cancellation::cancelled() const {
+  std::lock_guard lock(mutex_);
+  return cancelled_;
+}
+
+bool Cancellation::SleepFor(std::chrono::nanoseconds duration) const {
+  std::unique_lock lock(mutex_);
+  return !cancelled_cv_.wait_for(lock, duration, [this] { return cancelled_; });
+}
+
+Cancellation::Subscription Cancellation::OnCancel(std::function<void()> callback) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (!cancelled_) {
+      const std::uint64_t id = next_id_++;
+      callbacks_.emplace(id, std::move(callback));
+      return Subscription(this, id);
+    }
+  }
+  callback();
+  return Subscription();
+}
+
+void Cancellation::Unsubscribe(std::uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  callbacks_.erase(id);
+}
+
+Cancellation::Subscription::Subscription(Subscription&& other) noexcept
+    : owner_(std::exchange(other.owner_, nullptr)), id_(other.id_) {}
+
+Cancellation::Subscription& Cancellation::Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    if (owner_ != nullptr) owner_->Unsubscribe(id_);
+    owner_ = std::exchange(other.owner_, nullptr);
+    id_ = other.id_;
+  }
+  return *this;
+}
+
+Cancellation::Subscription::~Subscription() {
+  if (owner_ != nullptr) owner_->Unsubscribe(id_);
+}
+
+}  // namespace kca::kube
