@@ -1,0 +1,478 @@
+// Evaluate: CSR object facts × Policy → Decision, the five steps of DESIGN.md "Evaluation of one
+// CSR". Pure: everything it needs was compiled at load; it only reads the policy.
+#include <algorithm>
+
+#include "kube_csr_approver/policy.h"
+#include "policy_model.h"
+
+namespace kca {
+namespace {
+
+using policy::Pattern;
+using policy::PatternList;
+using policy::Rule;
+
+std::string Quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '"';
+  out += text;
+  out += '"';
+  return out;
+}
+
+std::string QuoteAll(const std::vector<std::string>& values) {
+  std::string out = "[";
+  for (const std::string& value : values) {
+    if (out.size() > 1) out += ", ";
+    out += Quote(value);
+  }
+  return out + "]";
+}
+
+std::string JoinFailures(const std::vector<std::string>& failures) {
+  std::string out;
+  for (const std::string& failure : failures) {
+    if (!out.empty()) out += "; ";
+    out += failure;
+  }
+  return out;
+}
+
+std::string_view KeyAlgorithmSpelling(KeyAlgorithm algorithm) {
+  switch (algorithm) {
+    case KeyAlgorithm::kRsa:
+      return "RSA";
+    case KeyAlgorithm::kEcdsa:
+      return "ECDSA";
+    case KeyAlgorithm::kEd25519:
+      return "Ed25519";
+  }
+  return "unknown";
+}
+
+// Step 1: a decided or issued CSR is not ours to touch again.
+std::optional<std::string> AlreadyDecided(const CsrObject& csr) {
+  for (const CsrCondition& condition : csr.conditions) {
+    if (condition.status == "True" && (condition.type == "Approved" || condition.type == "Denied" ||
+                                       condition.type == "Failed")) {
+      return "already decided: condition " + condition.type + " is True";
+    }
+  }
+  if (csr.has_certificate) return std::string("a certificate has already been issued");
+  return std::nullopt;
+}
+
+bool FieldSelects(const policy::SelectorField& field, std::string_view value) {
+  return !field.present || field.list.Matches(value);
+}
+
+bool Selects(const Rule& rule, const CsrObject& csr) {
+  if (!rule.selector) return true;
+  const policy::Selector& selector = *rule.selector;
+  if (!FieldSelects(selector.signer_names, csr.signer_name)) return false;
+  if (!FieldSelects(selector.usernames, csr.username)) return false;
+  if (selector.groups.present) {
+    return std::any_of(csr.groups.begin(), csr.groups.end(), [&](const std::string& group) {
+      return selector.groups.list.Matches(group);
+    });
+  }
+  return true;
+}
+
+// Metric labels must stay bounded whatever signer names users invent: only text the policy
+// itself contains may become a label.
+std::string SignerLabel(const Policy& policy, const std::string& signer_name) {
+  const auto& literals = policy.literal_signer_names;
+  if (std::find(literals.begin(), literals.end(), signer_name) != literals.end()) {
+    return signer_name;
+  }
+  for (const Pattern* pattern : policy.signer_patterns) {
+    if (pattern->Matches(signer_name)) return pattern->text();
+  }
+  return "other";
+}
+
+bool IsProtected(const Policy& policy, std::string_view organization) {
+  const auto& names = policy.protected_organizations;
+  return std::find(names.begin(), names.end(), organization) != names.end();
+}
+
+// A protected organization passes only through a plain entry spelling it exactly.
+bool NamedLiterally(const PatternList& list, std::string_view organization) {
+  return std::any_of(list.patterns.begin(), list.patterns.end(), [&](const Pattern& entry) {
+    return !entry.is_regex() && entry.text() == organization;
+  });
+}
+
+std::string NormalizeDnsName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  return out;
+}
+
+bool IsSubjectView(const SubjectAttribute& attribute) {
+  if (!attribute.oid.empty()) {
+    return attribute.oid == "2.5.4.3" || attribute.oid == "2.5.4.10" || attribute.oid == "2.5.4.11";
+  }
+  return attribute.type == "CN" || attribute.type == "O" || attribute.type == "OU";
+}
+
+// Runs step 4's checks for one rule; each appends exactly one CheckResult.
+class Checker {
+ public:
+  Checker(const Policy& policy, const Rule& rule, const CsrObject& csr, const CsrFacts& facts,
+          std::vector<CheckResult>& out)
+      : policy_(policy), rule_(rule), csr_(csr), facts_(facts), out_(out) {}
+
+  void RunAll() {
+    CheckCommonName();
+    CheckOrganizations();
+    CheckOrganizationalUnits();
+    CheckRequiredOrganizations();
+    CheckOtherSubjectAttributes();
+    CheckDnsNames();
+    CheckIpAddresses();
+    CheckPatternSans("emailAddresses", "email address", facts_.sans.email_addresses,
+                     rule_.allowed.email_addresses);
+    CheckPatternSans("uris", "URI", facts_.sans.uris, rule_.allowed.uris);
+    CheckOtherSans();
+    CheckUsages();
+    CheckRequiredUsages();
+    CheckIsCa();
+    CheckKey();
+    CheckExpiration();
+  }
+
+ private:
+  void Add(std::string name, bool passed, std::string detail) {
+    out_.push_back(CheckResult{std::move(name), passed, std::move(detail)});
+  }
+  void AddFromFailures(std::string name, const std::vector<std::string>& failures,
+                       std::string pass_detail) {
+    if (failures.empty()) {
+      Add(std::move(name), true, std::move(pass_detail));
+    } else {
+      Add(std::move(name), false, JoinFailures(failures));
+    }
+  }
+
+  void CheckCommonName() {
+    const auto& names = facts_.common_names;
+    const policy::CommonNameRule& allowed = rule_.allowed.common_name;
+    if (names.size() > 1) {
+      Add("commonName", false,
+          "found " + std::to_string(names.size()) + " common names " + QuoteAll(names) +
+              "; a request may carry at most one");
+      return;
+    }
+    if (names.empty()) {
+      if (allowed.same_as_requestor) {
+        Add("commonName", false,
+            "no common name; allowed.commonName requires the requestor's username " +
+                Quote(csr_.username));
+      } else {
+        Add("commonName", true, "no common name requested");
+      }
+      return;
+    }
+    const std::string& name = names.front();
+    if (!allowed.present) {
+      Add("commonName", false,
+          "common name " + Quote(name) + " is not allowed: allowed.commonName is not set");
+    } else if (allowed.same_as_requestor) {
+      if (name == csr_.username) {
+        Add("commonName", true, "common name " + Quote(name) + " is the requestor's username");
+      } else {
+        Add("commonName", false,
+            "common name " + Quote(name) + " is not the requestor's username " +
+                Quote(csr_.username));
+      }
+    } else if (allowed.pattern && allowed.pattern->Matches(name)) {
+      Add("commonName", true, "common name " + Quote(name) + " matches " + allowed.description);
+    } else {
+      Add("commonName", false,
+          "common name " + Quote(name) + " does not match allowed.commonName " +
+              allowed.description);
+    }
+  }
+
+  void CheckOrganizations() {
+    const PatternList& allowed = rule_.allowed.organizations;
+    std::vector<std::string> failures;
+    for (const std::string& organization : facts_.organizations) {
+      if (IsProtected(policy_, organization)) {
+        if (!NamedLiterally(allowed, organization)) {
+          failures.push_back("organization " + Quote(organization) +
+                             " is protected and not named in allowed.organizations");
+        }
+      } else if (!allowed.Matches(organization)) {
+        failures.push_back("organization " + Quote(organization) +
+                           " does not match allowed.organizations " + allowed.description);
+      }
+    }
+    AddFromFailures("organizations", failures,
+                    facts_.organizations.empty()
+                        ? "no organization requested"
+                        : "organizations " + QuoteAll(facts_.organizations) + " are allowed");
+  }
+
+  void CheckOrganizationalUnits() {
+    const PatternList& allowed = rule_.allowed.organizational_units;
+    std::vector<std::string> failures;
+    for (const std::string& unit : facts_.organizational_units) {
+      if (!allowed.Matches(unit)) {
+        failures.push_back("organizational unit " + Quote(unit) +
+                           " does not match allowed.organizationalUnits " + allowed.description);
+      }
+    }
+    AddFromFailures(
+        "organizationalUnits", failures,
+        facts_.organizational_units.empty()
+            ? "no organizational unit requested"
+            : "organizational units " + QuoteAll(facts_.organizational_units) + " are allowed");
+  }
+
+  void CheckRequiredOrganizations() {
+    const auto& required = rule_.required.organizations.patterns;
+    if (required.empty()) {
+      Add("requiredOrganizations", true, "no organization required");
+      return;
+    }
+    std::vector<std::string> failures;
+    for (const Pattern& entry : required) {
+      bool found = std::any_of(facts_.organizations.begin(), facts_.organizations.end(),
+                               [&](const std::string& o) { return entry.Matches(o); });
+      if (!found) {
+        failures.push_back("required organization " + entry.Describe() +
+                           " is not among the request's organizations " +
+                           QuoteAll(facts_.organizations));
+      }
+    }
+    AddFromFailures(
+        "requiredOrganizations", failures,
+        "required organizations " + rule_.required.organizations.description + " are present");
+  }
+
+  void CheckOtherSubjectAttributes() {
+    std::vector<std::string> failures;
+    for (const SubjectAttribute& attribute : facts_.subject) {
+      if (IsSubjectView(attribute)) continue;
+      failures.push_back("subject attribute " + attribute.type + "=" + Quote(attribute.value) +
+                         " is not allowed; only CN, O and OU may appear");
+    }
+    AddFromFailures("subjectAttributes", failures, "only CN, O and OU in the subject");
+  }
+
+  void CheckDnsNames() {
+    const PatternList& allowed = rule_.allowed.dns_names;
+    std::vector<std::string> failures;
+    for (const std::string& requested : facts_.sans.dns_names) {
+      std::string name = NormalizeDnsName(requested);
+      if (name.find('*') != std::string::npos) {
+        // A wildcard certificate covers names nobody listed; only an identical entry allows it.
+        if (!NamedLiterally(allowed, name)) {
+          failures.push_back("wildcard DNS name " + Quote(requested) +
+                             " is allowed only by an identical allowed.dnsNames entry; allowed: " +
+                             allowed.description);
+        }
+      } else if (!allowed.Matches(name)) {
+        failures.push_back("DNS name " + Quote(requested) + " does not match allowed.dnsNames " +
+                           allowed.description);
+      }
+    }
+    AddFromFailures("dnsNames", failures,
+                    facts_.sans.dns_names.empty()
+                        ? "no DNS name requested"
+                        : "DNS names " + QuoteAll(facts_.sans.dns_names) + " are allowed");
+  }
+
+  void CheckIpAddresses() {
+    const policy::IpRule& allowed = rule_.allowed.ip_addresses;
+    std::vector<std::string> failures;
+    std::vector<std::string> shown;
+    for (const IpAddress& address : facts_.sans.ip_addresses) {
+      shown.push_back(address.ToString());
+      bool inside =
+          allowed.any || std::any_of(allowed.ranges.begin(), allowed.ranges.end(),
+                                     [&](const CidrRange& r) { return r.Contains(address); });
+      if (!inside) {
+        failures.push_back("IP address " + shown.back() + " is not within allowed.ipAddresses " +
+                           allowed.description);
+      }
+    }
+    AddFromFailures("ipAddresses", failures,
+                    shown.empty() ? "no IP address requested"
+                                  : "IP addresses " + QuoteAll(shown) + " are allowed");
+  }
+
+  void CheckPatternSans(std::string name, std::string_view what,
+                        const std::vector<std::string>& requested, const PatternList& allowed) {
+    std::vector<std::string> failures;
+    for (const std::string& value : requested) {
+      if (!allowed.Matches(value)) {
+        failures.push_back(std::string(what) + " " + Quote(value) + " does not match allowed." +
+                           name + " " + allowed.description);
+      }
+    }
+    std::string pass = requested.empty() ? "no " + std::string(what) + " requested"
+                                         : QuoteAll(requested) + " allowed";
+    AddFromFailures(std::move(name), failures, std::move(pass));
+  }
+
+  void CheckOtherSans() {
+    std::vector<std::string> failures;
+    for (const std::string& other : facts_.sans.other) {
+      failures.push_back("subject alternative name " + other +
+                         " is not allowed; only DNS, IP, email and URI names can be");
+    }
+    AddFromFailures("otherNames", failures, "no other kind of subject alternative name");
+  }
+
+  void CheckUsages() {
+    const policy::Allowed& allowed = rule_.allowed;
+    std::vector<std::string> failures;
+    for (const std::string& usage : csr_.usages) {
+      int index = policy::UsageIndex(usage);
+      if (index < 0) {
+        failures.push_back("usage " + Quote(usage) + " is not a Kubernetes key usage");
+      } else if ((allowed.usages & (policy::UsageSet{1} << index)) == 0) {
+        failures.push_back("usage " + Quote(usage) + " is not in allowed.usages " +
+                           allowed.usages_description);
+      }
+    }
+    AddFromFailures("usages", failures,
+                    "usages " + QuoteAll(csr_.usages) + " are within allowed.usages " +
+                        allowed.usages_description);
+  }
+
+  void CheckRequiredUsages() {
+    policy::UsageSet present = 0;
+    for (const std::string& usage : csr_.usages) {
+      int index = policy::UsageIndex(usage);
+      if (index >= 0) present |= policy::UsageSet{1} << index;
+    }
+    policy::UsageSet missing = rule_.required.usages & ~present;
+    if (rule_.required.usages == 0) {
+      Add("requiredUsages", true, "no usage required");
+    } else if (missing == 0) {
+      Add("requiredUsages", true,
+          "required usages " + policy::DescribeUsages(rule_.required.usages) + " are present");
+    } else {
+      Add("requiredUsages", false,
+          "required usages " + policy::DescribeUsages(missing) + " are missing from spec.usages " +
+              QuoteAll(csr_.usages));
+    }
+  }
+
+  void CheckIsCa() {
+    if (!facts_.extensions.basic_constraints_ca) {
+      Add("isCA", true, "not a CA request");
+    } else if (rule_.allowed.is_ca) {
+      Add("isCA", true, "CA request (basicConstraints CA:TRUE) allowed by allowed.isCA");
+    } else {
+      Add("isCA", false,
+          "the request asks for a CA certificate (basicConstraints CA:TRUE) but allowed.isCA is "
+          "false");
+    }
+  }
+
+  void CheckKey() {
+    const policy::Constraints& constraints = rule_.constraints;
+    const PublicKeyFacts& key = facts_.key;
+    std::string_view algorithm = KeyAlgorithmSpelling(key.algorithm);
+    bool allowed = (key.algorithm == KeyAlgorithm::kRsa && constraints.rsa) ||
+                   (key.algorithm == KeyAlgorithm::kEcdsa && constraints.ecdsa) ||
+                   (key.algorithm == KeyAlgorithm::kEd25519 && constraints.ed25519);
+    Add("keyAlgorithm", allowed,
+        "key algorithm " + std::string(algorithm) + (allowed ? " is in" : " is not in") +
+            " constraints.keyAlgorithms " + constraints.key_algorithms_description);
+    if (key.algorithm == KeyAlgorithm::kRsa) {
+      bool strong = key.bits >= constraints.min_rsa_bits;
+      Add("rsaKeyBits", strong,
+          "RSA key of " + std::to_string(key.bits) + " bits" + (strong ? " meets" : " is below") +
+              " constraints.minRSABits " + std::to_string(constraints.min_rsa_bits));
+    } else if (key.algorithm == KeyAlgorithm::kEcdsa) {
+      const auto& curves = constraints.ecdsa_curves;
+      bool listed = std::find(curves.begin(), curves.end(), key.curve) != curves.end();
+      Add("ecdsaCurve", listed,
+          "ECDSA curve " + Quote(key.curve) + (listed ? " is in" : " is not in") +
+              " constraints.ecdsaCurves " + constraints.ecdsa_curves_description);
+    }
+  }
+
+  void CheckExpiration() {
+    const auto& limit = rule_.constraints.max_expiration_seconds;
+    if (!limit) {
+      Add("expiration", true, "no constraints.maxExpirationSeconds limit");
+    } else if (!csr_.expiration_seconds) {
+      Add("expiration", false,
+          "spec.expirationSeconds is not set, so the signer's default lifetime would apply; "
+          "constraints.maxExpirationSeconds is " +
+              std::to_string(*limit));
+    } else if (*csr_.expiration_seconds > *limit) {
+      Add("expiration", false,
+          "spec.expirationSeconds " + std::to_string(*csr_.expiration_seconds) +
+              " exceeds constraints.maxExpirationSeconds " + std::to_string(*limit));
+    } else {
+      Add("expiration", true,
+          "spec.expirationSeconds " + std::to_string(*csr_.expiration_seconds) +
+              " is within constraints.maxExpirationSeconds " + std::to_string(*limit));
+    }
+  }
+
+  const Policy& policy_;
+  const Rule& rule_;
+  const CsrObject& csr_;
+  const CsrFacts& facts_;
+  std::vector<CheckResult>& out_;
+};
+
+}  // namespace
+
+Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts) {
+  Decision decision;
+  decision.signer_label = SignerLabel(policy, csr.signer_name);
+
+  if (std::optional<std::string> decided = AlreadyDecided(csr)) {
+    decision.action = Action::kSkip;
+    decision.reasons.push_back(std::move(*decided));
+    return decision;
+  }
+
+  const Rule* rule = nullptr;
+  for (const Rule& candidate : policy.rules) {
+    if (Selects(candidate, csr)) {
+      rule = &candidate;
+      break;
+    }
+  }
+  if (rule == nullptr) {
+    decision.action = policy.default_action;
+    decision.reasons.push_back("no rule selects this CSR");
+    return decision;
+  }
+  decision.rule = rule->name;
+
+  // spec is immutable, so a request that does not inspect cleanly never will.
+  if (!facts.ok()) {
+    std::string reason = "spec.request was refused: " + facts.error().message;
+    decision.action = rule->on_violation;
+    decision.checks.push_back(CheckResult{"request", false, reason});
+    decision.reasons.push_back(std::move(reason));
+    return decision;
+  }
+
+  decision.checks.reserve(16);
+  Checker(policy, *rule, csr, *facts, decision.checks).RunAll();
+  for (const CheckResult& check : decision.checks) {
+    if (!check.passed) decision.reasons.push_back(check.detail);
+  }
+  decision.action = decision.reasons.empty() ? rule->action : rule->on_violation;
+  return decision;
+}
+
+}  // namespace kca

@@ -1,0 +1,677 @@
+// ParsePolicy: YAML (or JSON) text → validated, compiled Policy. Strict: every problem becomes
+// an issue with file, line, column and path, and all of them are collected before giving up.
+#include <openssl/evp.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <initializer_list>
+#include <map>
+#include <optional>
+
+#include "kube_csr_approver/policy.h"
+#include "policy_lint.h"
+#include "policy_model.h"
+
+namespace kca {
+namespace {
+
+using policy::Location;
+using policy::Pattern;
+using policy::PatternList;
+
+constexpr std::string_view kApiVersion = "csr.approver.io/v1";
+constexpr std::string_view kKind = "ApprovalPolicy";
+constexpr std::string_view kStringTag = "tag:yaml.org,2002:str";
+
+// Group names in Kubernetes are case-sensitive: "System:Masters" is another group, so only these
+// exact spellings are protected.
+constexpr std::array<std::string_view, 2> kBuiltinProtectedOrganizations = {
+    "system:masters", "kubeadm:cluster-admins"};
+
+// A node with the path and position messages about it use. A null value (`key:` with nothing
+// after it) has no useful mark of its own, so it carries its key's position instead.
+struct Value {
+  YAML::Node node;
+  std::string path;
+  Location at;
+};
+
+Location MarkOf(const YAML::Node& node) {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+std::string DescribeKind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return "null";
+    case YAML::NodeType::Scalar:
+      return "the scalar " + Quote(node.Scalar());
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+  }
+  return "an unknown node";
+}
+
+bool IsYaml11Boolean(std::string_view text) {
+  static constexpr std::array<std::string_view, 22> kBooleans = {
+      "y",    "Y",    "yes",   "Yes",   "YES",   "n",  "N",  "no", "No",  "NO",  "true",
+      "True", "TRUE", "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF"};
+  return std::find(kBooleans.begin(), kBooleans.end(), text) != kBooleans.end();
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    return "";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xF];
+  }
+  return out;
+}
+
+// DNS comparisons ignore ASCII case and one trailing dot (DESIGN.md "Patterns").
+std::string NormalizeDnsName(std::string name) {
+  for (char& c : name) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return name;
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string_view file_name) : file_(file_name) {}
+
+  PolicyLoadResult Load(std::string_view text) {
+    PolicyLoadResult result;
+    auto policy = std::make_shared<Policy>();
+    try {
+      ParseDocument(text, *policy);
+    } catch (const YAML::Exception& e) {
+      // Node accessors can throw on malformed trees; report rather than crash.
+      AddError(Location{e.mark.is_null() ? 0 : e.mark.line + 1,
+                        e.mark.is_null() ? 0 : e.mark.column + 1},
+               "", "cannot read the YAML: " + e.msg);
+    }
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const PolicyIssue& a, const PolicyIssue& b) {
+                       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
+    result.errors = std::move(errors_);
+    if (!result.errors.empty()) return result;
+
+    policy->summary.sha256 = Sha256Hex(text);
+    for (const policy::Rule& rule : policy->rules) policy->summary.rule_names.push_back(rule.name);
+    IndexSigners(*policy);
+    result.warnings = policy::LintPolicy(*policy, file_);
+    result.policy = std::move(policy);
+    return result;
+  }
+
+ private:
+  using Fields = std::map<std::string, Value, std::less<>>;
+
+  void AddError(Location at, std::string path, std::string message) {
+    errors_.push_back(PolicyIssue{file_, at.line, at.column, std::move(path), std::move(message)});
+  }
+  void AddError(const Value& value, std::string message) {
+    AddError(value.at, value.path, std::move(message));
+  }
+
+  static std::string Child(const std::string& path, std::string_view key) {
+    return path.empty() ? std::string(key) : path + "." + std::string(key);
+  }
+
+  // The known keys of a mapping; unknown and duplicate keys are reported here.
+  std::optional<Fields> Mapping(const Value& value, std::initializer_list<std::string_view> keys) {
+    std::vector<std::string> expected(keys.begin(), keys.end());
+    if (!value.node.IsMap()) {
+      AddError(value, "expected a mapping with keys " + Join(expected) + ", found " +
+                          DescribeKind(value.node));
+      return std::nullopt;
+    }
+    Fields fields;
+    std::map<std::string, Location, std::less<>> seen;
+    for (auto it = value.node.begin(); it != value.node.end(); ++it) {
+      const YAML::Node key = it->first;
+      Location key_at = MarkOf(key);
+      if (!key.IsScalar()) {
+        AddError(key_at, value.path, "a key must be a string, found " + DescribeKind(key));
+        continue;
+      }
+      const std::string& name = key.Scalar();
+      std::string path = Child(value.path, name);
+      if (auto first = seen.find(name); first != seen.end()) {
+        AddError(key_at, path,
+                 "duplicate key " + Quote(name) + " (first at line " +
+                     std::to_string(first->second.line) + ", column " +
+                     std::to_string(first->second.column) + "); remove one of them");
+        continue;
+      }
+      seen.emplace(name, key_at);
+      if (std::find(keys.begin(), keys.end(), name) == keys.end()) {
+        AddError(key_at, path,
+                 "unknown key " + Quote(name) + "; expected one of: " + Join(expected));
+        continue;
+      }
+      const YAML::Node child = it->second;
+      Location at = child.IsNull() || !child.IsDefined() ? key_at : MarkOf(child);
+      fields.emplace(name, Value{child, std::move(path), at});
+    }
+    return fields;
+  }
+
+  static const Value* Find(const Fields& fields, std::string_view key) {
+    auto it = fields.find(key);
+    return it == fields.end() ? nullptr : &it->second;
+  }
+
+  const Value* Require(const Fields& fields, std::string_view key, const Value& parent) {
+    const Value* found = Find(fields, key);
+    if (found == nullptr) {
+      AddError(parent.at, Child(parent.path, key), "missing required key " + Quote(key));
+    }
+    return found;
+  }
+
+  // Any scalar is a string, except what YAML 1.1 reads as a boolean or null when unquoted.
+  std::optional<std::string> String(const Value& value) {
+    const YAML::Node& node = value.node;
+    if (!node.IsScalar()) {
+      AddError(value, "expected a string, found " + DescribeKind(node));
+      return std::nullopt;
+    }
+    const std::string& tag = node.Tag();
+    if (tag == "!" || tag == kStringTag) return node.Scalar();
+    if (tag != "?") {
+      AddError(value, "unsupported tag " + Quote(tag) + "; write a plain or quoted string");
+      return std::nullopt;
+    }
+    if (IsYaml11Boolean(node.Scalar())) {
+      AddError(value, "expected a string, found the YAML 1.1 boolean " + node.Scalar() +
+                          "; quote it (\"" + node.Scalar() + "\") if the text is meant");
+      return std::nullopt;
+    }
+    return node.Scalar();
+  }
+
+  std::optional<bool> Bool(const Value& value) {
+    const YAML::Node& node = value.node;
+    if (node.IsScalar() && node.Tag() == "?") {
+      const std::string& text = node.Scalar();
+      if (text == "true" || text == "True" || text == "TRUE") return true;
+      if (text == "false" || text == "False" || text == "FALSE") return false;
+    }
+    AddError(value, "expected true or false, found " + DescribeKind(node) +
+                        (node.IsScalar() && node.Tag() != "?" ? " (quoted)" : ""));
+    return std::nullopt;
+  }
+
+  std::optional<std::int64_t> PositiveInteger(const Value& value) {
+    const YAML::Node& node = value.node;
+    if (node.IsScalar() && node.Tag() == "?") {
+      std::string_view text = node.Scalar();
+      if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+      std::int64_t number = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+      if (ec == std::errc() && end == text.data() + text.size() && !text.empty()) {
+        if (number > 0) return number;
+        AddError(value, "must be a positive integer, found " + node.Scalar());
+        return std::nullopt;
+      }
+    }
+    AddError(value, "expected a positive integer, found " + DescribeKind(node));
+    return std::nullopt;
+  }
+
+  std::optional<std::vector<Value>> Sequence(const Value& value) {
+    if (!value.node.IsSequence()) {
+      AddError(value, "expected a list, found " + DescribeKind(value.node));
+      return std::nullopt;
+    }
+    std::vector<Value> items;
+    size_t index = 0;
+    for (const YAML::Node& item : value.node) {
+      std::string path = value.path + "[" + std::to_string(index++) + "]";
+      Location at = item.IsNull() ? value.at : MarkOf(item);
+      items.push_back(Value{item, std::move(path), at});
+    }
+    return items;
+  }
+
+  enum class PatternKind { kGeneral, kDnsName };
+
+  // A glob string or {regex: "..."}.
+  std::optional<Pattern> ParsePattern(const Value& value, PatternKind kind) {
+    if (value.node.IsMap()) {
+      auto fields = Mapping(value, {"regex"});
+      if (!fields) return std::nullopt;
+      const Value* regex = Require(*fields, "regex", value);
+      if (regex == nullptr) return std::nullopt;
+      return ParseRegex(*regex, kind);
+    }
+    auto text = String(value);
+    if (!text) return std::nullopt;
+    if (text->empty()) {
+      AddError(value, "empty pattern; write \"*\" to allow any value or remove the entry");
+      return std::nullopt;
+    }
+    if (kind == PatternKind::kDnsName) *text = NormalizeDnsName(std::move(*text));
+    return Pattern::Glob(std::move(*text));
+  }
+
+  std::optional<Pattern> ParseRegex(const Value& value, PatternKind kind) {
+    auto text = String(value);
+    if (!text) return std::nullopt;
+    if (text->empty()) {
+      AddError(value, "empty regex; write \".*\" to allow any value or remove the entry");
+      return std::nullopt;
+    }
+    Result<Pattern> pattern = Pattern::Regex(std::move(*text), kind == PatternKind::kDnsName);
+    if (!pattern.ok()) {
+      AddError(value, pattern.error().message);
+      return std::nullopt;
+    }
+    return std::move(pattern).value();
+  }
+
+  static std::string DescribeList(const std::vector<Pattern>& patterns) {
+    if (patterns.empty()) return "(none)";
+    std::string out = "[";
+    for (const Pattern& pattern : patterns) {
+      if (out.size() > 1) out += ", ";
+      out += pattern.Describe();
+    }
+    return out + "]";
+  }
+
+  PatternList ParsePatternList(const Value& value, PatternKind kind) {
+    PatternList list;
+    if (auto items = Sequence(value)) {
+      for (const Value& item : *items) {
+        if (auto pattern = ParsePattern(item, kind)) list.patterns.push_back(std::move(*pattern));
+      }
+    }
+    list.description = DescribeList(list.patterns);
+    return list;
+  }
+
+  // Selector lists may not be empty: an empty list would silently select nothing.
+  void ParseSelectorField(const Fields& fields, std::string_view key, policy::SelectorField& out) {
+    const Value* value = Find(fields, key);
+    if (value == nullptr) return;
+    out.present = true;
+    out.list = ParsePatternList(*value, PatternKind::kGeneral);
+    if (value->node.IsSequence() && value->node.size() == 0) {
+      AddError(*value, "an empty list selects nothing; remove " + std::string(key) +
+                           " to select every value, or list at least one pattern");
+    }
+  }
+
+  std::optional<policy::Selector> ParseSelector(const Value& value) {
+    auto fields = Mapping(value, {"signerNames", "requestor"});
+    if (!fields) return std::nullopt;
+    policy::Selector selector;
+    selector.location = value.at;
+    ParseSelectorField(*fields, "signerNames", selector.signer_names);
+    if (const Value* requestor = Find(*fields, "requestor")) {
+      if (auto requestor_fields = Mapping(*requestor, {"usernames", "groups"})) {
+        ParseSelectorField(*requestor_fields, "usernames", selector.usernames);
+        ParseSelectorField(*requestor_fields, "groups", selector.groups);
+      }
+    }
+    return selector;
+  }
+
+  std::optional<policy::UsageSet> ParseUsages(const Value& value, std::string* description) {
+    auto items = Sequence(value);
+    if (!items) return std::nullopt;
+    policy::UsageSet usages = 0;
+    for (const Value& item : *items) {
+      auto text = String(item);
+      if (!text) continue;
+      int index = policy::UsageIndex(*text);
+      if (index < 0) {
+        AddError(item,
+                 "unknown usage " + Quote(*text) +
+                     "; expected one of the Kubernetes key usages: " + Join(policy::KnownUsages()));
+        continue;
+      }
+      usages |= policy::UsageSet{1} << index;
+    }
+    if (description != nullptr) *description = policy::DescribeUsages(usages);
+    return usages;
+  }
+
+  void ParseCommonName(const Value& value, policy::CommonNameRule& out) {
+    out.present = true;
+    if (value.node.IsMap()) {
+      auto fields = Mapping(value, {"regex", "sameAsRequestor"});
+      if (!fields) return;
+      const Value* regex = Find(*fields, "regex");
+      const Value* same = Find(*fields, "sameAsRequestor");
+      if ((regex == nullptr) == (same == nullptr)) {
+        AddError(value, "expected exactly one of regex or sameAsRequestor");
+        return;
+      }
+      if (regex != nullptr) {
+        out.pattern = ParseRegex(*regex, PatternKind::kGeneral);
+      } else if (auto flag = Bool(*same)) {
+        if (!*flag) {
+          AddError(*same, "sameAsRequestor: false means nothing; write a pattern instead");
+          return;
+        }
+        out.same_as_requestor = true;
+        out.description = "the requestor's username";
+        return;
+      }
+      if (out.pattern) out.description = out.pattern->Describe();
+      return;
+    }
+    out.pattern = ParsePattern(value, PatternKind::kGeneral);
+    if (out.pattern) out.description = out.pattern->Describe();
+  }
+
+  void ParseIpAddresses(const Value& value, policy::IpRule& out) {
+    auto items = Sequence(value);
+    std::vector<std::string> shown;
+    if (items) {
+      for (const Value& item : *items) {
+        auto text = String(item);
+        if (!text) continue;
+        if (*text == "*") {
+          out.any = true;
+          shown.push_back("\"*\"");
+          continue;
+        }
+        Result<CidrRange> range = CidrRange::Parse(*text);
+        if (!range.ok()) {
+          AddError(item, range.error().message);
+          continue;
+        }
+        shown.push_back(range->ToString());
+        out.ranges.push_back(*range);
+      }
+    }
+    out.description = shown.empty() ? "(none)" : "[" + Join(shown) + "]";
+  }
+
+  void ParseAllowed(const Value& value, policy::Allowed& out) {
+    auto fields = Mapping(value, {"commonName", "organizations", "organizationalUnits", "dnsNames",
+                                  "ipAddresses", "emailAddresses", "uris", "usages", "isCA"});
+    if (!fields) return;
+    if (const Value* v = Find(*fields, "commonName")) ParseCommonName(*v, out.common_name);
+    if (const Value* v = Find(*fields, "organizations")) {
+      out.organizations = ParsePatternList(*v, PatternKind::kGeneral);
+    }
+    if (const Value* v = Find(*fields, "organizationalUnits")) {
+      out.organizational_units = ParsePatternList(*v, PatternKind::kGeneral);
+    }
+    if (const Value* v = Find(*fields, "dnsNames")) {
+      out.dns_names = ParsePatternList(*v, PatternKind::kDnsName);
+    }
+    if (const Value* v = Find(*fields, "ipAddresses")) ParseIpAddresses(*v, out.ip_addresses);
+    if (const Value* v = Find(*fields, "emailAddresses")) {
+      out.email_addresses = ParsePatternList(*v, PatternKind::kGeneral);
+    }
+    if (const Value* v = Find(*fields, "uris")) {
+      out.uris = ParsePatternList(*v, PatternKind::kGeneral);
+    }
+    if (const Value* v = Find(*fields, "usages")) {
+      if (auto usages = ParseUsages(*v, &out.usages_description)) {
+        out.usages = *usages;
+        out.usages_present = true;
+      }
+    }
+    if (const Value* v = Find(*fields, "isCA")) {
+      if (auto flag = Bool(*v)) out.is_ca = *flag;
+    }
+  }
+
+  void ParseRequired(const Value& value, policy::Required& out) {
+    auto fields = Mapping(value, {"usages", "organizations"});
+    if (!fields) return;
+    if (const Value* v = Find(*fields, "usages")) {
+      if (auto usages = ParseUsages(*v, nullptr)) out.usages = *usages;
+    }
+    if (const Value* v = Find(*fields, "organizations")) {
+      out.organizations = ParsePatternList(*v, PatternKind::kGeneral);
+    }
+  }
+
+  void ParseConstraints(const Value& value, policy::Constraints& out) {
+    auto fields =
+        Mapping(value, {"keyAlgorithms", "minRSABits", "ecdsaCurves", "maxExpirationSeconds"});
+    if (!fields) return;
+    if (const Value* v = Find(*fields, "keyAlgorithms")) {
+      if (auto items = Sequence(*v)) {
+        out.rsa = out.ecdsa = out.ed25519 = false;
+        std::vector<std::string> names;
+        for (const Value& item : *items) {
+          auto name = String(item);
+          if (!name) continue;
+          if (*name == "RSA") {
+            out.rsa = true;
+          } else if (*name == "ECDSA") {
+            out.ecdsa = true;
+          } else if (*name == "Ed25519") {
+            out.ed25519 = true;
+          } else {
+            AddError(item, "unknown key algorithm " + Quote(*name) +
+                               "; expected one of: RSA, ECDSA, Ed25519");
+            continue;
+          }
+          names.push_back(std::move(*name));
+        }
+        out.key_algorithms_description = "[" + Join(names) + "]";
+      }
+    }
+    if (const Value* v = Find(*fields, "minRSABits")) {
+      if (auto bits = PositiveInteger(*v)) out.min_rsa_bits = *bits;
+    }
+    if (const Value* v = Find(*fields, "ecdsaCurves")) {
+      if (auto items = Sequence(*v)) {
+        out.ecdsa_curves.clear();
+        for (const Value& item : *items) {
+          auto name = String(item);
+          if (!name) continue;
+          if (*name != "P-256" && *name != "P-384" && *name != "P-521") {
+            AddError(item, "unknown ECDSA curve " + Quote(*name) +
+                               "; expected one of: P-256, P-384, P-521");
+            continue;
+          }
+          out.ecdsa_curves.push_back(std::move(*name));
+        }
+        out.ecdsa_curves_description = "[" + Join(out.ecdsa_curves) + "]";
+      }
+    }
+    if (const Value* v = Find(*fields, "maxExpirationSeconds")) {
+      if (auto seconds = PositiveInteger(*v)) out.max_expiration_seconds = *seconds;
+    }
+  }
+
+  std::optional<Action> ParseAction(const Value& value, bool allow_approve) {
+    auto text = String(value);
+    if (!text) return std::nullopt;
+    if (*text == "approve" && allow_approve) return Action::kApprove;
+    if (*text == "deny") return Action::kDeny;
+    if (*text == "log") return Action::kLog;
+    AddError(value, "expected " +
+                        std::string(allow_approve ? "approve, deny or log" : "deny or log") +
+                        ", found " + Quote(*text));
+    return std::nullopt;
+  }
+
+  static bool IsValidRuleName(std::string_view name) {
+    return std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+  }
+
+  void ParseRule(const Value& value, Policy& policy,
+                 std::map<std::string, std::pair<std::string, Location>, std::less<>>& names) {
+    policy::Rule rule;
+    rule.location = value.at;
+    rule.path = value.path;
+    auto fields = Mapping(
+        value, {"name", "selector", "allowed", "required", "constraints", "action", "onViolation"});
+    if (!fields) return;
+    if (const Value* name = Require(*fields, "name", value)) {
+      if (auto text = String(*name)) {
+        if (text->empty()) {
+          AddError(*name, "a rule name may not be empty; use lowercase letters, digits and '-'");
+        } else if (!IsValidRuleName(*text)) {
+          AddError(*name, "invalid rule name " + Quote(*text) +
+                              "; use only lowercase letters, digits and '-' ([a-z0-9-]+)");
+        } else if (auto first = names.find(*text); first != names.end()) {
+          AddError(*name, "duplicate rule name " + Quote(*text) + " (first used by " +
+                              first->second.first + " at line " +
+                              std::to_string(first->second.second.line) + ", column " +
+                              std::to_string(first->second.second.column) +
+                              "); rule names must be unique");
+        } else {
+          names.emplace(*text, std::make_pair(value.path, name->at));
+        }
+        rule.name = std::move(*text);
+      }
+    }
+    if (const Value* action = Require(*fields, "action", value)) {
+      if (auto parsed = ParseAction(*action, true)) rule.action = *parsed;
+    }
+    if (const Value* on_violation = Find(*fields, "onViolation")) {
+      if (auto parsed = ParseAction(*on_violation, false)) rule.on_violation = *parsed;
+    }
+    if (const Value* selector = Find(*fields, "selector")) rule.selector = ParseSelector(*selector);
+    if (const Value* allowed = Find(*fields, "allowed")) ParseAllowed(*allowed, rule.allowed);
+    if (const Value* required = Find(*fields, "required")) ParseRequired(*required, rule.required);
+    if (const Value* constraints = Find(*fields, "constraints")) {
+      ParseConstraints(*constraints, rule.constraints);
+    }
+    policy.rules.push_back(std::move(rule));
+  }
+
+  void ParseDocument(std::string_view text, Policy& policy) {
+    std::vector<YAML::Node> documents;
+    try {
+      documents = YAML::LoadAll(std::string(text));
+    } catch (const YAML::ParserException& e) {
+      AddError(Location{e.mark.is_null() ? 0 : e.mark.line + 1,
+                        e.mark.is_null() ? 0 : e.mark.column + 1},
+               "", "invalid YAML: " + e.msg);
+      return;
+    }
+    if (documents.empty() || (documents.size() == 1 && documents[0].IsNull())) {
+      AddError(Location{}, "",
+               "the policy is empty; expected a mapping with apiVersion: " +
+                   std::string(kApiVersion) + " and kind: " + std::string(kKind));
+      return;
+    }
+    if (documents.size() > 1) {
+      AddError(MarkOf(documents[1]), "",
+               "a policy file holds exactly one YAML document, found " +
+                   std::to_string(documents.size()) + "; remove the extra '---' sections");
+      return;
+    }
+    Value root{documents[0], "", MarkOf(documents[0])};
+    for (std::string_view name : kBuiltinProtectedOrganizations) {
+      policy.protected_organizations.emplace_back(name);
+    }
+    auto fields =
+        Mapping(root, {"apiVersion", "kind", "defaultAction", "protectedOrganizations", "rules"});
+    if (!fields) return;
+    if (const Value* api_version = Require(*fields, "apiVersion", root)) {
+      auto text = String(*api_version);
+      if (text && *text != kApiVersion) {
+        AddError(*api_version,
+                 "unsupported apiVersion " + Quote(*text) + "; expected " + Quote(kApiVersion));
+      }
+    }
+    if (const Value* kind = Require(*fields, "kind", root)) {
+      auto text = String(*kind);
+      if (text && *text != kKind) {
+        AddError(*kind, "unsupported kind " + Quote(*text) + "; expected " + Quote(kKind));
+      }
+    }
+    if (const Value* default_action = Find(*fields, "defaultAction")) {
+      auto text = String(*default_action);
+      if (text && *text == "approve") {
+        AddError(*default_action,
+                 "defaultAction may not be approve: a CSR that no rule selects must never be "
+                 "approved; use log or deny");
+      } else if (text) {
+        if (auto parsed = ParseAction(*default_action, false)) policy.default_action = *parsed;
+      }
+    }
+    if (const Value* protected_orgs = Find(*fields, "protectedOrganizations")) {
+      if (auto items = Sequence(*protected_orgs)) {
+        for (const Value& item : *items) {
+          auto text = String(item);
+          if (!text) continue;
+          if (text->empty()) {
+            AddError(item, "an empty organization name protects nothing; remove the entry");
+            continue;
+          }
+          policy.protected_organizations.push_back(std::move(*text));
+        }
+      }
+    }
+    if (const Value* rules = Find(*fields, "rules")) {
+      if (auto items = Sequence(*rules)) {
+        std::map<std::string, std::pair<std::string, Location>, std::less<>> names;
+        for (const Value& item : *items) ParseRule(item, policy, names);
+      }
+    }
+  }
+
+  // Precomputes what signer_label needs, so evaluation does no searching beyond a short scan.
+  static void IndexSigners(Policy& policy) {
+    for (const policy::Rule& rule : policy.rules) {
+      if (!rule.selector || !rule.selector->signer_names.present) continue;
+      for (const Pattern& pattern : rule.selector->signer_names.list.patterns) {
+        if (pattern.is_literal()) {
+          auto& literals = policy.literal_signer_names;
+          if (std::find(literals.begin(), literals.end(), pattern.text()) == literals.end()) {
+            literals.push_back(pattern.text());
+          }
+        } else {
+          policy.signer_patterns.push_back(&pattern);
+        }
+      }
+    }
+    policy.summary.literal_signer_names = policy.literal_signer_names;
+  }
+
+  std::string file_;
+  std::vector<PolicyIssue> errors_;
+};
+
+}  // namespace
+
+PolicyLoadResult ParsePolicy(std::string_view text, std::string_view file_name) {
+  return Loader(file_name).Load(text);
+}
+
+}  // namespace kca
