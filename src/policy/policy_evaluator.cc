@@ -1,6 +1,7 @@
 // Evaluate: CSR object facts × Policy → Decision, the five steps of DESIGN.md "Evaluation of one
 // CSR". Pure: everything it needs was compiled at load; it only reads the policy.
 #include <algorithm>
+#include <initializer_list>
 
 #include "kube_csr_approver/policy.h"
 #include "policy_model.h"
@@ -12,22 +13,31 @@ using policy::Pattern;
 using policy::PatternList;
 using policy::Rule;
 
-std::string Quote(std::string_view text) {
+// Details are built on every evaluation, so each is assembled with a single allocation.
+std::string Cat(std::initializer_list<std::string_view> parts) {
+  size_t size = 0;
+  for (std::string_view part : parts) size += part.size();
   std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  out += text;
-  out += '"';
+  out.reserve(size);
+  for (std::string_view part : parts) out += part;
   return out;
 }
 
+// `["a", "b"]`
 std::string QuoteAll(const std::vector<std::string>& values) {
-  std::string out = "[";
+  size_t size = 2;
+  for (const std::string& value : values) size += value.size() + 4;
+  std::string out;
+  out.reserve(size);
+  out += '[';
   for (const std::string& value : values) {
     if (out.size() > 1) out += ", ";
-    out += Quote(value);
+    out += '"';
+    out += value;
+    out += '"';
   }
-  return out + "]";
+  out += ']';
+  return out;
 }
 
 std::string JoinFailures(const std::vector<std::string>& failures) {
@@ -56,7 +66,7 @@ std::optional<std::string> AlreadyDecided(const CsrObject& csr) {
   for (const CsrCondition& condition : csr.conditions) {
     if (condition.status == "True" && (condition.type == "Approved" || condition.type == "Denied" ||
                                        condition.type == "Failed")) {
-      return "already decided: condition " + condition.type + " is True";
+      return Cat({"already decided: condition ", condition.type, " is True"});
     }
   }
   if (csr.has_certificate) return std::string("a certificate has already been issued");
@@ -105,13 +115,13 @@ bool NamedLiterally(const PatternList& list, std::string_view organization) {
   });
 }
 
-std::string NormalizeDnsName(std::string_view name) {
-  std::string out(name);
+// Into `out`, whose buffer is reused across the names of one request.
+void NormalizeDnsName(std::string_view name, std::string& out) {
+  out.assign(name);
   for (char& c : out) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   if (!out.empty() && out.back() == '.') out.pop_back();
-  return out;
 }
 
 bool IsSubjectView(const SubjectAttribute& attribute) {
@@ -148,15 +158,15 @@ class Checker {
   }
 
  private:
-  void Add(std::string name, bool passed, std::string detail) {
-    out_.push_back(CheckResult{std::move(name), passed, std::move(detail)});
+  void Add(std::string_view name, bool passed, std::string detail) {
+    out_.push_back(CheckResult{std::string(name), passed, std::move(detail)});
   }
-  void AddFromFailures(std::string name, const std::vector<std::string>& failures,
+  void AddFromFailures(std::string_view name, const std::vector<std::string>& failures,
                        std::string pass_detail) {
     if (failures.empty()) {
-      Add(std::move(name), true, std::move(pass_detail));
+      Add(name, true, std::move(pass_detail));
     } else {
-      Add(std::move(name), false, JoinFailures(failures));
+      Add(name, false, JoinFailures(failures));
     }
   }
 
@@ -165,15 +175,15 @@ class Checker {
     const policy::CommonNameRule& allowed = rule_.allowed.common_name;
     if (names.size() > 1) {
       Add("commonName", false,
-          "found " + std::to_string(names.size()) + " common names " + QuoteAll(names) +
-              "; a request may carry at most one");
+          Cat({"found ", std::to_string(names.size()), " common names ", QuoteAll(names),
+               "; a request may carry at most one"}));
       return;
     }
     if (names.empty()) {
       if (allowed.same_as_requestor) {
         Add("commonName", false,
-            "no common name; allowed.commonName requires the requestor's username " +
-                Quote(csr_.username));
+            Cat({"no common name; allowed.commonName requires the requestor's username \"",
+                 csr_.username, "\""}));
       } else {
         Add("commonName", true, "no common name requested");
       }
@@ -182,21 +192,21 @@ class Checker {
     const std::string& name = names.front();
     if (!allowed.present) {
       Add("commonName", false,
-          "common name " + Quote(name) + " is not allowed: allowed.commonName is not set");
+          Cat({"common name \"", name, "\" is not allowed: allowed.commonName is not set"}));
     } else if (allowed.same_as_requestor) {
       if (name == csr_.username) {
-        Add("commonName", true, "common name " + Quote(name) + " is the requestor's username");
+        Add("commonName", true, Cat({"common name \"", name, "\" is the requestor's username"}));
       } else {
         Add("commonName", false,
-            "common name " + Quote(name) + " is not the requestor's username " +
-                Quote(csr_.username));
+            Cat({"common name \"", name, "\" is not the requestor's username \"", csr_.username,
+                 "\""}));
       }
     } else if (allowed.pattern && allowed.pattern->Matches(name)) {
-      Add("commonName", true, "common name " + Quote(name) + " matches " + allowed.description);
+      Add("commonName", true, Cat({"common name \"", name, "\" matches ", allowed.description}));
     } else {
       Add("commonName", false,
-          "common name " + Quote(name) + " does not match allowed.commonName " +
-              allowed.description);
+          Cat({"common name \"", name, "\" does not match allowed.commonName ",
+               allowed.description}));
     }
   }
 
@@ -206,18 +216,18 @@ class Checker {
     for (const std::string& organization : facts_.organizations) {
       if (IsProtected(policy_, organization)) {
         if (!NamedLiterally(allowed, organization)) {
-          failures.push_back("organization " + Quote(organization) +
-                             " is protected and not named in allowed.organizations");
+          failures.push_back(Cat({"organization \"", organization,
+                                  "\" is protected and not named in allowed.organizations"}));
         }
       } else if (!allowed.Matches(organization)) {
-        failures.push_back("organization " + Quote(organization) +
-                           " does not match allowed.organizations " + allowed.description);
+        failures.push_back(Cat({"organization \"", organization,
+                                "\" does not match allowed.organizations ", allowed.description}));
       }
     }
     AddFromFailures("organizations", failures,
                     facts_.organizations.empty()
                         ? "no organization requested"
-                        : "organizations " + QuoteAll(facts_.organizations) + " are allowed");
+                        : Cat({"organizations ", QuoteAll(facts_.organizations), " are allowed"}));
   }
 
   void CheckOrganizationalUnits() {
@@ -225,44 +235,44 @@ class Checker {
     std::vector<std::string> failures;
     for (const std::string& unit : facts_.organizational_units) {
       if (!allowed.Matches(unit)) {
-        failures.push_back("organizational unit " + Quote(unit) +
-                           " does not match allowed.organizationalUnits " + allowed.description);
+        failures.push_back(
+            Cat({"organizational unit \"", unit, "\" does not match allowed.organizationalUnits ",
+                 allowed.description}));
       }
     }
-    AddFromFailures(
-        "organizationalUnits", failures,
-        facts_.organizational_units.empty()
-            ? "no organizational unit requested"
-            : "organizational units " + QuoteAll(facts_.organizational_units) + " are allowed");
+    AddFromFailures("organizationalUnits", failures,
+                    facts_.organizational_units.empty()
+                        ? "no organizational unit requested"
+                        : Cat({"organizational units ", QuoteAll(facts_.organizational_units),
+                               " are allowed"}));
   }
 
   void CheckRequiredOrganizations() {
-    const auto& required = rule_.required.organizations.patterns;
-    if (required.empty()) {
+    const PatternList& required = rule_.required.organizations;
+    if (required.patterns.empty()) {
       Add("requiredOrganizations", true, "no organization required");
       return;
     }
     std::vector<std::string> failures;
-    for (const Pattern& entry : required) {
+    for (const Pattern& entry : required.patterns) {
       bool found = std::any_of(facts_.organizations.begin(), facts_.organizations.end(),
                                [&](const std::string& o) { return entry.Matches(o); });
       if (!found) {
-        failures.push_back("required organization " + entry.Describe() +
-                           " is not among the request's organizations " +
-                           QuoteAll(facts_.organizations));
+        failures.push_back(
+            Cat({"required organization ", entry.Describe(),
+                 " is not among the request's organizations ", QuoteAll(facts_.organizations)}));
       }
     }
-    AddFromFailures(
-        "requiredOrganizations", failures,
-        "required organizations " + rule_.required.organizations.description + " are present");
+    AddFromFailures("requiredOrganizations", failures,
+                    Cat({"required organizations ", required.description, " are present"}));
   }
 
   void CheckOtherSubjectAttributes() {
     std::vector<std::string> failures;
     for (const SubjectAttribute& attribute : facts_.subject) {
       if (IsSubjectView(attribute)) continue;
-      failures.push_back("subject attribute " + attribute.type + "=" + Quote(attribute.value) +
-                         " is not allowed; only CN, O and OU may appear");
+      failures.push_back(Cat({"subject attribute ", attribute.type, "=\"", attribute.value,
+                              "\" is not allowed; only CN, O and OU may appear"}));
     }
     AddFromFailures("subjectAttributes", failures, "only CN, O and OU in the subject");
   }
@@ -270,64 +280,68 @@ class Checker {
   void CheckDnsNames() {
     const PatternList& allowed = rule_.allowed.dns_names;
     std::vector<std::string> failures;
+    std::string name;
     for (const std::string& requested : facts_.sans.dns_names) {
-      std::string name = NormalizeDnsName(requested);
+      NormalizeDnsName(requested, name);
       if (name.find('*') != std::string::npos) {
         // A wildcard certificate covers names nobody listed; only an identical entry allows it.
         if (!NamedLiterally(allowed, name)) {
-          failures.push_back("wildcard DNS name " + Quote(requested) +
-                             " is allowed only by an identical allowed.dnsNames entry; allowed: " +
-                             allowed.description);
+          failures.push_back(Cat({"wildcard DNS name \"", requested,
+                                  "\" is allowed only by an identical allowed.dnsNames entry; "
+                                  "allowed: ",
+                                  allowed.description}));
         }
       } else if (!allowed.Matches(name)) {
-        failures.push_back("DNS name " + Quote(requested) + " does not match allowed.dnsNames " +
-                           allowed.description);
+        failures.push_back(Cat({"DNS name \"", requested, "\" does not match allowed.dnsNames ",
+                                allowed.description}));
       }
     }
     AddFromFailures("dnsNames", failures,
                     facts_.sans.dns_names.empty()
                         ? "no DNS name requested"
-                        : "DNS names " + QuoteAll(facts_.sans.dns_names) + " are allowed");
+                        : Cat({"DNS names ", QuoteAll(facts_.sans.dns_names), " are allowed"}));
   }
 
   void CheckIpAddresses() {
     const policy::IpRule& allowed = rule_.allowed.ip_addresses;
+    const auto& addresses = facts_.sans.ip_addresses;
     std::vector<std::string> failures;
-    std::vector<std::string> shown;
-    for (const IpAddress& address : facts_.sans.ip_addresses) {
-      shown.push_back(address.ToString());
-      bool inside =
-          allowed.any || std::any_of(allowed.ranges.begin(), allowed.ranges.end(),
-                                     [&](const CidrRange& r) { return r.Contains(address); });
+    for (const IpAddress& address : addresses) {
+      bool inside = allowed.any ||
+                    std::any_of(allowed.ranges.begin(), allowed.ranges.end(),
+                                [&](const CidrRange& range) { return range.Contains(address); });
       if (!inside) {
-        failures.push_back("IP address " + shown.back() + " is not within allowed.ipAddresses " +
-                           allowed.description);
+        failures.push_back(Cat({"IP address ", address.ToString(),
+                                " is not within allowed.ipAddresses ", allowed.description}));
       }
     }
+    // Text forms cost an inet_ntop each, so a passing check only counts the addresses.
     AddFromFailures("ipAddresses", failures,
-                    shown.empty() ? "no IP address requested"
-                                  : "IP addresses " + QuoteAll(shown) + " are allowed");
+                    addresses.empty() ? "no IP address requested"
+                                      : Cat({std::to_string(addresses.size()),
+                                             " IP address(es) within allowed.ipAddresses ",
+                                             allowed.description}));
   }
 
-  void CheckPatternSans(std::string name, std::string_view what,
+  void CheckPatternSans(std::string_view name, std::string_view what,
                         const std::vector<std::string>& requested, const PatternList& allowed) {
     std::vector<std::string> failures;
     for (const std::string& value : requested) {
       if (!allowed.Matches(value)) {
-        failures.push_back(std::string(what) + " " + Quote(value) + " does not match allowed." +
-                           name + " " + allowed.description);
+        failures.push_back(Cat(
+            {what, " \"", value, "\" does not match allowed.", name, " ", allowed.description}));
       }
     }
-    std::string pass = requested.empty() ? "no " + std::string(what) + " requested"
-                                         : QuoteAll(requested) + " allowed";
-    AddFromFailures(std::move(name), failures, std::move(pass));
+    AddFromFailures(name, failures,
+                    requested.empty() ? Cat({"no ", what, " requested"})
+                                      : Cat({QuoteAll(requested), " allowed"}));
   }
 
   void CheckOtherSans() {
     std::vector<std::string> failures;
     for (const std::string& other : facts_.sans.other) {
-      failures.push_back("subject alternative name " + other +
-                         " is not allowed; only DNS, IP, email and URI names can be");
+      failures.push_back(Cat({"subject alternative name ", other,
+                              " is not allowed; only DNS, IP, email and URI names can be"}));
     }
     AddFromFailures("otherNames", failures, "no other kind of subject alternative name");
   }
@@ -338,33 +352,36 @@ class Checker {
     for (const std::string& usage : csr_.usages) {
       int index = policy::UsageIndex(usage);
       if (index < 0) {
-        failures.push_back("usage " + Quote(usage) + " is not a Kubernetes key usage");
+        failures.push_back(Cat({"usage \"", usage, "\" is not a Kubernetes key usage"}));
       } else if ((allowed.usages & (policy::UsageSet{1} << index)) == 0) {
-        failures.push_back("usage " + Quote(usage) + " is not in allowed.usages " +
-                           allowed.usages_description);
+        failures.push_back(
+            Cat({"usage \"", usage, "\" is not in allowed.usages ", allowed.usages_description}));
       }
     }
     AddFromFailures("usages", failures,
-                    "usages " + QuoteAll(csr_.usages) + " are within allowed.usages " +
-                        allowed.usages_description);
+                    Cat({"usages ", QuoteAll(csr_.usages), " are within allowed.usages ",
+                         allowed.usages_description}));
   }
 
   void CheckRequiredUsages() {
+    const policy::Required& required = rule_.required;
+    if (required.usages == 0) {
+      Add("requiredUsages", true, "no usage required");
+      return;
+    }
     policy::UsageSet present = 0;
     for (const std::string& usage : csr_.usages) {
       int index = policy::UsageIndex(usage);
       if (index >= 0) present |= policy::UsageSet{1} << index;
     }
-    policy::UsageSet missing = rule_.required.usages & ~present;
-    if (rule_.required.usages == 0) {
-      Add("requiredUsages", true, "no usage required");
-    } else if (missing == 0) {
+    policy::UsageSet missing = required.usages & ~present;
+    if (missing == 0) {
       Add("requiredUsages", true,
-          "required usages " + policy::DescribeUsages(rule_.required.usages) + " are present");
+          Cat({"required usages ", required.usages_description, " are present"}));
     } else {
       Add("requiredUsages", false,
-          "required usages " + policy::DescribeUsages(missing) + " are missing from spec.usages " +
-              QuoteAll(csr_.usages));
+          Cat({"required usages ", policy::DescribeUsages(missing),
+               " are missing from spec.usages ", QuoteAll(csr_.usages)}));
     }
   }
 
@@ -383,24 +400,24 @@ class Checker {
   void CheckKey() {
     const policy::Constraints& constraints = rule_.constraints;
     const PublicKeyFacts& key = facts_.key;
-    std::string_view algorithm = KeyAlgorithmSpelling(key.algorithm);
     bool allowed = (key.algorithm == KeyAlgorithm::kRsa && constraints.rsa) ||
                    (key.algorithm == KeyAlgorithm::kEcdsa && constraints.ecdsa) ||
                    (key.algorithm == KeyAlgorithm::kEd25519 && constraints.ed25519);
     Add("keyAlgorithm", allowed,
-        "key algorithm " + std::string(algorithm) + (allowed ? " is in" : " is not in") +
-            " constraints.keyAlgorithms " + constraints.key_algorithms_description);
+        Cat({"key algorithm ", KeyAlgorithmSpelling(key.algorithm),
+             allowed ? " is in" : " is not in", " constraints.keyAlgorithms ",
+             constraints.key_algorithms_description}));
     if (key.algorithm == KeyAlgorithm::kRsa) {
       bool strong = key.bits >= constraints.min_rsa_bits;
       Add("rsaKeyBits", strong,
-          "RSA key of " + std::to_string(key.bits) + " bits" + (strong ? " meets" : " is below") +
-              " constraints.minRSABits " + std::to_string(constraints.min_rsa_bits));
+          Cat({"RSA key of ", std::to_string(key.bits), " bits", strong ? " meets" : " is below",
+               " constraints.minRSABits ", std::to_string(constraints.min_rsa_bits)}));
     } else if (key.algorithm == KeyAlgorithm::kEcdsa) {
       const auto& curves = constraints.ecdsa_curves;
       bool listed = std::find(curves.begin(), curves.end(), key.curve) != curves.end();
       Add("ecdsaCurve", listed,
-          "ECDSA curve " + Quote(key.curve) + (listed ? " is in" : " is not in") +
-              " constraints.ecdsaCurves " + constraints.ecdsa_curves_description);
+          Cat({"ECDSA curve \"", key.curve, listed ? "\" is in" : "\" is not in",
+               " constraints.ecdsaCurves ", constraints.ecdsa_curves_description}));
     }
   }
 
@@ -410,17 +427,17 @@ class Checker {
       Add("expiration", true, "no constraints.maxExpirationSeconds limit");
     } else if (!csr_.expiration_seconds) {
       Add("expiration", false,
-          "spec.expirationSeconds is not set, so the signer's default lifetime would apply; "
-          "constraints.maxExpirationSeconds is " +
-              std::to_string(*limit));
+          Cat({"spec.expirationSeconds is not set, so the signer's default lifetime would apply; "
+               "constraints.maxExpirationSeconds is ",
+               std::to_string(*limit)}));
     } else if (*csr_.expiration_seconds > *limit) {
       Add("expiration", false,
-          "spec.expirationSeconds " + std::to_string(*csr_.expiration_seconds) +
-              " exceeds constraints.maxExpirationSeconds " + std::to_string(*limit));
+          Cat({"spec.expirationSeconds ", std::to_string(*csr_.expiration_seconds),
+               " exceeds constraints.maxExpirationSeconds ", std::to_string(*limit)}));
     } else {
       Add("expiration", true,
-          "spec.expirationSeconds " + std::to_string(*csr_.expiration_seconds) +
-              " is within constraints.maxExpirationSeconds " + std::to_string(*limit));
+          Cat({"spec.expirationSeconds ", std::to_string(*csr_.expiration_seconds),
+               " is within constraints.maxExpirationSeconds ", std::to_string(*limit)}));
     }
   }
 
@@ -459,7 +476,7 @@ Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFa
 
   // spec is immutable, so a request that does not inspect cleanly never will.
   if (!facts.ok()) {
-    std::string reason = "spec.request was refused: " + facts.error().message;
+    std::string reason = Cat({"spec.request was refused: ", facts.error().message});
     decision.action = rule->on_violation;
     decision.checks.push_back(CheckResult{"request", false, reason});
     decision.reasons.push_back(std::move(reason));

@@ -346,7 +346,7 @@ class Loader {
     return selector;
   }
 
-  std::optional<policy::UsageSet> ParseUsages(const Value& value, std::string* description) {
+  std::optional<policy::UsageSet> ParseUsages(const Value& value, std::string& description) {
     auto items = Sequence(value);
     if (!items) return std::nullopt;
     policy::UsageSet usages = 0;
@@ -362,7 +362,7 @@ class Loader {
       }
       usages |= policy::UsageSet{1} << index;
     }
-    if (description != nullptr) *description = policy::DescribeUsages(usages);
+    description = policy::DescribeUsages(usages);
     return usages;
   }
 
@@ -441,7 +441,7 @@ class Loader {
       out.uris = ParsePatternList(*v, PatternKind::kGeneral);
     }
     if (const Value* v = Find(*fields, "usages")) {
-      if (auto usages = ParseUsages(*v, &out.usages_description)) {
+      if (auto usages = ParseUsages(*v, out.usages_description)) {
         out.usages = *usages;
         out.usages_present = true;
       }
@@ -455,7 +455,7 @@ class Loader {
     auto fields = Mapping(value, {"usages", "organizations"});
     if (!fields) return;
     if (const Value* v = Find(*fields, "usages")) {
-      if (auto usages = ParseUsages(*v, nullptr)) out.usages = *usages;
+      if (auto usages = ParseUsages(*v, out.usages_description)) out.usages = *usages;
     }
     if (const Value* v = Find(*fields, "organizations")) {
       out.organizations = ParsePatternList(*v, PatternKind::kGeneral);

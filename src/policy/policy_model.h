@@ -80,6 +80,7 @@ struct Allowed {
 
 struct Required {
   UsageSet usages = 0;
+  std::string usages_description = "(none)";
   PatternList organizations;
 };
 
