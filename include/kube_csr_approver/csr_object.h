@@ -3,14 +3,14 @@
 // Pure: no I/O; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "kube_csr_approver/result.h"
 
@@ -49,13 +49,24 @@ struct CsrObject {
 
 // Decodes one object. kind/apiVersion may be absent (list items from the API server lack them);
 // when present they must be CertificateSigningRequest / certificates.k8s.io/v1.
-// Required: metadata.name, spec.request, spec.signerName. Unknown fields are ignored.
-// Errors name the object and the field: `CertificateSigningRequest "x": spec.usages[1]: expected a string`.
+// Required: metadata.name, spec.request, spec.signerName (non-empty, except spec.request: an empty
+// request decodes and the inspector refuses it). Absent and null fields are the same. Unknown
+// fields are ignored. The first error found is returned.
+// Errors name the object and the field: `CertificateSigningRequest "x": spec.usages[1]: expected a
+// string`.
 Result<CsrObject> DecodeCsrObject(const nlohmann::json& object);
 
+// The largest document DecodeCsrDocument reads, in bytes.
+inline constexpr std::size_t kMaxDocumentBytes = 16 * 1024 * 1024;
+
 // A whole document as `kubectl get csr -o yaml|json` prints it: one object, or a List /
-// CertificateSigningRequestList of them. JSON or YAML (detected by content). `source` names the
-// input in errors (a file name, or "<stdin>").
+// CertificateSigningRequestList of them. JSON or YAML (detected by content: JSON when the first
+// non-blank character is '{' or '['). `source` names the input in errors (a file name, or
+// "<stdin>"); list items without a name are named by index (`items[3]`).
+// Untrusted input: larger than kMaxDocumentBytes, nested deeper than 64 levels, more than one
+// YAML document, duplicate YAML keys or invalid UTF-8 are errors. YAML scalars follow the 1.2 core
+// schema: a quoted "3600" stays a string (and is refused where an integer is expected), a plain
+// 3600 is an integer, plain true/false/null are booleans/null, `yes`/`on` stay strings.
 Result<std::vector<CsrObject>> DecodeCsrDocument(std::string_view text, std::string_view source);
 
 }  // namespace kca

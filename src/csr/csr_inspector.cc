@@ -347,15 +347,33 @@ Status CheckSignatureAlgorithm(int nid, const std::string& name) {
       " is not supported; use SHA-256/384/512 with RSA (PKCS#1 v1.5) or ECDSA, or Ed25519"};
 }
 
+// OpenSSL already refuses some bad names while decoding (it builds a canonical form of each
+// name); its error queue says which, so the user learns more than "malformed".
+Error DescribeDecodeFailure() {
+  while (const unsigned long code = ERR_get_error()) {
+    if (ERR_GET_LIB(code) != ERR_LIB_ASN1) continue;
+    switch (ERR_GET_REASON(code)) {
+      case ASN1_R_INVALID_UTF8STRING:
+        return Error{"a name in the request is not valid UTF-8"};
+      case ASN1_R_INVALID_BMPSTRING_LENGTH:
+      case ASN1_R_INVALID_UNIVERSALSTRING_LENGTH:
+        return Error{"a name in the request is a malformed BMPString or UniversalString"};
+      case ASN1_R_MSTRING_WRONG_TAG:
+        return Error{"a name in the request holds a value of a type that is not a string"};
+      default:
+        break;
+    }
+  }
+  return Error{
+      "the request's PEM block does not hold a PKCS#10 certificate request (the DER "
+      "is truncated or malformed)"};
+}
+
 Result<CsrFacts> InspectDer(const std::string& der) {
   const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
   const auto* end = cursor + der.size();
   ReqPtr req(d2i_X509_REQ(nullptr, &cursor, static_cast<long>(der.size())));
-  if (!req) {
-    return Error{
-        "the request's PEM block does not hold a PKCS#10 certificate request (the DER "
-        "is truncated or malformed)"};
-  }
+  if (!req) return DescribeDecodeFailure();
   if (cursor != end) {
     return Error{"the request's PEM block has " + std::to_string(end - cursor) +
                  " bytes after the PKCS#10 request"};

@@ -225,6 +225,70 @@ ExtensionsPtr BuildExtensions(const RequestSpec& spec) {
   return exts;
 }
 
+// Length of the DER header (tag and length octets) and of the content at `at`.
+std::pair<size_t, size_t> ReadTlv(std::string_view der, size_t at) {
+  if (at + 2 > der.size()) throw std::runtime_error("csr_factory: truncated DER");
+  const auto first = static_cast<unsigned char>(der[at + 1]);
+  if (first < 0x80) return {2, first};
+  const size_t octets = first & 0x7F;
+  if (octets == 0 || octets > 4 || at + 2 + octets > der.size()) {
+    throw std::runtime_error("csr_factory: unsupported DER length");
+  }
+  size_t length = 0;
+  for (size_t i = 0; i < octets; ++i) {
+    length = (length << 8) | static_cast<unsigned char>(der[at + 2 + i]);
+  }
+  return {2 + octets, length};
+}
+
+std::string Tlv(unsigned char tag, std::string_view content) {
+  std::string out(1, static_cast<char>(tag));
+  const size_t length = content.size();
+  if (length < 0x80) {
+    out += static_cast<char>(length);
+  } else {
+    std::string octets;
+    for (size_t rest = length; rest > 0; rest >>= 8) {
+      octets.insert(octets.begin(), static_cast<char>(rest & 0xFF));
+    }
+    out += static_cast<char>(0x80 | octets.size());
+    out += octets;
+  }
+  out.append(content);
+  return out;
+}
+
+// Applies `patches` to the CertificationRequestInfo of `der` and signs it again with `key`.
+std::string PatchAndResign(const std::string& der, const RequestSpec& spec, EVP_PKEY* key) {
+  const size_t info_at = ReadTlv(der, 0).first;
+  const auto [info_header, info_length] = ReadTlv(der, info_at);
+  std::string info = der.substr(info_at, info_header + info_length);
+  const size_t algorithm_at = info_at + info.size();
+  const auto [algorithm_header, algorithm_length] = ReadTlv(der, algorithm_at);
+  const std::string algorithm = der.substr(algorithm_at, algorithm_header + algorithm_length);
+  for (const auto& [from, to] : spec.patches) {
+    const size_t at = info.find(from);
+    if (from.size() != to.size() || at == std::string::npos ||
+        info.find(from, at + 1) != std::string::npos) {
+      throw std::runtime_error("csr_factory: a patch must match exactly once and keep the length");
+    }
+    info.replace(at, from.size(), to);
+  }
+  Owned<EVP_MD_CTX, EVP_MD_CTX_free> ctx(Check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
+  Check(EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(key, spec.digest), nullptr, key),
+        "EVP_DigestSignInit");
+  size_t signature_length = 0;
+  const auto* data = reinterpret_cast<const unsigned char*>(info.data());
+  Check(EVP_DigestSign(ctx.get(), nullptr, &signature_length, data, info.size()), "sign size");
+  std::string signature(signature_length, '\0');
+  Check(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()),
+                       &signature_length, data, info.size()),
+        "EVP_DigestSign");
+  signature.resize(signature_length);
+  const std::string bits = Tlv(0x03, std::string(1, '\0') + signature);
+  return Tlv(0x30, info + algorithm + bits);
+}
+
 std::string ToDer(X509_REQ* req) {
   unsigned char* der = nullptr;
   const int length = i2d_X509_REQ(req, &der);
@@ -298,6 +362,14 @@ std::string MakeRequestDer(const RequestSpec& spec) {
           "raw subject " + raw.type);
   }
 
+  for (const auto& raw : spec.raw_attributes) {
+    ObjPtr oid(Oid(raw.oid));
+    Check(X509_REQ_add1_attr_by_OBJ(req.get(), oid.get(), raw.asn1_type,
+                                    reinterpret_cast<const unsigned char*>(raw.bytes.data()),
+                                    static_cast<int>(raw.bytes.size())),
+          "raw attribute " + raw.oid);
+  }
+
   ExtensionsPtr exts = BuildExtensions(spec);
   if (sk_X509_EXTENSION_num(exts.get()) > 0) {
     Check(X509_REQ_add_extensions(req.get(), exts.get()), "X509_REQ_add_extensions");
@@ -308,7 +380,8 @@ std::string MakeRequestDer(const RequestSpec& spec) {
   Check(X509_REQ_set_pubkey(req.get(), public_key), "X509_REQ_set_pubkey");
   Check(X509_REQ_sign(req.get(), signing_key.get(), DigestFor(signing_key.get(), spec.digest)),
         "X509_REQ_sign with " + spec.digest);
-  return ToDer(req.get());
+  const std::string der = ToDer(req.get());
+  return spec.patches.empty() ? der : PatchAndResign(der, spec, signing_key.get());
 }
 
 std::string MakeRequestPem(const RequestSpec& spec) {

@@ -57,6 +57,13 @@ struct RawExtension {
   bool critical = false;
 };
 
+// A request attribute written verbatim (e.g. a second extensionRequest, with `patches`).
+struct RawAttribute {
+  std::string oid;
+  int asn1_type = 0;  // V_ASN1_SEQUENCE: `bytes` is the whole DER of the value (tag included)
+  std::string bytes;
+};
+
 struct RequestSpec {
   // In order, duplicates allowed: {"CN", "a"}, {"O", "x"}, {"O", "y"}, {"2.5.4.5", "42"}.
   // Values are UTF-8 and go through OpenSSL's normal string encoding.
@@ -77,6 +84,12 @@ struct RequestSpec {
   std::vector<std::string> key_usages;       // config names: "digitalSignature", "keyEncipherment"
   std::vector<std::string> extended_key_usages;  // config names: "clientAuth", "serverAuth"
   std::vector<RawExtension> raw_extensions;      // appended after the ones above
+  std::vector<RawAttribute> raw_attributes;      // beside the extensionRequest attribute
+
+  // Byte replacements in the signed CertificationRequestInfo, applied before a fresh signature:
+  // for encodings OpenSSL refuses to write (invalid UTF-8, a non-string name value, a second
+  // extensionRequest). Each `from` must occur exactly once and be as long as its `to`.
+  std::vector<std::pair<std::string, std::string>> patches;
 
   KeySpec key;         // used through CachedKey unless `signing_key` is set
   KeyPtr signing_key;  // overrides `key` when set

@@ -1,0 +1,110 @@
+// DecodeCsrDocument: JSON or YAML text → CSR objects, with size and nesting limits for
+// untrusted input.
+#include <nlohmann/json.hpp>
+
+#include "csr_object_internal.h"
+#include "kube_csr_approver/csr_object.h"
+#include "yaml_to_json.h"
+
+namespace kca {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxNestingDepth = 64;
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+// nlohmann parses iteratively but copies and destroys recursively: bound the depth first.
+int JsonNestingDepth(std::string_view text) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+Result<json> ParseJson(std::string_view text) {
+  if (JsonNestingDepth(text) > kMaxNestingDepth) {
+    return Error{"nested more than " + std::to_string(kMaxNestingDepth) + " levels deep"};
+  }
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    return Error{"not valid JSON: " + std::string(e.what())};
+  }
+}
+
+Result<std::vector<CsrObject>> DecodeRoot(const json& root) {
+  if (!root.is_object()) {
+    return Error{"expected a CertificateSigningRequest or a List of them, found " +
+                 std::string(root.type_name())};
+  }
+  auto kind = root.find("kind");
+  const bool is_list = kind != root.end() && kind->is_string() &&
+                       (*kind == "List" || *kind == "CertificateSigningRequestList");
+  std::vector<CsrObject> objects;
+  if (!is_list) {
+    auto object = DecodeCsrObject(root);
+    if (!object.ok()) return object.error();
+    objects.push_back(std::move(*object));
+    return objects;
+  }
+  auto items = root.find("items");
+  if (items == root.end() || items->is_null()) return Error{"items: required field is missing"};
+  if (!items->is_array()) {
+    return Error{"items: expected a list, found " + std::string(items->type_name())};
+  }
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    const json& item = (*items)[i];
+    const std::string label = csr_internal::ObjectLabel(item, "items[" + std::to_string(i) + "]");
+    auto object = csr_internal::DecodeCsrObjectAs(item, label);
+    if (!object.ok()) return object.error();
+    objects.push_back(std::move(*object));
+  }
+  return objects;
+}
+
+}  // namespace
+
+Result<std::vector<CsrObject>> DecodeCsrDocument(std::string_view text, std::string_view source) {
+  const std::string prefix = std::string(source) + ": ";
+  if (text.size() > kMaxDocumentBytes) {
+    return Error{prefix + "the document is " + std::to_string(text.size()) +
+                 " bytes long, more than the " + std::to_string(kMaxDocumentBytes) + " accepted"};
+  }
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  std::size_t first = 0;
+  while (first < text.size() && IsSpace(text[first])) ++first;
+  if (first == text.size()) return Error{prefix + "the document is empty"};
+
+  const bool is_json = text[first] == '{' || text[first] == '[';
+  Result<json> root = is_json ? ParseJson(text) : csr_internal::YamlToJson(text);
+  if (!root.ok()) return Error{prefix + root.error().message};
+  try {
+    auto objects = DecodeRoot(*root);
+    if (!objects.ok()) return Error{prefix + objects.error().message};
+    return objects;
+  } catch (const std::exception& e) {
+    return Error{prefix + "cannot decode: " + e.what()};
+  }
+}
+
+}  // namespace kca

@@ -1,0 +1,198 @@
+#include "yaml_to_json.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "text.h"
+
+namespace kca::csr_internal {
+namespace {
+
+using nlohmann::json;
+
+bool IsAllDigits(std::string_view text, bool hex) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    const bool digit = c >= '0' && c <= '9';
+    const bool hex_letter = (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!digit && !(hex && hex_letter)) return false;
+  }
+  return true;
+}
+
+std::optional<json> ParseInteger(std::string_view digits, bool negative, int base) {
+  std::uint64_t magnitude = 0;
+  const auto [end, ec] =
+      std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  if (!negative) {
+    if (magnitude <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return json(static_cast<std::int64_t>(magnitude));
+    }
+    return json(magnitude);
+  }
+  if (magnitude <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) + 1) {
+    return json(static_cast<std::int64_t>(0 - magnitude));
+  }
+  return std::nullopt;
+}
+
+bool LooksLikeFloat(std::string_view text) {
+  // [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
+  std::size_t i = 0;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+  std::size_t digits = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i, ++digits;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i, ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '-' || text[i] == '+')) ++i;
+    std::size_t exponent = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i, ++exponent;
+    if (exponent == 0) return false;
+  }
+  return i == text.size();
+}
+
+// The YAML 1.2 core schema's resolution of an untagged plain scalar.
+json ResolvePlain(const std::string& text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  if (text == "null" || text == "Null" || text == "NULL" || text == "~" || text.empty()) {
+    return nullptr;
+  }
+  std::string_view body = text;
+  bool negative = false;
+  if (!body.empty() && (body[0] == '-' || body[0] == '+')) {
+    negative = body[0] == '-';
+    body.remove_prefix(1);
+  }
+  if (IsAllDigits(body, false)) {
+    if (auto number = ParseInteger(body, negative, 10)) return *number;
+  }
+  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'o')) {
+    const std::string_view digits = std::string_view(text).substr(2);
+    const bool hex = text[1] == 'x';
+    if (IsAllDigits(digits, hex) && (hex || digits.find_first_of("89") == std::string::npos)) {
+      if (auto number = ParseInteger(digits, false, hex ? 16 : 8)) return *number;
+    }
+  }
+  if (LooksLikeFloat(text)) {
+    double value = 0;
+    const auto [end, ec] =
+        std::from_chars(text.data() + (text[0] == '+' ? 1 : 0), text.data() + text.size(), value);
+    if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(value)) {
+      return value;
+    }
+  }
+  return text;  // .inf/.nan have no JSON form and are never meaningful in a CSR: keep the text
+}
+
+class Converter {
+ public:
+  explicit Converter(const YamlLimits& limits) : limits_(limits) {}
+
+  bool failed() const { return error_.has_value(); }
+  const Error& error() const { return *error_; }
+
+  json Convert(const YAML::Node& node, const std::string& path, int depth) {
+    if (failed()) return nullptr;
+    if (++nodes_ > limits_.max_nodes) return Fail(node, path, "too many values (aliases?)");
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return nullptr;
+      case YAML::NodeType::Scalar:
+        return Scalar(node, path);
+      case YAML::NodeType::Sequence: {
+        if (depth >= limits_.max_depth) return Fail(node, path, "nested too deeply");
+        json array = json::array();
+        std::size_t index = 0;
+        for (const auto& item : node) {
+          array.push_back(Convert(item, path + "[" + std::to_string(index++) + "]", depth + 1));
+          if (failed()) return nullptr;
+        }
+        return array;
+      }
+      case YAML::NodeType::Map: {
+        if (depth >= limits_.max_depth) return Fail(node, path, "nested too deeply");
+        json object = json::object();
+        for (const auto& entry : node) {
+          if (!entry.first.IsScalar()) return Fail(entry.first, path, "a map key must be a string");
+          const std::string& key = entry.first.Scalar();
+          const std::string child = path.empty() ? key : path + "." + key;
+          if (!IsValidUtf8(key)) return Fail(entry.first, path, "a key is not valid UTF-8");
+          if (object.contains(key)) return Fail(entry.first, child, "duplicate key");
+          object[key] = Convert(entry.second, child, depth + 1);
+          if (failed()) return nullptr;
+        }
+        return object;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  json Scalar(const YAML::Node& node, const std::string& path) {
+    const std::string& text = node.Scalar();
+    scalar_bytes_ += text.size();
+    if (scalar_bytes_ > limits_.max_scalar_bytes)
+      return Fail(node, path, "too much text (aliases?)");
+    if (!IsValidUtf8(text)) return Fail(node, path, "not valid UTF-8");
+    const std::string& tag = node.Tag();
+    if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;  // quoted, block or !!str
+    return ResolvePlain(text);
+  }
+
+  json Fail(const YAML::Node& node, const std::string& path, const std::string& what) {
+    if (!failed()) {
+      const YAML::Mark mark = node.Mark();
+      std::string where = path.empty() ? std::string("top level") : path;
+      if (!mark.is_null()) where += " (line " + std::to_string(mark.line + 1) + ")";
+      error_ = Error{where + ": " + what};
+    }
+    return nullptr;
+  }
+
+  YamlLimits limits_;
+  std::size_t nodes_ = 0;
+  std::size_t scalar_bytes_ = 0;
+  std::optional<Error> error_;
+};
+
+}  // namespace
+
+Result<nlohmann::json> YamlToJson(std::string_view text, const YamlLimits& limits) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return Error{"not valid YAML: " + std::string(e.what())};
+  } catch (const std::exception& e) {
+    return Error{"cannot read the YAML: " + std::string(e.what())};
+  }
+  // A stray "---" at the end makes an empty document; that is not a second object.
+  std::erase_if(documents, [](const YAML::Node& node) { return node.IsNull(); });
+  if (documents.empty()) return Error{"the document is empty"};
+  if (documents.size() > 1) {
+    return Error{"holds " + std::to_string(documents.size()) +
+                 " YAML documents (separated by ---); give one object or one List of them"};
+  }
+  try {
+    Converter converter(limits);
+    json converted = converter.Convert(documents.front(), "", 0);
+    if (converter.failed()) return converter.error();
+    return converted;
+  } catch (const std::exception& e) {
+    return Error{"cannot read the YAML: " + std::string(e.what())};
+  }
+}
+
+}  // namespace kca::csr_internal
