@@ -51,6 +51,17 @@ PolicySummary Summarize(const Policy& policy);
 // Evaluates one CSR (DESIGN.md "Evaluation of one CSR"). `facts` is the inspection of
 // csr.request (InspectEncodedRequest); a refusal there yields the governing rule's onViolation
 // with the refusal as the reason. Pure, thread-safe, no I/O.
+// Choices the design leaves open:
+// - Protection applies to subject O values only, compared byte for byte: Kubernetes maps O to
+//   groups (case-sensitive, so "System:Masters" is another, unprivileged group); CN becomes the
+//   username and OU is ignored by the API server, so neither is treated as protected.
+// - A requested DNS SAN containing `*` anywhere counts as a wildcard name.
+// - allowed.ipAddresses may hold "*" for any address.
+// - Check names: commonName, organizations, organizationalUnits, requiredOrganizations,
+//   subjectAttributes, dnsNames, ipAddresses, emailAddresses, uris, otherNames, usages,
+//   requiredUsages, isCA, keyAlgorithm, then rsaKeyBits (RSA) or ecdsaCurve (ECDSA), expiration;
+//   "request" alone when inspection refused the request. A skipped CSR has no checks and one
+//   reason saying why.
 Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts);
 
 }  // namespace kca
