@@ -1,0 +1,89 @@
+// The controller's view of the cluster: the CSRs still waiting for a decision, and only what a
+// decision needs from them (the decoded CsrObject, not the API server's whole object).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/metrics.h"
+
+namespace kca::controller {
+
+// True when the CSR carries an Approved, Denied or Failed condition with status "True", or a
+// certificate: such a CSR is never written to again (DESIGN.md, evaluation step 1).
+bool IsDecided(const CsrObject& csr);
+
+// One pending CSR as the workers see it: a copy, safe to use without the cache's lock.
+struct PendingCsr {
+  CsrObject csr;
+  std::chrono::steady_clock::time_point first_seen;  // for decision_latency_seconds
+  std::string signer_label;                          // bounded, for the pending gauges
+};
+
+// Pending CSRs by name. Decided CSRs are dropped as soon as they are seen decided, and the uid
+// of a CSR decided by this process is remembered until the CSR is deleted, so that a stale
+// pending copy arriving late (a relist racing our write) is not decided twice.
+// Thread-safety: every method may be called from any thread. `clock` must outlive the cache.
+class PendingCsrCache {
+ public:
+  // `initial_signer_label` labels a CSR in the pending gauges until a decision has computed the
+  // policy's label for it (SetSignerLabel). It must return a bounded value (e.g. "other").
+  using SignerLabeler = std::function<std::string(const CsrObject&)>;
+  PendingCsrCache(const Clock& clock, SignerLabeler initial_signer_label);
+
+  enum class UpsertResult {
+    kAdded,      // a new pending CSR: queue it
+    kChanged,    // a pending CSR with a new resourceVersion: queue it
+    kUnchanged,  // same resourceVersion as cached: nothing new to decide
+    kRemoved,    // it is decided now and left the cache
+    kIgnored,    // decided or known to be decided: not cached
+  };
+  // From the informer (watch event, list item) or a fresh GET.
+  UpsertResult Upsert(CsrObject csr);
+  // The CSR is gone from the server: forget it entirely.
+  void Remove(const std::string& name);
+  // This process's write decided it: drop it and remember its uid (see the class comment).
+  void MarkDecided(const std::string& name, const std::string& uid);
+
+  std::optional<PendingCsr> Get(const std::string& name) const;
+  // Names and requestors (spec.username) of every pending CSR, for resync and re-queueing.
+  struct Key {
+    std::string name;
+    std::string requestor;
+  };
+  std::vector<Key> Keys() const;
+  std::size_t size() const;
+
+  void SetSignerLabel(const std::string& name, const std::string& label);
+
+  // Records that the decision for `name` under the policy with digest `policy_sha256` has been
+  // audit-logged; returns false when it already was (log and dry-run decisions are written to
+  // the audit log once per CSR and policy version, not on every resync).
+  bool MarkAudited(const std::string& name, const std::string& policy_sha256);
+
+  // pending_csrs and oldest_pending_csr_age_seconds by signer label, as of now.
+  std::map<std::string, ApproverMetrics::PendingBySigner> PendingBySigner() const;
+
+ private:
+  struct Entry {
+    PendingCsr pending;
+    std::string audited_policy_sha256;
+  };
+
+  const Clock& clock_;
+  const SignerLabeler initial_signer_label_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Entry> pending_;                // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, std::string> decided_uid_by_name_;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace kca::controller
