@@ -1,0 +1,165 @@
+// A scripted ApiClient for informer and controller tests: list pages and watch sessions are
+// queued in advance; calls are recorded. Thread-safe: the code under test calls it on its own
+// threads while the test inspects it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "kube_csr_approver/kube/api_client.h"
+
+namespace kca::testing {
+
+// One watch connection: an optional open error, then events or errors in order, then either a
+// clean end or, with `hang`, blocking until cancelled (a quiet but healthy connection).
+struct WatchScript {
+  std::optional<kube::ApiError> open_error;
+  std::vector<kube::ApiResult<std::optional<kube::WatchEvent>>> steps;
+  bool hang = false;
+};
+
+inline kube::ApiError HttpError(int code, std::string reason = "") {
+  kube::ApiError error;
+  error.http_status = code;
+  error.reason = std::move(reason);
+  error.message = "fake HTTP " + std::to_string(code);
+  error.transient = code >= 500 || code == 429;
+  return error;
+}
+
+inline kube::ApiError NetworkError() {
+  kube::ApiError error;
+  error.reason = "NetworkError";
+  error.message = "fake connection reset";
+  error.transient = true;
+  return error;
+}
+
+class FakeApiClient final : public kube::ApiClient {
+ public:
+  void QueueList(kube::ApiResult<nlohmann::json> page) {
+    std::lock_guard lock(mutex_);
+    lists_.push_back(std::move(page));
+  }
+  void QueueWatch(WatchScript script) {
+    std::lock_guard lock(mutex_);
+    watches_.push_back(std::move(script));
+  }
+  std::vector<kube::ListOptions> list_calls() const {
+    std::lock_guard lock(mutex_);
+    return list_calls_;
+  }
+  std::vector<kube::WatchOptions> watch_calls() const {
+    std::lock_guard lock(mutex_);
+    return watch_calls_;
+  }
+  // Waits until `predicate` holds on this client (re-checked after every call), or `timeout`.
+  bool WaitFor(const std::function<bool(const FakeApiClient&)>& predicate,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::unique_lock lock(mutex_);
+    while (true) {
+      const std::uint64_t seen = generation_;
+      lock.unlock();
+      if (predicate(*this)) return true;
+      lock.lock();
+      if (!changed_.wait_until(lock, deadline, [&] { return generation_ != seen; })) {
+        lock.unlock();
+        return predicate(*this);
+      }
+    }
+  }
+
+  kube::ApiResult<nlohmann::json> List(const std::string&, const kube::ListOptions& options,
+                                       const kube::Cancellation* cancel) override {
+    std::unique_lock lock(mutex_);
+    list_calls_.push_back(options);
+    ++generation_;
+    changed_.notify_all();
+    if (!lists_.empty()) {
+      auto page = std::move(lists_.front());
+      lists_.pop_front();
+      return page;
+    }
+    lock.unlock();
+    return Hang(cancel);
+  }
+
+  kube::ApiResult<std::unique_ptr<kube::WatchStream>> Watch(
+      const std::string&, const kube::WatchOptions& options,
+      const kube::Cancellation* cancel) override {
+    std::lock_guard lock(mutex_);
+    watch_calls_.push_back(options);
+    ++generation_;
+    changed_.notify_all();
+    WatchScript script;
+    if (!watches_.empty()) {
+      script = std::move(watches_.front());
+      watches_.pop_front();
+    } else {
+      script.hang = true;
+    }
+    if (script.open_error) return *script.open_error;
+    return std::unique_ptr<kube::WatchStream>(
+        std::make_unique<Stream>(std::move(script), cancel));
+  }
+
+  kube::ApiResult<nlohmann::json> Get(const std::string&, const kube::Cancellation*) override {
+    return HttpError(404, "NotFound");
+  }
+  kube::ApiResult<nlohmann::json> Create(const std::string&, const nlohmann::json&,
+                                         const kube::Cancellation*) override {
+    return HttpError(403, "Forbidden");
+  }
+  kube::ApiResult<nlohmann::json> Update(const std::string&, const nlohmann::json&,
+                                         const kube::Cancellation*) override {
+    return HttpError(403, "Forbidden");
+  }
+  kube::ApiResult<nlohmann::json> Delete(const std::string&, const kube::Cancellation*) override {
+    return HttpError(403, "Forbidden");
+  }
+
+ private:
+  static kube::ApiError Canceled() {
+    kube::ApiError error;
+    error.reason = "Canceled";
+    error.message = "fake: cancelled";
+    return error;
+  }
+
+  static kube::ApiError Hang(const kube::Cancellation* cancel) {
+    while (cancel != nullptr && cancel->SleepFor(std::chrono::seconds(3600))) {
+    }
+    return Canceled();
+  }
+
+  class Stream final : public kube::WatchStream {
+   public:
+    Stream(WatchScript script, const kube::Cancellation* cancel)
+        : script_(std::move(script)), cancel_(cancel) {}
+    kube::ApiResult<std::optional<kube::WatchEvent>> Next() override {
+      if (next_ < script_.steps.size()) return script_.steps[next_++];
+      if (!script_.hang) return std::optional<kube::WatchEvent>();
+      return Hang(cancel_);
+    }
+
+   private:
+    WatchScript script_;
+    const kube::Cancellation* cancel_;
+    std::size_t next_ = 0;
+  };
+
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t generation_ = 0;
+  std::deque<kube::ApiResult<nlohmann::json>> lists_;
+  std::deque<WatchScript> watches_;
+  std::vector<kube::ListOptions> list_calls_;
+  std::vector<kube::WatchOptions> watch_calls_;
+};
+
+}  // namespace kca::testing
