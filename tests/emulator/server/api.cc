@@ -1,0 +1,1502 @@
+#include "api.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "csr_strategy.h"
+#include "kube_format.h"
+#include "pki.h"
+#include "protobuf_decode.h"
+
+namespace kca::emulator {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// One served resource (an APIResource in discovery).
+struct ResourceDef {
+  std::string group;
+  std::string version;
+  std::string resource;
+  std::string kind;
+  std::string singular;
+  bool namespaced;
+  std::vector<std::string> short_names;
+  std::vector<std::string> verbs;
+  std::vector<std::string> subresources;
+  bool review = false;  // create-only, not stored (SubjectAccessReview)
+
+  std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
+  std::string StoreKey() const { return group + "/" + resource; }
+  ResourceName Name() const { return {group, resource, kind}; }
+};
+
+const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollection", "get",
+                                            "list",   "patch",  "update",           "watch"};
+
+const std::vector<ResourceDef>& Catalogue() {
+  static const std::vector<ResourceDef> kDefs = {
+      {"certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest",
+       "certificatesigningrequest", false, {"csr"}, kAllVerbs, {"approval", "status"}},
+      {"coordination.k8s.io", "v1", "leases", "Lease", "lease", true, {}, kAllVerbs, {}},
+      {"events.k8s.io", "v1", "events", "Event", "event", true, {"ev"}, kAllVerbs, {}},
+      {"", "v1", "events", "Event", "event", true, {"ev"}, kAllVerbs, {}},
+      {"", "v1", "nodes", "Node", "node", false, {"no"}, kAllVerbs, {"status"}},
+      {"authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", "", false,
+       {}, {"create"}, {}, true},
+      {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "",
+       false, {}, {"create"}, {}, true},
+  };
+  return kDefs;
+}
+
+std::vector<std::string> GroupVersions() {
+  std::vector<std::string> out;
+  for (const ResourceDef& d : Catalogue()) {
+    if (d.group.empty()) continue;
+    if (std::find(out.begin(), out.end(), d.GroupVersion()) == out.end()) {
+      out.push_back(d.GroupVersion());
+    }
+  }
+  return out;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string UrlDecode(const std::string& s, bool plus_is_space) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else if (plus_is_space && s[i] == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t pos = s.find(sep, start);
+    out.push_back(s.substr(start, pos == std::string::npos ? std::string::npos : pos - start));
+    if (pos == std::string::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+std::string Trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+ApiResponse JsonResponse(int status, const Json& body) {
+  ApiResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
+ApiResponse StatusResponse(const Json& status) { return JsonResponse(status["code"].get<int>(), status); }
+
+Outcome Respond(ApiResponse r) { return Outcome{std::move(r), std::nullopt}; }
+Outcome RespondStatus(const Json& status) { return Respond(StatusResponse(status)); }
+
+Outcome NotFoundPath() {
+  return RespondStatus(StatusFailure(404, "NotFound",
+                                     "the server could not find the requested resource",
+                                     Json::object()));
+}
+
+Outcome MethodNotAllowed() {
+  return RespondStatus(StatusFailure(405, "MethodNotAllowed",
+                                     "the server does not allow this method on the requested "
+                                     "resource",
+                                     Json::object()));
+}
+
+std::string NewUid() {
+  std::string h = RandomHex(16);
+  h[12] = '4';
+  h[16] = "89ab"[HexValue(h[16]) & 3];
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+std::string GenerateNameSuffix() {
+  static const char kChars[] = "bcdfghjklmnpqrstvwxz2456789";
+  std::string hex = RandomHex(5);
+  std::string out;
+  for (size_t i = 0; i < 5; ++i) {
+    out.push_back(kChars[(HexValue(hex[2 * i]) * 16 + HexValue(hex[2 * i + 1])) % 27]);
+  }
+  return out;
+}
+
+// Boolean query values the way apimachinery's conversion accepts them.
+std::optional<bool> ParseBool(const std::string& v) {
+  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  return std::nullopt;
+}
+
+std::optional<int64_t> ParseInt(const std::string& v) {
+  if (v.empty() || v.size() > 18) return std::nullopt;
+  size_t i = v[0] == '-' ? 1 : 0;
+  if (i == v.size()) return std::nullopt;
+  for (size_t j = i; j < v.size(); ++j) {
+    if (v[j] < '0' || v[j] > '9') return std::nullopt;
+  }
+  return std::stoll(v);
+}
+
+struct Selector {
+  std::string key;
+  std::string op;  // "=", "!=", "exists", "!exists"
+  std::string value;
+};
+
+// Equality-based label/field selectors ("a=b,c!=d,e,!f").
+std::optional<std::vector<Selector>> ParseSelector(const std::string& text, bool labels) {
+  std::vector<Selector> out;
+  if (Trim(text).empty()) return out;
+  for (const std::string& raw : Split(text, ',')) {
+    std::string term = Trim(raw);
+    if (term.empty()) return std::nullopt;
+    size_t ne = term.find("!=");
+    size_t eq = term.find('=');
+    if (ne != std::string::npos) {
+      out.push_back({Trim(term.substr(0, ne)), "!=", Trim(term.substr(ne + 2))});
+    } else if (eq != std::string::npos) {
+      size_t vstart = term.compare(eq, 2, "==") == 0 ? eq + 2 : eq + 1;
+      out.push_back({Trim(term.substr(0, eq)), "=", Trim(term.substr(vstart))});
+    } else if (labels && term[0] == '!') {
+      out.push_back({Trim(term.substr(1)), "!exists", ""});
+    } else if (labels) {
+      out.push_back({term, "exists", ""});
+    } else {
+      return std::nullopt;
+    }
+    if (out.back().key.empty()) return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> FieldValue(const Json& object, const std::string& key) {
+  if (key == "metadata.name") return object["metadata"].value("name", std::string());
+  if (key == "metadata.namespace") return object["metadata"].value("namespace", std::string());
+  if (key == "spec.signerName" && object.contains("spec")) {
+    return object["spec"].value("signerName", std::string());
+  }
+  return std::nullopt;
+}
+
+bool SelectorMatches(const std::vector<Selector>& sel, const Json& object, bool labels) {
+  for (const Selector& s : sel) {
+    std::optional<std::string> value;
+    if (labels) {
+      const Json& meta = object["metadata"];
+      if (meta.contains("labels") && meta["labels"].is_object() && meta["labels"].contains(s.key) &&
+          meta["labels"][s.key].is_string()) {
+        value = meta["labels"][s.key].get<std::string>();
+      }
+    } else {
+      value = FieldValue(object, s.key);
+    }
+    if (s.op == "=" && value != s.value) return false;
+    if (s.op == "!=" && value == s.value) return false;
+    if (s.op == "exists" && !value) return false;
+    if (s.op == "!exists" && value) return false;
+  }
+  return true;
+}
+
+bool WantsTable(const std::string& accept) { return accept.find("as=Table") != std::string::npos; }
+
+Json RowObject(const Json& object, const std::string& include) {
+  if (include == "Object") return object;
+  Json partial;
+  partial["kind"] = "PartialObjectMetadata";
+  partial["apiVersion"] = "meta.k8s.io/v1";
+  partial["metadata"] = object["metadata"];
+  return partial;
+}
+
+Json GenericColumns(const ResourceDef& def) {
+  Json cols = Json::array();
+  cols.push_back({{"name", "Name"},
+                  {"type", "string"},
+                  {"format", "name"},
+                  {"description", "Name must be unique within a namespace."},
+                  {"priority", 0}});
+  if (def.resource == "leases") {
+    cols.push_back({{"name", "Holder"},
+                    {"type", "string"},
+                    {"format", ""},
+                    {"description", "holderIdentity contains the identity of the holder of a "
+                                    "current lease."},
+                    {"priority", 0}});
+  }
+  cols.push_back({{"name", "Age"},
+                  {"type", "string"},
+                  {"format", ""},
+                  {"description", "CreationTimestamp is a timestamp representing the server time "
+                                  "when this object was created."},
+                  {"priority", 0}});
+  return cols;
+}
+
+Json TableRow(const ResourceDef& def, const Json& object, const std::string& include) {
+  Json row;
+  Clock::time_point now = Clock::now();
+  if (def.resource == "certificatesigningrequests") {
+    row["cells"] = CsrTableCells(object, now);
+  } else {
+    std::string age = "<unknown>";
+    const Json& meta = object["metadata"];
+    if (meta.contains("creationTimestamp") && meta["creationTimestamp"].is_string()) {
+      if (auto t = ParseTime(meta["creationTimestamp"].get<std::string>())) {
+        age = HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(now - *t));
+      }
+    }
+    Json cells = Json::array({meta.value("name", std::string())});
+    if (def.resource == "leases") {
+      std::string holder;
+      if (object.contains("spec") && object["spec"].is_object()) {
+        holder = object["spec"].value("holderIdentity", std::string());
+      }
+      cells.push_back(holder);
+    }
+    cells.push_back(age);
+    row["cells"] = cells;
+  }
+  if (include != "None") row["object"] = RowObject(object, include);
+  return row;
+}
+
+Json Table(const ResourceDef& def, const std::vector<Json>& objects, const Json& list_meta,
+           const std::string& include) {
+  Json table;
+  table["kind"] = "Table";
+  table["apiVersion"] = "meta.k8s.io/v1";
+  table["metadata"] = list_meta;
+  table["columnDefinitions"] =
+      def.resource == "certificatesigningrequests" ? CsrColumnDefinitions() : GenericColumns(def);
+  table["rows"] = Json::array();
+  for (const Json& o : objects) table["rows"].push_back(TableRow(def, o, include));
+  return table;
+}
+
+// Discovery documents.
+Json ResourceList(const std::string& group_version) {
+  Json list;
+  list["kind"] = "APIResourceList";
+  list["apiVersion"] = "v1";
+  list["groupVersion"] = group_version;
+  list["resources"] = Json::array();
+  for (const ResourceDef& d : Catalogue()) {
+    if (d.GroupVersion() != group_version) continue;
+    Json r;
+    r["name"] = d.resource;
+    r["singularName"] = d.singular;
+    r["namespaced"] = d.namespaced;
+    r["kind"] = d.kind;
+    r["verbs"] = d.verbs;
+    if (!d.short_names.empty()) r["shortNames"] = d.short_names;
+    list["resources"].push_back(r);
+    for (const std::string& sub : d.subresources) {
+      Json s;
+      s["name"] = d.resource + "/" + sub;
+      s["singularName"] = "";
+      s["namespaced"] = d.namespaced;
+      s["kind"] = d.kind;
+      s["verbs"] = Json::array({"get", "patch", "update"});
+      list["resources"].push_back(s);
+    }
+  }
+  return list;
+}
+
+Json ApiGroup(const std::string& group) {
+  Json g;
+  g["name"] = group;
+  g["versions"] = Json::array({{{"groupVersion", group + "/v1"}, {"version", "v1"}}});
+  g["preferredVersion"] = {{"groupVersion", group + "/v1"}, {"version", "v1"}};
+  return g;
+}
+
+Json ApiGroupList() {
+  Json list;
+  list["kind"] = "APIGroupList";
+  list["apiVersion"] = "v1";
+  list["groups"] = Json::array();
+  for (const std::string& gv : GroupVersions()) {
+    list["groups"].push_back(ApiGroup(gv.substr(0, gv.find('/'))));
+  }
+  return list;
+}
+
+// Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
+// (fieldValidation on PATCH), so `kubectl create` needs no client-side schema.
+Json OpenApiIndex() {
+  Json paths = Json::object();
+  paths["api/v1"] = {{"serverRelativeURL", "/openapi/v3/api/v1?hash=EMULATOR"}};
+  for (const std::string& gv : GroupVersions()) {
+    paths["apis/" + gv] = {{"serverRelativeURL", "/openapi/v3/apis/" + gv + "?hash=EMULATOR"}};
+  }
+  return {{"paths", paths}};
+}
+
+std::optional<Json> OpenApiGroupVersion(const std::string& group_version) {
+  Json paths = Json::object();
+  bool any = false;
+  for (const ResourceDef& d : Catalogue()) {
+    if (d.GroupVersion() != group_version) continue;
+    any = true;
+    std::string base = (d.group.empty() ? "/api/" : "/apis/") + d.GroupVersion() + "/" +
+                       (d.namespaced ? "namespaces/{namespace}/" : "") + d.resource;
+    Json gvk = {{"group", d.group}, {"version", d.version}, {"kind", d.kind}};
+    Json params = Json::array({{{"name", "fieldValidation"},
+                                {"in", "query"},
+                                {"description", "Strict, Warn or Ignore"},
+                                {"schema", {{"type", "string"}, {"uniqueItems", true}}}},
+                               {{"name", "dryRun"},
+                                {"in", "query"},
+                                {"schema", {{"type", "string"}, {"uniqueItems", true}}}}});
+    Json op = {{"operationId", "op" + d.kind},
+               {"parameters", params},
+               {"responses", {{"200", {{"description", "OK"}}}}},
+               {"x-kubernetes-action", "patch"},
+               {"x-kubernetes-group-version-kind", gvk}};
+    Json post = op;
+    post["x-kubernetes-action"] = "post";
+    paths[base] = {{"post", post}};
+    if (!d.review) paths[base + "/{name}"] = {{"patch", op}, {"put", op}};
+  }
+  if (!any) return std::nullopt;
+  return Json{{"openapi", "3.0.0"},
+              {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+              {"paths", paths},
+              {"components", {{"schemas", Json::object()}}}};
+}
+
+Json VersionInfo() {
+  return {{"major", "1"},
+          {"minor", "32"},
+          {"gitVersion", "v1.32.0"},
+          {"gitCommit", "kube-apiserver-emulator"},
+          {"gitTreeState", "clean"},
+          {"buildDate", "2024-12-11T00:00:00Z"},
+          {"goVersion", "go1.23.3"},
+          {"compiler", "gc"},
+          {"platform", "linux/amd64"}};
+}
+
+// A parsed request path (k8s.io/apiserver RequestInfo).
+struct RequestInfo {
+  bool resource_request = false;
+  const ResourceDef* def = nullptr;
+  std::string ns;
+  std::string name;
+  std::string subresource;
+  std::string verb;
+  bool unknown_resource = false;
+};
+
+}  // namespace
+
+struct ApiServer::Route {
+  RequestInfo info;
+  std::map<std::string, std::string> query;
+};
+
+ApiServer::ApiServer(ApiOptions options, FaultSettings initial_faults)
+    : options_(std::move(options)),
+      store_(options_.history),
+      tokens_(options_.token_file, options_.token_grace),
+      faults_(initial_faults) {}
+
+void ApiServer::Count(const std::string& user, const std::string& verb,
+                      const std::string& resource) {
+  std::lock_guard lock(counts_mu_);
+  ++counts_[user][resource][verb];
+}
+
+std::optional<ApiResponse> ApiServer::InjectFault(bool is_approval) {
+  int latency = 0;
+  std::optional<ApiResponse> out;
+  {
+    std::lock_guard lock(faults_mu_);
+    latency = faults_.latency_ms;
+    if (faults_.throttle_next_requests > 0) {
+      --faults_.throttle_next_requests;
+      Json details = {{"retryAfterSeconds", faults_.retry_after_seconds}};
+      out = StatusResponse(StatusFailure(429, "TooManyRequests",
+                                         "Too many requests, please try again later.", details));
+      out->headers.emplace_back("Retry-After", std::to_string(faults_.retry_after_seconds));
+    } else if (faults_.error_fraction > 0) {
+      // Deterministic: exactly floor(n * fraction) of the first n requests fail.
+      uint64_t before = static_cast<uint64_t>(static_cast<double>(fault_requests_) *
+                                              faults_.error_fraction);
+      ++fault_requests_;
+      uint64_t after = static_cast<uint64_t>(static_cast<double>(fault_requests_) *
+                                             faults_.error_fraction);
+      if (after > before) {
+        if (faults_.error_code == 503) {
+          out = StatusResponse(StatusFailure(
+              503, "ServiceUnavailable",
+              "the server is currently unable to handle the request (injected by "
+              "kube-apiserver-emulator)"));
+        } else {
+          out = StatusResponse(StatusFailure(
+              faults_.error_code, "InternalError",
+              "Internal error occurred: injected by kube-apiserver-emulator",
+              Json{{"causes", Json::array({{{"message", "injected by kube-apiserver-emulator"}}})}}));
+        }
+      }
+    }
+    (void)is_approval;
+  }
+  if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+  return out;
+}
+
+Outcome ApiServer::Handle(const ApiRequest& request) {
+  size_t qpos = request.target.find('?');
+  std::string raw_path = request.target.substr(0, qpos);
+  std::string path = UrlDecode(raw_path, false);
+  std::map<std::string, std::string> query;
+  if (qpos != std::string::npos) {
+    for (const std::string& kv : Split(request.target.substr(qpos + 1), '&')) {
+      if (kv.empty()) continue;
+      size_t eq = kv.find('=');
+      query[UrlDecode(kv.substr(0, eq), true)] =
+          eq == std::string::npos ? "" : UrlDecode(kv.substr(eq + 1), true);
+    }
+  }
+  if (!request.user) {
+    return RespondStatus(StatusFailure(401, "Unauthorized", "Unauthorized"));
+  }
+  const UserInfo& user = *request.user;
+
+  // Resolve the path into RequestInfo.
+  std::vector<std::string> parts;
+  for (const std::string& p : Split(path, '/')) {
+    if (!p.empty()) parts.push_back(p);
+  }
+  RequestInfo info;
+  size_t rest = 0;
+  std::string group_version;
+  if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "v1") {
+    group_version = "v1";
+    rest = 2;
+  } else if (parts.size() >= 4 && parts[0] == "apis") {
+    group_version = parts[1] + "/" + parts[2];
+    rest = 3;
+  }
+  if (rest > 0) {
+    info.resource_request = true;
+    std::vector<std::string> r(parts.begin() + static_cast<long>(rest), parts.end());
+    if (r.size() >= 3 && r[0] == "namespaces") {
+      info.ns = r[1];
+      r.erase(r.begin(), r.begin() + 2);
+    } else if (r[0] == "namespaces") {
+      r = {"namespaces"};
+    }
+    std::string resource = r[0];
+    if (r.size() >= 2) info.name = r[1];
+    if (r.size() >= 3) info.subresource = r[2];
+    if (r.size() > 3) return NotFoundPath();
+    for (const ResourceDef& d : Catalogue()) {
+      if (d.GroupVersion() == group_version && d.resource == resource) info.def = &d;
+    }
+    std::string method = request.method;
+    bool watch = ParseBool(query.count("watch") ? query["watch"] : "").value_or(false);
+    if (method == "GET" || method == "HEAD") {
+      info.verb = watch ? "watch" : info.name.empty() ? "list" : "get";
+    } else if (method == "POST") {
+      info.verb = "create";
+    } else if (method == "PUT") {
+      info.verb = "update";
+    } else if (method == "PATCH") {
+      info.verb = "patch";
+    } else if (method == "DELETE") {
+      info.verb = info.name.empty() ? "deletecollection" : "delete";
+    } else {
+      return MethodNotAllowed();
+    }
+    RequestAttributes attrs;
+    attrs.resource_request = true;
+    attrs.verb = info.verb;
+    attrs.api_group = group_version == "v1" ? "" : parts[1];
+    attrs.resource = resource;
+    attrs.subresource = info.subresource;
+    attrs.ns = info.ns;
+    attrs.name = info.name;
+    if (!authorizer_.Allowed(user, attrs)) {
+      std::string res = info.subresource.empty() ? resource : resource + "/" + info.subresource;
+      std::string why = "User " + Quote(user.name) + " cannot " + info.verb + " resource " +
+                        Quote(res) + " in API group " + Quote(attrs.api_group) +
+                        (info.ns.empty() ? " at the cluster scope"
+                                         : " in the namespace " + Quote(info.ns));
+      return RespondStatus(
+          ForbiddenStatus(ResourceName{attrs.api_group, resource, ""}, info.name, why));
+    }
+    Count(user.name, info.verb,
+          info.subresource.empty() ? resource : resource + "/" + info.subresource);
+    if (info.def == nullptr) return NotFoundPath();
+    if (!info.subresource.empty() &&
+        std::find(info.def->subresources.begin(), info.def->subresources.end(),
+                  info.subresource) == info.def->subresources.end()) {
+      return NotFoundPath();
+    }
+    if (info.def->namespaced == info.ns.empty() && !(info.def->namespaced && info.name.empty() &&
+                                                     (info.verb == "list" || info.verb == "watch"))) {
+      return NotFoundPath();
+    }
+    bool is_approval = info.subresource == "approval" &&
+                       (info.verb == "update" || info.verb == "patch");
+    if (std::optional<ApiResponse> fault = InjectFault(is_approval)) return Respond(*fault);
+    Route route{info, query};
+    return HandleResource(request, route);
+  }
+
+  // Non-resource paths.
+  RequestAttributes attrs;
+  attrs.verb = Lower(request.method);
+  attrs.path = path;
+  if (!authorizer_.Allowed(user, attrs)) {
+    return RespondStatus(
+        ForbiddenStatus(ResourceName{}, "",
+                        "User " + Quote(user.name) + " cannot " + attrs.verb + " path " +
+                            Quote(path)));
+  }
+  if (path.rfind("/emulator/", 0) == 0) return HandleControl(request, path);
+  if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed();
+  if (path == "/version" || path == "/version/") return Respond(JsonResponse(200, VersionInfo()));
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    ApiResponse r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "ok";
+    return Respond(r);
+  }
+  if (path == "/api" || path == "/api/") {
+    return Respond(JsonResponse(200, {{"kind", "APIVersions"},
+                                      {"versions", Json::array({"v1"})},
+                                      {"serverAddressByClientCIDRs",
+                                       Json::array({{{"clientCIDR", "0.0.0.0/0"},
+                                                     {"serverAddress", "127.0.0.1"}}})}}));
+  }
+  if (path == "/apis" || path == "/apis/") return Respond(JsonResponse(200, ApiGroupList()));
+  if (path == "/api/v1") return Respond(JsonResponse(200, ResourceList("v1")));
+  if (parts.size() == 2 && parts[0] == "apis") {
+    for (const std::string& gv : GroupVersions()) {
+      if (gv.substr(0, gv.find('/')) == parts[1]) {
+        Json g = ApiGroup(parts[1]);
+        g["kind"] = "APIGroup";
+        g["apiVersion"] = "v1";
+        return Respond(JsonResponse(200, g));
+      }
+    }
+  }
+  if (parts.size() == 3 && parts[0] == "apis") {
+    Json list = ResourceList(parts[1] + "/" + parts[2]);
+    if (!list["resources"].empty()) return Respond(JsonResponse(200, list));
+  }
+  if (path == "/openapi/v3" || path == "/openapi/v3/") {
+    return Respond(JsonResponse(200, OpenApiIndex()));
+  }
+  if (path.rfind("/openapi/v3/", 0) == 0) {
+    std::string gv = path.substr(std::string("/openapi/v3/").size());
+    if (gv.rfind("apis/", 0) == 0) gv = gv.substr(5);
+    if (gv == "api/v1") gv = "v1";
+    if (std::optional<Json> doc = OpenApiGroupVersion(gv)) return Respond(JsonResponse(200, *doc));
+  }
+  return NotFoundPath();
+}
+
+namespace {
+
+std::string ContinueToken(uint64_t rv, const std::string& start) {
+  Json j = {{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", start + std::string(1, '\0')}};
+  return Base64Encode(j.dump());
+}
+
+std::string ObjectStoreName(const Json& o) {
+  return o["metadata"].value("namespace", std::string()) + "/" +
+         o["metadata"].value("name", std::string());
+}
+
+// Applies a PATCH body to `current` by content type.
+std::optional<Json> ApplyPatch(const Json& current, const std::string& content_type,
+                               const std::string& body, std::string* error) {
+  Json patch = Json::parse(body, nullptr, false);
+  if (patch.is_discarded()) {
+    *error = "error decoding patch: invalid JSON";
+    return std::nullopt;
+  }
+  try {
+    if (content_type.find("application/json-patch+json") != std::string::npos) {
+      nlohmann::json plain = nlohmann::json::parse(current.dump());
+      nlohmann::json result = plain.patch(nlohmann::json::parse(patch.dump()));
+      return Json::parse(result.dump());
+    }
+    if (content_type.find("application/merge-patch+json") != std::string::npos ||
+        content_type.find("application/strategic-merge-patch+json") != std::string::npos) {
+      if (!patch.is_object()) {
+        *error = "error decoding patch: the patch is not a JSON object";
+        return std::nullopt;
+      }
+      Json result = current;
+      result.merge_patch(patch);
+      return result;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    *error = std::string("the server rejected our request due to an error in our request: ") +
+             e.what();
+    return std::nullopt;
+  }
+  *error = "unsupported patch type " + Quote(content_type);
+  return std::nullopt;
+}
+
+}  // namespace
+
+Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route) {
+  const RequestInfo& info = route.info;
+  const ResourceDef& def = *info.def;
+  const ResourceName rname = def.Name();
+  auto q = [&](const char* k) -> std::string {
+    auto it = route.query.find(k);
+    return it == route.query.end() ? "" : it->second;
+  };
+  const bool table = WantsTable(request.accept);
+  std::string include = q("includeObject").empty() ? "Metadata" : q("includeObject");
+  if (include != "None" && include != "Metadata" && include != "Object") {
+    return RespondStatus(BadRequestStatus("includeObject: Unsupported value: " + Quote(include) +
+                                          ": supported values: \"Metadata\", \"None\", \"Object\""));
+  }
+  ObjectKey key{def.StoreKey(), info.ns, info.name};
+  const bool is_csr = def.resource == "certificatesigningrequests";
+
+  // Selectors apply to list, watch and deletecollection.
+  auto field_sel = ParseSelector(q("fieldSelector"), false);
+  auto label_sel = ParseSelector(q("labelSelector"), true);
+  if (!field_sel) return RespondStatus(BadRequestStatus("invalid field selector: " + Quote(q("fieldSelector"))));
+  if (!label_sel) {
+    return RespondStatus(BadRequestStatus("unable to parse requirement: invalid label selector " +
+                                          Quote(q("labelSelector"))));
+  }
+  for (const Selector& s : *field_sel) {
+    bool supported = s.key == "metadata.name" || (def.namespaced && s.key == "metadata.namespace") ||
+                     (is_csr && s.key == "spec.signerName");
+    if (!supported) {
+      return RespondStatus(BadRequestStatus("field label not supported: " + s.key));
+    }
+  }
+
+  if (info.verb == "get") {
+    std::optional<Json> obj = store_.Get(key);
+    if (!obj) return RespondStatus(NotFoundStatus(rname, info.name));
+    if (table && info.subresource.empty()) {
+      Json meta = {{"resourceVersion", (*obj)["metadata"]["resourceVersion"]}};
+      return Respond(JsonResponse(200, Table(def, {*obj}, meta, include)));
+    }
+    return Respond(JsonResponse(200, *obj));
+  }
+
+  if (info.verb == "list") {
+    std::string limit_text = q("limit");
+    int64_t limit = 0;
+    if (!limit_text.empty()) {
+      std::optional<int64_t> parsed = ParseInt(limit_text);
+      if (!parsed) {
+        return RespondStatus(BadRequestStatus("limit: Invalid value: " + Quote(limit_text) +
+                                              ": must be an integer"));
+      }
+      limit = *parsed < 0 ? 0 : *parsed;
+    }
+    uint64_t rv = 0;
+    std::vector<Json> all = store_.List(def.StoreKey(), info.ns, &rv);
+    std::string start;
+    if (!q("continue").empty()) {
+      std::string error;
+      std::optional<std::string> decoded = Base64Decode(q("continue"), &error);
+      Json token = decoded ? Json::parse(*decoded, nullptr, false) : Json();
+      if (!token.is_object() || !token.contains("rv") || !token["rv"].is_number_unsigned() ||
+          !token.contains("start") || !token["start"].is_string()) {
+        return RespondStatus(BadRequestStatus("continue key is not valid: " +
+                                              (error.empty() ? std::string("invalid token") : error)));
+      }
+      uint64_t token_rv = token["rv"].get<uint64_t>();
+      HistoryRead check = store_.EventsAfter(def.StoreKey(), token_rv);
+      if (check.expired) {
+        return RespondStatus(StatusFailure(
+            410, "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You "
+            "can start a new list without the continue parameter, or use the continue token in "
+            "this response to retrieve the remainder of the results. Continuing with the "
+            "provided token results in an inconsistent list - objects that were created, "
+            "modified, or deleted between the time the first chunk was returned and now may show "
+            "up in the list."));
+      }
+      rv = token_rv;
+      start = token["start"].get<std::string>();
+    }
+    std::vector<Json> matching;
+    for (Json& o : all) {
+      if (!start.empty() && ObjectStoreName(o) < start) continue;
+      if (!SelectorMatches(*field_sel, o, false) || !SelectorMatches(*label_sel, o, true)) continue;
+      matching.push_back(std::move(o));
+    }
+    Json meta = {{"resourceVersion", std::to_string(rv)}};
+    if (limit > 0 && matching.size() > static_cast<size_t>(limit)) {
+      size_t remaining = matching.size() - static_cast<size_t>(limit);
+      matching.resize(static_cast<size_t>(limit));
+      meta["continue"] = ContinueToken(rv, ObjectStoreName(matching.back()));
+      if (field_sel->empty() && label_sel->empty()) meta["remainingItemCount"] = remaining;
+    }
+    if (table) return Respond(JsonResponse(200, Table(def, matching, meta, include)));
+    Json list;
+    list["kind"] = def.kind + "List";
+    list["apiVersion"] = def.GroupVersion();
+    list["metadata"] = meta;
+    list["items"] = matching;
+    return Respond(JsonResponse(200, list));
+  }
+
+  if (info.verb == "watch") {
+    WatchPlan plan;
+    plan.resource = def.StoreKey();
+    plan.kind = def.kind;
+    plan.api_version = def.GroupVersion();
+    plan.ns = info.ns;
+    plan.table = table;
+    plan.include_object = include;
+    if (!info.name.empty()) plan.name_selector = info.name;
+    for (const Selector& s : *field_sel) {
+      if (s.op != "=") {
+        return RespondStatus(BadRequestStatus("field selector operator " + Quote(s.op) +
+                                              " is not supported for watch"));
+      }
+      if (s.key == "metadata.name") plan.name_selector = s.value;
+      if (s.key == "spec.signerName") plan.signer_selector = s.value;
+    }
+    for (const Selector& s : *label_sel) {
+      if (s.op != "=") {
+        return RespondStatus(BadRequestStatus("label selector operator " + Quote(s.op) +
+                                              " is not supported for watch"));
+      }
+      plan.label_equals.emplace_back(s.key, s.value);
+    }
+    std::string rv_text = q("resourceVersion");
+    bool send_initial_events = ParseBool(q("sendInitialEvents")).value_or(false);
+    if (!q("sendInitialEvents").empty() && q("resourceVersionMatch") != "NotOlderThan") {
+      return RespondStatus(InvalidStatus(
+          ResourceName{"meta.k8s.io", "", "ListOptions"}, "",
+          {FieldError{FieldError::Type::kForbidden, "resourceVersionMatch", "",
+                      "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"}}));
+    }
+    uint64_t current = store_.CurrentResourceVersion();
+    if (rv_text.empty() || rv_text == "0") {
+      plan.send_initial = true;
+      plan.from_resource_version = 0;
+    } else {
+      std::optional<int64_t> parsed = ParseInt(rv_text);
+      if (!parsed || *parsed < 0) {
+        return RespondStatus(BadRequestStatus("resourceVersion: Invalid value: " + Quote(rv_text) +
+                                              ": must be a non-negative integer"));
+      }
+      if (static_cast<uint64_t>(*parsed) > current) {
+        return RespondStatus(StatusFailure(
+            504, "Timeout",
+            "Timeout: Too large resource version: " + rv_text + ", current: " +
+                std::to_string(current),
+            Json{{"causes", Json::array({{{"reason", "ResourceVersionTooLarge"},
+                                          {"message", "Too large resource version"}}})},
+                 {"retryAfterSeconds", 1}}));
+      }
+      plan.from_resource_version = static_cast<uint64_t>(*parsed);
+      plan.send_initial = send_initial_events;
+    }
+    plan.bookmarks = ParseBool(q("allowWatchBookmarks")).value_or(false);
+    int64_t timeout_seconds = 0;
+    if (!q("timeoutSeconds").empty()) {
+      std::optional<int64_t> parsed = ParseInt(q("timeoutSeconds"));
+      if (!parsed) {
+        return RespondStatus(BadRequestStatus("timeoutSeconds: Invalid value: " +
+                                              Quote(q("timeoutSeconds")) + ": must be an integer"));
+      }
+      timeout_seconds = *parsed;
+    }
+    if (timeout_seconds <= 0) {
+      // kube-apiserver's default: a random duration in [min-request-timeout, 2x) = [30m, 60m).
+      static thread_local std::mt19937 rng(std::random_device{}());
+      timeout_seconds = 1800 + std::uniform_int_distribution<int>(0, 1799)(rng);
+    }
+    plan.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+    {
+      std::lock_guard lock(faults_mu_);
+      if (faults_.expire_next_watches > 0) {
+        --faults_.expire_next_watches;
+        plan.expire_at_once = true;
+      }
+      plan.drop_after_events = faults_.drop_watch_after_events;
+      plan.drop_after = std::chrono::milliseconds(
+          static_cast<int64_t>(faults_.drop_watch_after_seconds * 1000));
+    }
+    Outcome out;
+    out.watch = plan;
+    return out;
+  }
+
+  if (info.verb == "delete") {
+    std::optional<Json> deleted = store_.Mutate(key, [](const Json* current, bool* remove) {
+      *remove = current != nullptr;
+      return std::nullopt;
+    });
+    if (!deleted) return RespondStatus(NotFoundStatus(rname, info.name));
+    Json status;
+    status["kind"] = "Status";
+    status["apiVersion"] = "v1";
+    status["metadata"] = Json::object();
+    status["status"] = "Success";
+    status["details"] = {{"name", info.name},
+                         {"group", def.group},
+                         {"kind", def.resource},
+                         {"uid", (*deleted)["metadata"].value("uid", std::string())}};
+    return Respond(JsonResponse(200, status));
+  }
+
+  if (info.verb == "deletecollection") {
+    uint64_t rv = 0;
+    std::vector<Json> all = store_.List(def.StoreKey(), info.ns, &rv);
+    Json items = Json::array();
+    for (const Json& o : all) {
+      if (!SelectorMatches(*field_sel, o, false) || !SelectorMatches(*label_sel, o, true)) continue;
+      ObjectKey k{def.StoreKey(), o["metadata"].value("namespace", std::string()),
+                  o["metadata"].value("name", std::string())};
+      std::optional<Json> deleted = store_.Mutate(k, [](const Json* current, bool* remove) {
+        *remove = current != nullptr;
+        return std::nullopt;
+      });
+      if (deleted) items.push_back(*deleted);
+    }
+    Json list;
+    list["kind"] = def.kind + "List";
+    list["apiVersion"] = def.GroupVersion();
+    list["metadata"] = {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}};
+    list["items"] = items;
+    return Respond(JsonResponse(200, list));
+  }
+
+  // Writes: decode the body.
+  const UserInfo& user = *request.user;
+  if (request.body.empty() && info.verb != "patch") {
+    return RespondStatus(BadRequestStatus("the body of the request was in an unknown format - "
+                                          "accepted media types include: application/json, "
+                                          "application/yaml, application/vnd.kubernetes.protobuf"));
+  }
+  Json body;
+  if (info.verb != "patch") {
+    if (request.content_type.find("json") == std::string::npos && !request.content_type.empty() &&
+        request.content_type.find("application/vnd.kubernetes.protobuf") == std::string::npos) {
+      return RespondStatus(StatusFailure(
+          415, "UnsupportedMediaType",
+          "the body of the request was in an unknown format - accepted media types include: "
+          "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+          Json{{"causes", Json::array({{{"reason", "UnexpectedServerResponse"},
+                                        {"message", request.content_type}}})}}));
+    }
+    if (request.content_type.find("application/vnd.kubernetes.protobuf") != std::string::npos) {
+      std::string error;
+      std::optional<Json> decoded = DecodeKubernetesProtobuf(request.body, &error);
+      if (!decoded) return RespondStatus(BadRequestStatus(error));
+      body = *decoded;
+    } else {
+      body = Json::parse(request.body, nullptr, false);
+    }
+    if (body.is_discarded() || !body.is_object()) {
+      std::string shown = request.body.substr(0, 128);
+      return RespondStatus(BadRequestStatus(
+          "the object provided is unrecognized (must be of type " + def.kind + "): couldn't get "
+          "version/kind; json parse error: invalid character in " + Quote(shown)));
+    }
+    std::string kind = body.value("kind", std::string());
+    std::string api_version = body.value("apiVersion", std::string());
+    if (kind.empty()) {
+      return RespondStatus(BadRequestStatus("Object 'Kind' is missing in '" +
+                                            request.body.substr(0, 1024) + "'"));
+    }
+    if (kind != def.kind || (!api_version.empty() && api_version != def.GroupVersion())) {
+      return RespondStatus(BadRequestStatus(
+          "the API version in the data (" + api_version + ") does not match the expected API "
+          "version (" + def.GroupVersion() + ")"));
+    }
+    if (!body.contains("metadata") || body["metadata"].is_null()) body["metadata"] = Json::object();
+    if (!body["metadata"].is_object()) {
+      return RespondStatus(BadRequestStatus(def.kind + " in version \"" + def.version +
+                                            "\" cannot be handled as a " + def.kind +
+                                            ": json: cannot unmarshal into metadata"));
+    }
+  }
+  const std::string field_validation = q("fieldValidation");
+  std::vector<std::string> warnings;
+  if (is_csr && info.verb != "patch") {
+    if (std::optional<std::string> err = CsrDecodeError(body)) {
+      return RespondStatus(BadRequestStatus(*err));
+    }
+    std::vector<std::string> unknown = CsrUnknownFields(body);
+    if (!unknown.empty() && field_validation == "Strict") {
+      std::string msg = "strict decoding error: ";
+      for (size_t i = 0; i < unknown.size(); ++i) {
+        msg += (i ? ", " : "") + std::string("unknown field ") + Quote(unknown[i]);
+      }
+      return RespondStatus(BadRequestStatus(msg));
+    }
+    if (field_validation != "Ignore") {
+      for (const std::string& u : unknown) warnings.push_back("unknown field " + Quote(u));
+    }
+  }
+  auto finish = [&](ApiResponse r) {
+    for (const std::string& w : warnings) r.headers.emplace_back("Warning", "299 - " + Quote(w));
+    return Respond(std::move(r));
+  };
+  const bool dry_run = q("dryRun") == "All";
+
+  if (info.verb == "create") {
+    if (!info.name.empty()) return MethodNotAllowed();
+    if (def.review) {
+      // SubjectAccessReview / SelfSubjectAccessReview: answered from the rule table.
+      Json spec = body.value("spec", Json::object());
+      UserInfo subject;
+      if (def.resource == "selfsubjectaccessreviews") {
+        subject = user;
+      } else {
+        subject.name = spec.value("user", std::string());
+        subject.uid = spec.value("uid", std::string());
+        if (spec.contains("groups") && spec["groups"].is_array()) {
+          for (const Json& g : spec["groups"]) {
+            if (g.is_string()) subject.groups.push_back(g.get<std::string>());
+          }
+        }
+      }
+      const bool has_resource = spec.contains("resourceAttributes");
+      const bool has_non_resource = spec.contains("nonResourceAttributes");
+      std::vector<FieldError> errs;
+      if (has_resource == has_non_resource) {
+        errs.push_back({FieldError::Type::kInvalid, "spec.resourceAttributes", "\"\"",
+                        "exactly one of nonResourceAttributes or resourceAttributes must be "
+                        "specified"});
+      }
+      if (def.resource == "subjectaccessreviews" && subject.name.empty() &&
+          subject.groups.empty()) {
+        errs.push_back({FieldError::Type::kInvalid, "spec.user", "\"\"",
+                        "at least one of user or group must be specified"});
+      }
+      if (!errs.empty()) return RespondStatus(InvalidStatus(rname, "", errs));
+      RequestAttributes attrs;
+      if (has_resource) {
+        const Json& ra = spec["resourceAttributes"];
+        attrs.resource_request = true;
+        attrs.verb = ra.value("verb", std::string());
+        attrs.api_group = ra.value("group", std::string());
+        attrs.resource = ra.value("resource", std::string());
+        attrs.subresource = ra.value("subresource", std::string());
+        attrs.ns = ra.value("namespace", std::string());
+        attrs.name = ra.value("name", std::string());
+      } else {
+        const Json& nra = spec["nonResourceAttributes"];
+        attrs.verb = nra.value("verb", std::string());
+        attrs.path = nra.value("path", std::string());
+      }
+      bool allowed = authorizer_.Allowed(subject, attrs);
+      Json response = body;
+      response["metadata"] = {{"creationTimestamp", nullptr}};
+      response["status"] = {{"allowed", allowed}};
+      if (allowed) response["status"]["reason"] = "allowed by the kube-apiserver-emulator rule table";
+      return finish(JsonResponse(201, response));
+    }
+    Json& meta = body["metadata"];
+    if (meta.contains("resourceVersion") && meta["resourceVersion"].is_string() &&
+        !meta["resourceVersion"].get<std::string>().empty()) {
+      return RespondStatus(BadRequestStatus("resourceVersion should not be set on objects to be created"));
+    }
+    if (def.namespaced) {
+      std::string body_ns = meta.value("namespace", std::string());
+      if (!body_ns.empty() && body_ns != info.ns) {
+        return RespondStatus(BadRequestStatus(
+            "the namespace of the provided object does not match the namespace sent on the "
+            "request"));
+      }
+      meta["namespace"] = info.ns;
+    } else {
+      meta.erase("namespace");
+    }
+    std::string name = meta.value("name", std::string());
+    std::string generate = meta.value("generateName", std::string());
+    std::vector<FieldError> errs;
+    if (name.empty() && !generate.empty()) {
+      name = generate + GenerateNameSuffix();
+      meta["name"] = name;
+    }
+    if (name.empty()) {
+      errs.push_back({FieldError::Type::kRequired, "metadata.name", "",
+                      "name or generateName is required"});
+    } else if (name == "." || name == ".." || name.find('/') != std::string::npos ||
+               name.find('%') != std::string::npos) {
+      std::string why = name == "."    ? "may not be '.'"
+                        : name == ".." ? "may not be '..'"
+                        : name.find('/') != std::string::npos ? "may not contain '/'"
+                                                               : "may not contain '%'";
+      errs.push_back({FieldError::Type::kInvalid, "metadata.name", Quote(name), why});
+    }
+    for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "selfLink",
+                          "managedFields", "generation", "deletionGracePeriodSeconds"}) {
+      meta.erase(f);
+    }
+    meta["uid"] = NewUid();
+    meta["creationTimestamp"] = FormatTime(Clock::now());
+    if (is_csr) {
+      PrepareCsrForCreate(body, user);
+      std::vector<FieldError> csr_errs = ValidateCsrCreate(body);
+      errs.insert(errs.end(), csr_errs.begin(), csr_errs.end());
+    }
+    if (!errs.empty()) return RespondStatus(InvalidStatus(rname, name, errs));
+    if (is_csr) {
+      if (std::optional<std::string> refused = CsrSubjectRestriction(body)) {
+        return RespondStatus(ForbiddenStatus(rname, name, *refused));
+      }
+    }
+    if (dry_run) return finish(JsonResponse(201, body));
+    key.name = name;
+    bool exists = false;
+    std::optional<Json> stored = store_.Mutate(key, [&](const Json* current, bool*) -> std::optional<Json> {
+      if (current != nullptr) {
+        exists = true;
+        return std::nullopt;
+      }
+      return body;
+    });
+    if (exists) {
+      return RespondStatus(StatusFailure(409, "AlreadyExists",
+                                         rname.Qualified() + " " + Quote(name) + " already exists",
+                                         Json{{"name", name}, {"group", def.group}, {"kind", def.resource}}));
+    }
+    return finish(JsonResponse(201, *stored));
+  }
+
+  // update / patch of an existing object.
+  if (info.name.empty()) return MethodNotAllowed();
+  if (info.verb == "update") {
+    std::string body_name = body["metadata"].value("name", std::string());
+    if (body_name != info.name) {
+      return RespondStatus(BadRequestStatus("the name of the object (" + body_name +
+                                            ") does not match the name on the URL (" + info.name +
+                                            ")"));
+    }
+  }
+  bool is_approval = info.subresource == "approval";
+  if (is_approval) {
+    std::lock_guard lock(faults_mu_);
+    if (faults_.conflict_next_approvals > 0) {
+      --faults_.conflict_next_approvals;
+      return RespondStatus(ConflictStatus(rname, info.name,
+                                          "the object has been modified; please apply your "
+                                          "changes to the latest version and try again"));
+    }
+  }
+  CsrWrite write = info.subresource == "approval" ? CsrWrite::kApproval
+                   : info.subresource == "status" ? CsrWrite::kStatus
+                                                  : CsrWrite::kMain;
+  std::optional<Json> failure;
+  bool not_found = false;
+  std::optional<Json> stored =
+      store_.Mutate(key, [&](const Json* current, bool*) -> std::optional<Json> {
+        if (current == nullptr) {
+          not_found = true;
+          return std::nullopt;
+        }
+        Json next = body;
+        if (info.verb == "patch") {
+          std::string error;
+          std::optional<Json> patched = ApplyPatch(*current, request.content_type, request.body, &error);
+          if (!patched) {
+            failure = error.rfind("unsupported patch type", 0) == 0
+                          ? StatusFailure(415, "UnsupportedMediaType", error)
+                          : BadRequestStatus(error);
+            return std::nullopt;
+          }
+          next = *patched;
+          if (!next.contains("metadata") || !next["metadata"].is_object()) next["metadata"] = Json::object();
+          if (is_csr) {
+            if (std::optional<std::string> err = CsrDecodeError(next)) {
+              failure = BadRequestStatus(*err);
+              return std::nullopt;
+            }
+          }
+        }
+        Json& meta = next["metadata"];
+        const Json& old_meta = (*current)["metadata"];
+        std::string sent_rv = meta.contains("resourceVersion") && meta["resourceVersion"].is_string()
+                                  ? meta["resourceVersion"].get<std::string>()
+                                  : "";
+        if (!sent_rv.empty() && sent_rv != old_meta["resourceVersion"].get<std::string>()) {
+          failure = ConflictStatus(rname, info.name,
+                                   "the object has been modified; please apply your changes to "
+                                   "the latest version and try again");
+          return std::nullopt;
+        }
+        // Identity fields never change; subresource writes keep the stored metadata.
+        if (!info.subresource.empty()) {
+          Json keep = old_meta;
+          next["metadata"] = keep;
+        } else {
+          for (const char* f : {"name", "namespace", "uid", "creationTimestamp"}) {
+            if (old_meta.contains(f)) meta[f] = old_meta[f];
+          }
+        }
+        next["kind"] = def.kind;
+        next["apiVersion"] = def.GroupVersion();
+        if (is_csr) {
+          PrepareCsrForUpdate(next, *current, write, Clock::now());
+          std::vector<FieldError> errs = ValidateCsrUpdate(next, *current, write);
+          if (!errs.empty()) {
+            failure = InvalidStatus(rname, info.name, errs);
+            return std::nullopt;
+          }
+          if (is_approval) {
+            // CertificateApproval admission: `approve` on signers, by exact name or "<domain>/*".
+            std::string signer = (*current)["spec"].value("signerName", std::string());
+            RequestAttributes attrs;
+            attrs.resource_request = true;
+            attrs.verb = "approve";
+            attrs.api_group = "certificates.k8s.io";
+            attrs.resource = "signers";
+            attrs.name = signer;
+            bool allowed = authorizer_.Allowed(user, attrs);
+            if (!allowed && signer.find('/') != std::string::npos) {
+              attrs.name = signer.substr(0, signer.find('/')) + "/*";
+              allowed = authorizer_.Allowed(user, attrs);
+            }
+            if (!allowed) {
+              failure = ForbiddenStatus(rname, info.name,
+                                        "user not permitted to approve requests with signerName " +
+                                            Quote(signer));
+              return std::nullopt;
+            }
+          }
+        } else if (info.subresource == "status") {
+          next["spec"] = (*current).value("spec", Json::object());
+        } else if (current->contains("status") && def.resource == "nodes") {
+          next["status"] = (*current)["status"];
+        }
+        if (dry_run) {
+          failure = next;  // returned as the response without storing
+          return std::nullopt;
+        }
+        return next;
+      });
+  if (not_found) return RespondStatus(NotFoundStatus(rname, info.name));
+  if (failure) {
+    if (failure->value("kind", std::string()) == "Status") return RespondStatus(*failure);
+    return finish(JsonResponse(200, *failure));
+  }
+  return finish(JsonResponse(200, *stored));
+}
+
+ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
+                                       const std::function<bool(const std::string&)>& write,
+                                       const std::function<bool()>& client_alive) {
+  const ResourceDef* def = nullptr;
+  for (const ResourceDef& d : Catalogue()) {
+    if (d.StoreKey() == plan.resource) def = &d;
+  }
+  auto encode = [&](const std::string& type, const Json& object) {
+    Json event;
+    event["type"] = type;
+    if (plan.table && type != "ERROR" && type != "BOOKMARK" && def != nullptr) {
+      Json meta = {{"resourceVersion", object["metadata"].value("resourceVersion", std::string())}};
+      event["object"] = Table(*def, {object}, meta, plan.include_object);
+    } else {
+      event["object"] = object;
+    }
+    return event.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  };
+  auto matches = [&](const Json& o) {
+    const Json& meta = o["metadata"];
+    if (!plan.ns.empty() && meta.value("namespace", std::string()) != plan.ns) return false;
+    if (!plan.name_selector.empty() && meta.value("name", std::string()) != plan.name_selector) {
+      return false;
+    }
+    if (!plan.signer_selector.empty() &&
+        (!o.contains("spec") || o["spec"].value("signerName", std::string()) != plan.signer_selector)) {
+      return false;
+    }
+    for (const auto& [k, v] : plan.label_equals) {
+      if (!meta.contains("labels") || !meta["labels"].is_object() ||
+          meta["labels"].value(k, std::string()) != v) {
+        return false;
+      }
+    }
+    return true;
+  };
+  auto too_old = [&](uint64_t requested, uint64_t oldest) {
+    return encode("ERROR", StatusFailure(410, "Expired",
+                                         "too old resource version: " + std::to_string(requested) +
+                                             " (" + std::to_string(oldest) + ")"));
+  };
+  auto bookmark = [&](uint64_t rv, bool initial_end) {
+    Json object;
+    object["kind"] = plan.kind;
+    object["apiVersion"] = plan.api_version;
+    object["metadata"] = {{"resourceVersion", std::to_string(rv)}};
+    if (initial_end) {
+      object["metadata"]["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+    }
+    return encode("BOOKMARK", object);
+  };
+
+  using Steady = std::chrono::steady_clock;
+  const Steady::time_point start = Steady::now();
+  const Steady::time_point drop_at =
+      plan.drop_after.count() > 0 ? start + plan.drop_after : Steady::time_point::max();
+  uint64_t sent = 0;
+  uint64_t last = plan.from_resource_version;
+  if (plan.expire_at_once) {
+    uint64_t current = store_.CurrentResourceVersion();
+    write(too_old(last, current + 1));
+    return StreamEnd::kFinished;
+  }
+  if (plan.send_initial) {
+    uint64_t rv = 0;
+    if (plan.from_resource_version == 0) {
+      std::vector<Json> items = store_.List(plan.resource, plan.ns, &rv);
+      for (const Json& o : items) {
+        if (!matches(o)) continue;
+        if (!write(encode("ADDED", o))) return StreamEnd::kFinished;
+        if (plan.drop_after_events > 0 && ++sent >= plan.drop_after_events) return StreamEnd::kDropped;
+      }
+      last = rv;
+    } else {
+      // sendInitialEvents with NotOlderThan: the current state, then the end-of-initial bookmark.
+      std::vector<Json> items = store_.List(plan.resource, plan.ns, &rv);
+      for (const Json& o : items) {
+        if (matches(o) && !write(encode("ADDED", o))) return StreamEnd::kFinished;
+      }
+      last = rv;
+      if (plan.bookmarks && !write(bookmark(rv, true))) return StreamEnd::kFinished;
+    }
+  }
+  const auto interval = std::chrono::duration_cast<Steady::duration>(options_.bookmark_interval);
+  Steady::time_point next_bookmark = start + interval;
+  while (true) {
+    Steady::time_point now = Steady::now();
+    if (now >= plan.deadline) {
+      if (plan.bookmarks) write(bookmark(last, false));
+      return StreamEnd::kFinished;
+    }
+    if (now >= drop_at) return StreamEnd::kDropped;
+    Steady::time_point wake = std::min({plan.deadline, drop_at, now + std::chrono::seconds(1)});
+    if (plan.bookmarks) wake = std::min(wake, next_bookmark);
+    if (!store_.WaitForChange(last, wake)) return StreamEnd::kFinished;
+    HistoryRead read = store_.EventsAfter(plan.resource, last);
+    if (read.expired) {
+      write(too_old(last, read.oldest_available));
+      return StreamEnd::kFinished;
+    }
+    for (const WatchEvent& e : read.events) {
+      if (!matches(e.object)) continue;
+      if (!write(encode(e.type, e.object))) return StreamEnd::kFinished;
+      if (plan.drop_after_events > 0 && ++sent >= plan.drop_after_events) return StreamEnd::kDropped;
+    }
+    last = std::max(last, read.revision);
+    now = Steady::now();
+    if (plan.bookmarks && now >= next_bookmark) {
+      if (!write(bookmark(last, false))) return StreamEnd::kFinished;
+      while (next_bookmark <= now) next_bookmark += interval;
+    }
+    if (read.events.empty() && !client_alive()) return StreamEnd::kFinished;
+  }
+}
+
+Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& path) {
+  const std::string& m = request.method;
+  Json body;
+  if (!request.body.empty()) {
+    if (request.content_type.find("application/vnd.kubernetes.protobuf") != std::string::npos) {
+      std::string error;
+      std::optional<Json> decoded = DecodeKubernetesProtobuf(request.body, &error);
+      if (!decoded) return RespondStatus(BadRequestStatus(error));
+      body = *decoded;
+    } else {
+      body = Json::parse(request.body, nullptr, false);
+    }
+    if (body.is_discarded() || !body.is_object()) {
+      return RespondStatus(BadRequestStatus("control API: the body must be a JSON object"));
+    }
+  }
+  if (path == "/emulator/v1/state" && m == "GET") {
+    Json state = store_.Dump();
+    state["bindings"] = authorizer_.Dump();
+    return Respond(JsonResponse(200, state));
+  }
+  if (path == "/emulator/v1/requests") {
+    std::lock_guard lock(counts_mu_);
+    if (m == "DELETE") {
+      counts_.clear();
+      return Respond(JsonResponse(200, Json::object()));
+    }
+    if (m != "GET") return MethodNotAllowed();
+    Json users = Json::object();
+    for (const auto& [user, resources] : counts_) {
+      Json verbs = Json::object();
+      Json by_resource = Json::object();
+      uint64_t total = 0;
+      for (const auto& [resource, counts] : resources) {
+        for (const auto& [verb, n] : counts) {
+          verbs[verb] = verbs.value(verb, uint64_t{0}) + n;
+          by_resource[resource][verb] = n;
+          total += n;
+        }
+      }
+      users[user] = {{"total", total}, {"verbs", verbs}, {"resources", by_resource}};
+    }
+    return Respond(JsonResponse(200, {{"users", users}}));
+  }
+  if (path == "/emulator/v1/faults") {
+    std::lock_guard lock(faults_mu_);
+    if (m == "DELETE") {
+      faults_ = FaultSettings{};
+      fault_requests_ = 0;
+    } else if (m == "POST" || m == "PUT") {
+      FaultSettings next = m == "PUT" ? FaultSettings{} : faults_;
+      for (auto it = body.begin(); it != body.end(); ++it) {
+        const std::string& k = it.key();
+        const Json& v = it.value();
+        if (!v.is_number()) {
+          return RespondStatus(BadRequestStatus("control API: fault " + Quote(k) + " must be a number"));
+        }
+        if (v.is_number_integer() && v.get<int64_t>() < 0) {
+          return RespondStatus(BadRequestStatus("control API: fault " + Quote(k) + " must be >= 0"));
+        }
+        if (k == "dropWatchAfterEvents") next.drop_watch_after_events = v.get<uint64_t>();
+        else if (k == "dropWatchAfterSeconds") next.drop_watch_after_seconds = v.get<double>();
+        else if (k == "expireNextWatches") next.expire_next_watches = v.get<uint64_t>();
+        else if (k == "conflictNextApprovals") next.conflict_next_approvals = v.get<uint64_t>();
+        else if (k == "throttleNextRequests") next.throttle_next_requests = v.get<uint64_t>();
+        else if (k == "retryAfterSeconds") next.retry_after_seconds = v.get<int>();
+        else if (k == "errorFraction") next.error_fraction = v.get<double>();
+        else if (k == "errorCode") next.error_code = v.get<int>();
+        else if (k == "latencyMs") next.latency_ms = v.get<int>();
+        else if (k == "refuseConnectionsSeconds") continue;
+        else return RespondStatus(BadRequestStatus("control API: unknown fault " + Quote(k)));
+      }
+      if (next.error_fraction < 0 || next.error_fraction > 1) {
+        return RespondStatus(BadRequestStatus("control API: errorFraction must be within [0, 1]"));
+      }
+      if (next.error_code != 500 && next.error_code != 503) {
+        return RespondStatus(BadRequestStatus("control API: errorCode must be 500 or 503"));
+      }
+      faults_ = next;
+      fault_requests_ = 0;
+    } else if (m != "GET") {
+      return MethodNotAllowed();
+    }
+    Outcome out = Respond(JsonResponse(200, {{"dropWatchAfterEvents", faults_.drop_watch_after_events},
+                                      {"dropWatchAfterSeconds", faults_.drop_watch_after_seconds},
+                                      {"expireNextWatches", faults_.expire_next_watches},
+                                      {"conflictNextApprovals", faults_.conflict_next_approvals},
+                                      {"throttleNextRequests", faults_.throttle_next_requests},
+                                      {"retryAfterSeconds", faults_.retry_after_seconds},
+                                      {"errorFraction", faults_.error_fraction},
+                                      {"errorCode", faults_.error_code},
+                                      {"latencyMs", faults_.latency_ms}}));
+    if (body.contains("refuseConnectionsSeconds")) {
+      out.response.refuse_connections_for = std::chrono::milliseconds(
+          static_cast<int64_t>(body["refuseConnectionsSeconds"].get<double>() * 1000));
+    }
+    return out;
+  }
+  if (m != "POST" && !(path == "/emulator/v1/bindings" && m == "GET")) return MethodNotAllowed();
+  if (path == "/emulator/v1/compact") {
+    store_.Compact();
+    return Respond(JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
+  }
+  if (path == "/emulator/v1/reset") {
+    store_.Reset();
+    authorizer_.Reset();
+    {
+      std::lock_guard lock(faults_mu_);
+      faults_ = FaultSettings{};
+      fault_requests_ = 0;
+    }
+    {
+      std::lock_guard lock(counts_mu_);
+      counts_.clear();
+    }
+    return Respond(JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
+  }
+  if (path == "/emulator/v1/tokens/rotate") {
+    std::string user = body.value("user", ApproverIdentity().name);
+    std::vector<std::string> mirrors =
+        user == ApproverIdentity().name ? options_.token_mirrors : std::vector<std::string>{};
+    Result<std::string> token = tokens_.Rotate(user, mirrors);
+    if (!token.ok()) return RespondStatus(BadRequestStatus(token.error().message));
+    return Respond(JsonResponse(200, {{"user", user},
+                                      {"token", *token},
+                                      {"previousTokenValidSeconds", options_.token_grace.count()}}));
+  }
+  if (path == "/emulator/v1/bindings") {
+    if (m == "GET") return Respond(JsonResponse(200, {{"bindings", authorizer_.Dump()}}));
+    if (!body.contains("bindings") || !body["bindings"].is_array()) {
+      return RespondStatus(BadRequestStatus("control API: expected {\"bindings\": [...]}"));
+    }
+    std::vector<Binding> bindings;
+    auto strings = [](const Json& j, const char* k) {
+      std::vector<std::string> out;
+      if (j.contains(k) && j[k].is_array()) {
+        for (const Json& s : j[k]) {
+          if (s.is_string()) out.push_back(s.get<std::string>());
+        }
+      }
+      return out;
+    };
+    for (const Json& b : body["bindings"]) {
+      if (!b.is_object() || (!b.contains("user") && !b.contains("group"))) {
+        return RespondStatus(BadRequestStatus("control API: each binding needs a user or a group"));
+      }
+      Binding binding{b.value("user", std::string()), b.value("group", std::string()), {}};
+      for (const Json& r : b.value("rules", Json::array())) {
+        binding.rules.push_back(Rule{strings(r, "verbs"), strings(r, "apiGroups"),
+                                     strings(r, "resources"), strings(r, "resourceNames"),
+                                     strings(r, "namespaces"), strings(r, "nonResourceURLs")});
+      }
+      bindings.push_back(std::move(binding));
+    }
+    authorizer_.Add(std::move(bindings));
+    return Respond(JsonResponse(200, {{"bindings", authorizer_.Dump()}}));
+  }
+  return NotFoundPath();
+}
+
+}  // namespace kca::emulator
