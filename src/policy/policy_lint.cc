@@ -7,12 +7,34 @@
 namespace kca::policy {
 namespace {
 
+// The literal text before a glob's first wildcard, and after its last one.
+std::string_view LiteralPrefix(std::string_view glob) {
+  return glob.substr(0, std::min(glob.find_first_of("*?"), glob.size()));
+}
+std::string_view LiteralSuffix(std::string_view glob) {
+  size_t last = glob.find_last_of("*?");
+  return last == std::string_view::npos ? glob : glob.substr(last + 1);
+}
+
 // True when every value `inner` matches is also matched by `outer`, in the cases that are
-// decidable without an automaton: "*", identical entries, and a literal that `outer` matches.
+// decidable without an automaton: "*", identical entries, a literal that `outer` matches, and
+// `outer` = "P*" (or "*S") against a glob whose fixed start (end) already carries P (S).
 bool PatternCovers(const Pattern& outer, const Pattern& inner) {
   if (outer.is_match_all()) return true;
   if (outer.is_regex() == inner.is_regex() && outer.text() == inner.text()) return true;
-  return inner.is_literal() && outer.Matches(inner.text());
+  if (inner.is_literal()) return outer.Matches(inner.text());
+  if (outer.is_regex() || inner.is_regex()) return false;
+  std::string_view outer_text = outer.text();
+  std::string_view inner_text = inner.text();
+  std::string_view outer_fixed = outer_text.substr(0, outer_text.size() - 1);
+  if (outer_text.back() == '*' && outer_fixed.find_first_of("*?") == std::string_view::npos) {
+    return LiteralPrefix(inner_text).starts_with(outer_fixed);
+  }
+  outer_fixed = outer_text.substr(1);
+  if (outer_text.front() == '*' && outer_fixed.find_first_of("*?") == std::string_view::npos) {
+    return LiteralSuffix(inner_text).ends_with(outer_fixed);
+  }
+  return false;
 }
 
 // Selector fields are any-of lists, so a field covers another when each inner entry is covered

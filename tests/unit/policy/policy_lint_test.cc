@@ -51,13 +51,30 @@ TEST(PolicyLintTest, SupersetSelectorsShadowLaterRules) {
   EXPECT_EQ(result.warnings.size(), 3u) << DescribeIssues(result.warnings);
 }
 
+TEST(PolicyLintTest, PrefixAndSuffixGlobsCoverNarrowerGlobs) {
+  auto result = ParseRules(
+      Rule("all-service-accounts", "{requestor: {usernames: [\"system:serviceaccount:*\"]}}") +
+      Rule("ci-accounts", "{requestor: {usernames: [\"system:serviceaccount:ci:*\"]}}") +
+      Rule("example-signers", "{signerNames: [\"*.example.com/x\"]}") +
+      Rule("sub-signers", "{signerNames: [\"a?.*.example.com/x\"]}"));
+  ASSERT_TRUE(result.errors.empty()) << DescribeIssues(result.errors);
+  EXPECT_TRUE(
+      HasIssue(result.warnings, "rules[1]", 8, 5, "the earlier rule \"all-service-accounts\""));
+  EXPECT_TRUE(HasIssue(result.warnings, "rules[3]", 16, 5, "the earlier rule \"example-signers\""));
+  EXPECT_EQ(result.warnings.size(), 2u) << DescribeIssues(result.warnings);
+}
+
 TEST(PolicyLintTest, NarrowerOrDisjointEarlierSelectorsDoNotShadow) {
   auto result = ParseRules(Rule("specific", "{signerNames: [example.com/a]}") +
                            Rule("broader", "{signerNames: [\"example.com/*\"]}") +
                            Rule("groups", "{requestor: {groups: [ops]}}") +
                            Rule("other-groups", "{requestor: {groups: [ops, dev]}}") +
                            Rule("wildcards", "{signerNames: [\"a/*\"]}") +
-                           Rule("other-wildcards", "{signerNames: [\"a/b*\", \"c/?\"]}"));
+                           Rule("other-wildcards", "{signerNames: [\"a/b*\", \"c/?\"]}") +
+                           Rule("prefix", "{signerNames: [\"x/ab*\"]}") +
+                           Rule("shorter-prefix", "{signerNames: [\"x/a*\"]}") +
+                           Rule("middle-star", "{signerNames: [\"m/*/n\"]}") +
+                           Rule("after-middle", "{signerNames: [\"m/a/n?\", \"m/*x/n\"]}"));
   ASSERT_TRUE(result.errors.empty()) << DescribeIssues(result.errors);
   EXPECT_TRUE(result.warnings.empty()) << DescribeIssues(result.warnings);
 }
