@@ -688,6 +688,32 @@ std::vector<Case> Cases() {
        Action::kDeny,
        "deny-masters",
        {"commonName", "organizations", "usages"}},
+      {"UsernameRegexSelects",
+       [](Input& in) {
+         in.csr.username = "u-17";
+         in.csr.groups = {"system:authenticated", "team-blue"};
+       },
+       Action::kApprove,
+       "by-user",
+       {},
+       "",
+       std::string(kHeader) +
+           "rules:\n"
+           "  - name: by-user\n"
+           "    selector: {requestor: {usernames: [{regex: \"u-[0-9]+\"}], groups: [\"team-*\"]}}\n"
+           "    allowed: {commonName: \"*\", organizations: [\"*\"], usages: [digital signature, "
+           "key encipherment, client auth]}\n"
+           "    action: approve\n"},
+      {"UsernameRegexSelectsOnlyWholeName",
+       [](Input& in) { in.csr.username = "u-17x"; },
+       Action::kLog,
+       std::nullopt,
+       {},
+       "",
+       std::string(kHeader) + "rules:\n"
+                              "  - name: by-user\n"
+                              "    selector: {requestor: {usernames: [{regex: \"u-[0-9]+\"}]}}\n"
+                              "    action: approve\n"},
       {"FirstMatchingRuleGoverns",
        [](Input&) {},
        Action::kLog,

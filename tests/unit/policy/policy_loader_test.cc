@@ -384,6 +384,60 @@ TEST(PolicyLoaderTest, ReportsEveryErrorAtOnceInFileOrder) {
   EXPECT_EQ(result.errors[5].path, "rules[1].allowed.dnsNames[0].regex");
 }
 
+TEST(PolicyLoaderTest, ProtectedOrganizationsAreStrings) {
+  auto result =
+      Parse(WithHeader("protectedOrganizations: [platform:admins, \"\", off, [x]]\n"));  // 3
+  EXPECT_EQ(result.policy, nullptr);
+  EXPECT_TRUE(HasIssue(result.errors, "protectedOrganizations[1]", 3, 43,
+                       "an empty organization name protects nothing"));
+  EXPECT_TRUE(HasIssue(result.errors, "protectedOrganizations[2]", 3, 47, "YAML 1.1 boolean off"));
+  EXPECT_TRUE(HasIssue(result.errors, "protectedOrganizations[3]", 3, 52,
+                       "expected a string, found a list"));
+  EXPECT_EQ(result.errors.size(), 3u) << DescribeIssues(result.errors);
+}
+
+TEST(PolicyLoaderTest, KeysMustBeStrings) {
+  auto result = Parse(WithHeader("? [a, b]\n: c\n"));
+  EXPECT_EQ(result.policy, nullptr);
+  EXPECT_TRUE(HasIssue(result.errors, "", 3, 3, "a key must be a string, found a list"));
+}
+
+TEST(PolicyLoaderTest, EveryTruncationOfAValidPolicyFailsCleanlyOrLoads) {
+  // Cutting a policy anywhere must give located errors or a policy, never a crash.
+  const std::string text = WithHeader(R"(defaultAction: deny
+protectedOrganizations: ["platform:admins"]
+rules:
+  - name: a
+    selector: {signerNames: ["example.com/*"], requestor: {usernames: [{regex: "u-[0-9]+"}]}}
+    allowed:
+      commonName: {sameAsRequestor: true}
+      organizations: [x, {regex: "y.*"}]
+      dnsNames: ["*.example.com"]
+      ipAddresses: ["10.0.0.0/8", "::1"]
+      usages: [client auth]
+      isCA: false
+    required: {usages: [client auth], organizations: [x]}
+    constraints: {keyAlgorithms: [ECDSA], minRSABits: 4096, ecdsaCurves: [P-384],
+                  maxExpirationSeconds: 3600}
+    action: approve
+    onViolation: log
+)");
+  for (size_t length = 0; length <= text.size(); ++length) {
+    auto result = Parse(std::string_view(text).substr(0, length));
+    if (result.errors.empty()) {
+      EXPECT_NE(result.policy, nullptr) << length;
+    } else {
+      EXPECT_EQ(result.policy, nullptr) << length;
+      for (const PolicyIssue& issue : result.errors) {
+        EXPECT_EQ(issue.file, "policy.yaml");
+        EXPECT_FALSE(issue.message.empty());
+      }
+    }
+  }
+  auto full = Parse(text);
+  EXPECT_TRUE(full.errors.empty()) << DescribeIssues(full.errors);
+}
+
 TEST(PolicyLoaderTest, IssueToStringLeavesOutUnknownParts) {
   PolicyIssue full{"p.yaml", 3, 7, "rules[0].name", "bad"};
   EXPECT_EQ(full.ToString(), "p.yaml:3:7: rules[0].name: bad");
