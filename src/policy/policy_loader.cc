@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <tuple>
 
 #include "kube_csr_approver/policy.h"
 #include "policy_lint.h"
