@@ -1,0 +1,179 @@
+#include "commands.h"
+
+#include <openssl/evp.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "decision_report.h"
+#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/version.h"
+
+namespace kca {
+namespace {
+
+// Larger than any real CSR list an admin would check at once; protects against reading a device.
+constexpr std::streamsize kMaxInputBytes = 64 * 1024 * 1024;
+
+Result<std::string> ReadAll(std::istream& stream, const std::string& name) {
+  std::string text;
+  char buffer[64 * 1024];
+  while (stream.read(buffer, sizeof(buffer)) || stream.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(stream.gcount()));
+    if (static_cast<std::streamsize>(text.size()) > kMaxInputBytes) {
+      return Error{name + ": larger than " + std::to_string(kMaxInputBytes / (1024 * 1024)) +
+                   " MiB; split the input"};
+    }
+  }
+  if (stream.bad()) return Error{name + ": read error"};
+  return text;
+}
+
+Result<std::string> ReadInput(const std::string& path, std::istream& in) {
+  if (path == "-") return ReadAll(in, "<stdin>");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return Error{path + ": cannot open the file (does it exist and is it readable?)"};
+  return ReadAll(file, path);
+}
+
+bool LooksLikePem(std::string_view text) {
+  const auto start = text.find_first_not_of(" \t\r\n");
+  return start != std::string_view::npos && text.substr(start).starts_with("-----BEGIN");
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                     reinterpret_cast<const unsigned char*>(bytes.data()),
+                                     static_cast<int>(bytes.size()));
+  encoded.resize(static_cast<size_t>(length));
+  return encoded;
+}
+
+// A bare PEM request carries no Kubernetes object: the flags supply what the API server would.
+Result<CsrObject> ObjectFromBarePem(const std::string& source, std::string_view pem,
+                                    const CheckOptions& options) {
+  if (options.signer_name.empty()) {
+    return Error{source +
+                 ": a bare PEM request needs --signer-name (and usually --username, --group and "
+                 "--usage) to be evaluated like a CertificateSigningRequest"};
+  }
+  CsrObject csr;
+  csr.name = source;
+  csr.request = Base64Encode(pem);
+  csr.signer_name = options.signer_name;
+  csr.username = options.username;
+  csr.groups = options.groups;
+  csr.usages = options.usages;
+  csr.expiration_seconds = options.expiration_seconds;
+  return csr;
+}
+
+struct Tally {
+  int approve = 0, deny = 0, log = 0, skip = 0;
+  void Count(Action action) {
+    switch (action) {
+      case Action::kApprove: ++approve; break;
+      case Action::kDeny: ++deny; break;
+      case Action::kLog: ++log; break;
+      case Action::kSkip: ++skip; break;
+    }
+  }
+};
+
+void PrintIssues(const std::vector<PolicyIssue>& issues, const char* kind, std::ostream& out) {
+  for (const auto& issue : issues) out << kind << ": " << issue.ToString() << "\n";
+}
+
+}  // namespace
+
+int RunCheck(const CheckOptions& options, CommandStreams streams) {
+  if (options.output != "text" && options.output != "json") {
+    streams.err << "--output must be text or json, not \"" << options.output << "\"\n";
+    return kExitUsageError;
+  }
+  const PolicyLoadResult loaded = LoadPolicyFile(options.policy_path);
+  if (!loaded.policy) {
+    PrintIssues(loaded.errors, "error", streams.err);
+    streams.err << options.policy_path << ": the policy is invalid; nothing was evaluated\n";
+    return kExitUsageError;
+  }
+
+  int exit_code = kExitOk;
+  nlohmann::json results = nlohmann::json::array();
+  Tally tally;
+  for (const auto& input : options.inputs) {
+    const std::string source = input == "-" ? "<stdin>" : input;
+    auto text = ReadInput(input, streams.in);
+    if (!text.ok()) {
+      streams.err << "error: " << text.error().message << "\n";
+      exit_code = kExitInputError;
+      continue;
+    }
+    std::vector<CsrObject> csrs;
+    if (LooksLikePem(*text)) {
+      auto csr = ObjectFromBarePem(source, *text, options);
+      if (!csr.ok()) {
+        streams.err << "error: " << csr.error().message << "\n";
+        return kExitUsageError;
+      }
+      csrs.push_back(std::move(*csr));
+    } else {
+      auto decoded = DecodeCsrDocument(*text, source);
+      if (!decoded.ok()) {
+        streams.err << "error: " << decoded.error().message << "\n";
+        exit_code = kExitInputError;
+        continue;
+      }
+      csrs = std::move(*decoded);
+    }
+    for (const auto& csr : csrs) {
+      const Result<CsrFacts> facts = InspectEncodedRequest(csr.request);
+      const Decision decision = Evaluate(*loaded.policy, csr, facts);
+      tally.Count(decision.action);
+      if (options.output == "json") {
+        results.push_back(DecisionToJson(csr.name, decision));
+      } else {
+        streams.out << DecisionToText(csr, facts, decision) << "\n";
+      }
+    }
+  }
+  if (options.output == "json") {
+    streams.out << results.dump(2) << "\n";
+  } else {
+    streams.out << tally.approve + tally.deny + tally.log + tally.skip << " CSRs: " << tally.approve
+                << " approve, " << tally.deny << " deny, " << tally.log << " log, " << tally.skip
+                << " skip\n";
+  }
+  return exit_code;
+}
+
+int RunValidatePolicy(const std::string& policy_path, CommandStreams streams) {
+  const PolicyLoadResult loaded = LoadPolicyFile(policy_path);
+  if (!loaded.policy) {
+    PrintIssues(loaded.errors, "error", streams.err);
+    streams.err << policy_path << ": invalid policy (" << loaded.errors.size() << " error"
+                << (loaded.errors.size() == 1 ? "" : "s") << ")\n";
+    return kExitUsageError;
+  }
+  PrintIssues(loaded.warnings, "warning", streams.err);
+  const PolicySummary summary = Summarize(*loaded.policy);
+  streams.out << policy_path << ": valid policy, " << summary.rule_names.size() << " rule"
+              << (summary.rule_names.size() == 1 ? "" : "s") << ", sha256 " << summary.sha256;
+  if (!loaded.warnings.empty()) streams.out << ", " << loaded.warnings.size() << " warning(s)";
+  streams.out << "\n";
+  return kExitOk;
+}
+
+int RunVersion(CommandStreams streams) {
+  streams.out << "kube-csr-approver " << kVersion << " (revision " << kRevision << ")\n";
+  return kExitOk;
+}
+
+}  // namespace kca

@@ -1,0 +1,26 @@
+// Renders decisions for people (`check` text output) and for scripts (`check --output json`).
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/decision.h"
+
+namespace kca {
+
+// {"name","decision","rule","reasons","checks":[{"name","passed","detail"}]}: the stable schema of
+// `check --output json` (DESIGN.md). `rule` is null when no rule selects the CSR.
+nlohmann::json DecisionToJson(const std::string& csr_name, const Decision& decision);
+
+// A multi-line explanation: the verdict, who asked for what, then every check with its outcome.
+std::string DecisionToText(const CsrObject& csr, const Result<CsrFacts>& facts,
+                           const Decision& decision);
+
+// "CN=alice, O=devs": the subject in request order, for logs and reports.
+std::string SubjectToString(const CsrFacts& facts);
+
+}  // namespace kca

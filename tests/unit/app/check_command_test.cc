@@ -1,0 +1,177 @@
+// The offline commands driven through their functions, with in-memory streams.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+
+namespace kca {
+namespace {
+
+const std::filesystem::path kExamples = std::filesystem::path(KCA_SOURCE_DIR) / "examples";
+
+std::string ExamplePolicy(const char* name) { return (kExamples / "policies" / name).string(); }
+std::string ExampleCsr(const char* name) { return (kExamples / "csrs" / name).string(); }
+
+struct Outcome {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+Outcome Check(CheckOptions options, const std::string& stdin_text = "") {
+  std::istringstream in(stdin_text);
+  std::ostringstream out, err;
+  const int exit_code = RunCheck(options, {in, out, err});
+  return {exit_code, out.str(), err.str()};
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path);
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+TEST(CheckCommandTest, TextOutputExplainsTheSeedEscalationDenial) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("cluster.yaml");
+  options.inputs = {ExampleCsr("seed-escalation.yaml")};
+  const Outcome outcome = Check(options);
+  EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_NE(outcome.out.find("seed-escalation: DENY (rule \"api-client-other\")"), std::string::npos)
+      << outcome.out;
+  EXPECT_NE(outcome.out.find("requestor: kubernetes-admin"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("O=kubeadm:cluster-admins"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("[FAIL] organizations"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("1 CSRs: 0 approve, 1 deny, 0 log, 0 skip"), std::string::npos)
+      << outcome.out;
+}
+
+TEST(CheckCommandTest, JsonOutputHasTheDocumentedShape) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("cluster.yaml");
+  options.output = "json";
+  options.inputs = {ExampleCsr("alice-client.yaml"), ExampleCsr("kubelet-serving.yaml")};
+  const Outcome outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  const auto results = nlohmann::json::parse(outcome.out);
+  ASSERT_EQ(results.size(), 2u);
+
+  const auto& approved = results[0];
+  EXPECT_EQ(approved.at("name"), "alice-client");
+  EXPECT_EQ(approved.at("decision"), "approve");
+  EXPECT_EQ(approved.at("rule"), "devs-own-client-cert");
+  EXPECT_TRUE(approved.at("reasons").empty());
+  ASSERT_FALSE(approved.at("checks").empty());
+  for (const auto& check : approved.at("checks")) {
+    EXPECT_TRUE(check.at("passed").get<bool>()) << check.dump();
+    EXPECT_TRUE(check.at("name").is_string());
+    EXPECT_TRUE(check.at("detail").is_string());
+  }
+
+  const auto& unselected = results[1];
+  EXPECT_EQ(unselected.at("decision"), "log");
+  EXPECT_TRUE(unselected.at("rule").is_null());
+  EXPECT_EQ(unselected.at("reasons"), nlohmann::json::array({"no rule selects this CSR"}));
+}
+
+TEST(CheckCommandTest, BarePemTakesTheRestFromFlags) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("team-client-certs.yaml");
+  options.output = "json";
+  options.inputs = {ExampleCsr("alice-client.pem")};
+  options.signer_name = "kubernetes.io/kube-apiserver-client";
+  options.username = "alice";
+  options.groups = {"devs", "system:authenticated"};
+  options.usages = {"digital signature", "key encipherment", "client auth"};
+  options.expiration_seconds = 3600;
+  Outcome outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(nlohmann::json::parse(outcome.out)[0].at("decision"), "approve") << outcome.out;
+
+  // The same request claimed by another user violates sameAsRequestor.
+  options.username = "mallory";
+  outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(nlohmann::json::parse(outcome.out)[0].at("decision"), "deny") << outcome.out;
+}
+
+TEST(CheckCommandTest, BarePemWithoutSignerIsAUsageError) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("cluster.yaml");
+  options.inputs = {ExampleCsr("alice-client.pem")};
+  const Outcome outcome = Check(options);
+  EXPECT_EQ(outcome.exit_code, kExitUsageError);
+  EXPECT_NE(outcome.err.find("needs --signer-name"), std::string::npos) << outcome.err;
+}
+
+TEST(CheckCommandTest, ReadsStdin) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("cluster.yaml");
+  options.output = "json";
+  options.inputs = {"-"};
+  const Outcome outcome = Check(options, ReadFile(ExampleCsr("bob-impersonates-alice.yaml")));
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_EQ(nlohmann::json::parse(outcome.out)[0].at("decision"), "deny");
+}
+
+TEST(CheckCommandTest, UnreadableInputExitsOneButEvaluatesTheOthers) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("cluster.yaml");
+  options.output = "json";
+  options.inputs = {"/nonexistent/csr.yaml", ExampleCsr("alice-client.yaml")};
+  const Outcome outcome = Check(options);
+  EXPECT_EQ(outcome.exit_code, kExitInputError);
+  EXPECT_NE(outcome.err.find("/nonexistent/csr.yaml: cannot open the file"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(outcome.out).size(), 1u);
+}
+
+TEST(CheckCommandTest, UndecodableInputExitsOne) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("cluster.yaml");
+  options.inputs = {"-"};
+  const Outcome outcome = Check(options, "{\"kind\": \"CertificateSigningRequest\", \"spec\": 7}");
+  EXPECT_EQ(outcome.exit_code, kExitInputError);
+  EXPECT_NE(outcome.err.find("<stdin>"), std::string::npos) << outcome.err;
+}
+
+TEST(CheckCommandTest, InvalidPolicyExitsTwoAndEvaluatesNothing) {
+  const auto policy = std::filesystem::temp_directory_path() / "kca-invalid-policy.yaml";
+  std::ofstream(policy) << "apiVersion: csr.approver.io/v1\nkind: ApprovalPolicy\n"
+                           "defaultAction: approve\n";
+  CheckOptions options;
+  options.policy_path = policy.string();
+  options.inputs = {ExampleCsr("alice-client.yaml")};
+  const Outcome outcome = Check(options);
+  EXPECT_EQ(outcome.exit_code, kExitUsageError);
+  EXPECT_NE(outcome.err.find("defaultAction"), std::string::npos) << outcome.err;
+  EXPECT_EQ(outcome.out, "");
+  std::filesystem::remove(policy);
+}
+
+TEST(ValidatePolicyCommandTest, ValidPolicyPrintsASummary) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  EXPECT_EQ(RunValidatePolicy(ExamplePolicy("cluster.yaml"), {in, out, err}), kExitOk) << err.str();
+  EXPECT_NE(out.str().find("valid policy, 4 rules, sha256 "), std::string::npos) << out.str();
+}
+
+TEST(ValidatePolicyCommandTest, MissingFileIsAnError) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  EXPECT_EQ(RunValidatePolicy("/nonexistent/policy.yaml", {in, out, err}), kExitUsageError);
+  EXPECT_NE(err.str().find("/nonexistent/policy.yaml"), std::string::npos) << err.str();
+}
+
+TEST(VersionCommandTest, PrintsVersionAndRevision) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  EXPECT_EQ(RunVersion({in, out, err}), kExitOk);
+  EXPECT_TRUE(out.str().starts_with("kube-csr-approver 0.1.0 (revision ")) << out.str();
+}
+
+}  // namespace
+}  // namespace kca
