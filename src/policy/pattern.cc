@@ -71,6 +71,9 @@ Result<Pattern> Pattern::Regex(std::string text, bool case_insensitive) {
     return Error{"invalid regex \"" + text + "\": " + regex->error()};
   }
   Pattern pattern(Kind::kRegex, std::move(text));
+  // 32 bytes of bound is plenty to tell signer names and usernames apart.
+  pattern.has_range_ = regex->PossibleMatchRange(&pattern.range_min_, &pattern.range_max_, 32) &&
+                       !pattern.range_max_.empty();
   pattern.regex_ = std::move(regex);
   return pattern;
 }
@@ -84,6 +87,7 @@ bool Pattern::Matches(std::string_view value) const {
     case Kind::kGlob:
       return GlobMatches(text_, value);
     case Kind::kRegex:
+      if (has_range_ && (value < range_min_ || value > range_max_)) return false;
       return re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex_);
   }
   return false;

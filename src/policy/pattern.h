@@ -42,6 +42,11 @@ class Pattern {
   Kind kind_;
   std::string text_;
   std::unique_ptr<const re2::RE2> regex_;  // set only for kRegex
+  // Bounds every full match of regex_ lies within (RE2::PossibleMatchRange), so most values a
+  // selector regex will not match are turned away by two comparisons instead of an RE2 run.
+  bool has_range_ = false;
+  std::string range_min_;
+  std::string range_max_;
 };
 
 // Matches a glob against a value without compiling it; exposed for the policy linter, which

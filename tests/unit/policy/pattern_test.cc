@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace kca::policy {
 namespace {
@@ -74,6 +75,68 @@ TEST(PatternTest, CaseInsensitiveRegexForDnsNames) {
   auto regex = Pattern::Regex("svc-[0-9]+\\.example\\.com", true);
   ASSERT_TRUE(regex.ok());
   EXPECT_TRUE(regex->Matches("SVC-1.Example.com"));
+}
+
+TEST(PatternTest, RegexRangeFilterNeverChangesTheAnswer) {
+  // Matches() skips RE2 for values outside the regex's possible match range; compare it with
+  // plain RE2 full matching over many value/regex pairs, including case-insensitive ones.
+  const std::vector<std::string> regexes = {
+      "example\\.com/s[0-9]+",
+      "a+b",
+      "(abc)+",
+      "ca\\.example\\.com/.+",
+      "[a-z]{2,4}-(x|y)",
+      "u-[0-9]+",
+      "z*",
+      "Team-[A-Z]+",
+      "\\x{e9}t\\x{e9}",
+      ".*suffix",
+      "kubernetes\\.io/(kube-apiserver-client|kubelet-serving)"};
+  const std::vector<std::string> values = {"",
+                                           "a",
+                                           "ab",
+                                           "aab",
+                                           "aaab",
+                                           "b",
+                                           "abc",
+                                           "abcabc",
+                                           "abcab",
+                                           "example.com/s1",
+                                           "example.com/s",
+                                           "example.com/s99x",
+                                           "ca.example.com/",
+                                           "ca.example.com/x",
+                                           "ab-x",
+                                           "abcd-y",
+                                           "abcde-y",
+                                           "u-1",
+                                           "u-",
+                                           "z",
+                                           "zzzz",
+                                           "TEAM-X",
+                                           "team-x",
+                                           "Team-XY",
+                                           "\xc3\xa9t\xc3\xa9",
+                                           "a suffix",
+                                           "suffix",
+                                           "kubernetes.io/kubelet-serving",
+                                           "kubernetes.io/kube-apiserver-client",
+                                           "kubernetes.io/kube-apiserver-clientx",
+                                           "\xff\xfe",
+                                           std::string(40, 'a') + "b"};
+  for (bool fold : {false, true}) {
+    for (const std::string& text : regexes) {
+      auto pattern = Pattern::Regex(text, fold);
+      ASSERT_TRUE(pattern.ok()) << text;
+      re2::RE2::Options options;
+      options.set_case_sensitive(!fold);
+      re2::RE2 reference(text, options);
+      for (const std::string& value : values) {
+        EXPECT_EQ(pattern->Matches(value), re2::RE2::FullMatch(value, reference))
+            << "regex " << text << " value " << value << " fold " << fold;
+      }
+    }
+  }
 }
 
 TEST(PatternTest, InvalidRegexCarriesRe2Message) {
