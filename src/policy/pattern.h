@@ -49,8 +49,7 @@ class Pattern {
   std::string range_max_;
 };
 
-// Matches a glob against a value without compiling it; exposed for the policy linter, which
-// asks whether one pattern's text is matched by another.
+// The glob matcher behind Pattern::Matches, exposed so tests can exercise it directly.
 bool GlobMatches(std::string_view glob, std::string_view value);
 
 }  // namespace kca::policy

@@ -93,7 +93,7 @@ bool Selects(const Rule& rule, const CsrObject& csr) {
 // Metric labels must stay bounded whatever signer names users invent: only text the policy
 // itself contains may become a label.
 std::string SignerLabel(const Policy& policy, const std::string& signer_name) {
-  const auto& literals = policy.literal_signer_names;
+  const auto& literals = policy.summary.literal_signer_names;
   if (std::find(literals.begin(), literals.end(), signer_name) != literals.end()) {
     return signer_name;
   }

@@ -336,7 +336,6 @@ class Loader {
     auto fields = Mapping(value, {"signerNames", "requestor"});
     if (!fields) return std::nullopt;
     policy::Selector selector;
-    selector.location = value.at;
     ParseSelectorField(*fields, "signerNames", selector.signer_names);
     if (const Value* requestor = Find(*fields, "requestor")) {
       if (auto requestor_fields = Mapping(*requestor, {"usernames", "groups"})) {
@@ -442,10 +441,7 @@ class Loader {
       out.uris = ParsePatternList(*v, PatternKind::kGeneral);
     }
     if (const Value* v = Find(*fields, "usages")) {
-      if (auto usages = ParseUsages(*v, out.usages_description)) {
-        out.usages = *usages;
-        out.usages_present = true;
-      }
+      if (auto usages = ParseUsages(*v, out.usages_description)) out.usages = *usages;
     }
     if (const Value* v = Find(*fields, "isCA")) {
       if (auto flag = Bool(*v)) out.is_ca = *flag;
@@ -653,7 +649,7 @@ class Loader {
       if (!rule.selector || !rule.selector->signer_names.present) continue;
       for (const Pattern& pattern : rule.selector->signer_names.list.patterns) {
         if (pattern.is_literal()) {
-          auto& literals = policy.literal_signer_names;
+          auto& literals = policy.summary.literal_signer_names;
           if (std::find(literals.begin(), literals.end(), pattern.text()) == literals.end()) {
             literals.push_back(pattern.text());
           }
@@ -662,7 +658,6 @@ class Loader {
         }
       }
     }
-    policy.summary.literal_signer_names = policy.literal_signer_names;
   }
 
   std::string file_;

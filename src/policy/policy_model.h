@@ -45,7 +45,6 @@ struct Selector {
   SelectorField signer_names;
   SelectorField usernames;
   SelectorField groups;
-  Location location;  // of the selector mapping, or of the rule when absent
 };
 
 struct CommonNameRule {
@@ -73,7 +72,6 @@ struct Allowed {
   PatternList email_addresses;
   PatternList uris;
   UsageSet usages = 0;
-  bool usages_present = false;
   std::string usages_description = "(none)";
   bool is_ca = false;
 };
@@ -124,10 +122,10 @@ class Policy {
   // Built-in protected organizations first, then the policy's protectedOrganizations.
   std::vector<std::string> protected_organizations;
   std::vector<policy::Rule> rules;
+  // summary.literal_signer_names doubles as the first source of signer_label.
   PolicySummary summary;
-  // Signer names some selector lists literally, for signer_label; then the wildcard entries in
-  // rule order, whose text is the label when they match.
-  std::vector<std::string> literal_signer_names;
+  // Non-literal signerNames entries in rule order; the first that matches names the label.
+  // They point into `rules`, which is why a Policy is neither copied nor moved.
   std::vector<const policy::Pattern*> signer_patterns;
 
   Policy() = default;

@@ -467,6 +467,11 @@ TEST(PolicyLoaderTest, LoadPolicyFileReadsAndNamesThePath) {
             std::string::npos)
       << missing.errors[0].ToString();
   EXPECT_EQ(missing.policy, nullptr);
+
+  auto directory = LoadPolicyFile(::testing::TempDir());
+  ASSERT_EQ(directory.errors.size(), 1u);
+  EXPECT_NE(directory.errors[0].message.find("cannot read the policy file"), std::string::npos)
+      << directory.errors[0].message;
 }
 
 }  // namespace
