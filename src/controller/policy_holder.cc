@@ -1,0 +1,126 @@
+#include "kube_csr_approver/controller/policy_holder.h"
+
+#include <fstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "kube_csr_approver/logging.h"
+
+namespace kca::controller {
+namespace {
+
+// Same bound as the loader's: larger files are not policies.
+constexpr std::size_t kMaxPolicyBytes = 4 * 1024 * 1024;
+
+Result<std::string> ReadPolicyText(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);  // follows the ConfigMap's ..data symlink
+  if (!file) return Error{path + ": cannot open the policy file"};
+  std::string text;
+  char buffer[16 * 1024];
+  while (file.read(buffer, sizeof(buffer)) || file.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(file.gcount()));
+    if (text.size() > kMaxPolicyBytes) return Error{path + ": larger than 4 MiB; not a policy"};
+  }
+  if (file.bad()) return Error{path + ": cannot read the policy file"};
+  return text;
+}
+
+std::string JoinIssues(const std::vector<PolicyIssue>& issues) {
+  std::string joined;
+  for (const auto& issue : issues) {
+    if (!joined.empty()) joined += '\n';
+    joined += issue.ToString();
+  }
+  return joined;
+}
+
+void LogWarnings(const std::vector<PolicyIssue>& warnings) {
+  for (const auto& warning : warnings) {
+    LogEvent(spdlog::level::warn, "policy warning", {{"warning", warning.ToString()}});
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const LoadedPolicy> PolicyHolder::Current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
+}
+
+void PolicyHolder::Set(std::shared_ptr<const Policy> policy) {
+  auto loaded = std::make_shared<LoadedPolicy>();
+  loaded->summary = Summarize(*policy);
+  loaded->policy = std::move(policy);
+  std::lock_guard lock(mutex_);
+  current_ = std::move(loaded);
+}
+
+PolicyFileWatcher::PolicyFileWatcher(std::string path, PolicyHolder& holder,
+                                     ApproverMetrics& metrics, std::function<void()> on_reloaded)
+    : path_(std::move(path)),
+      holder_(holder),
+      metrics_(metrics),
+      on_reloaded_(std::move(on_reloaded)) {}
+
+Status PolicyFileWatcher::LoadInitial() {
+  auto text = ReadPolicyText(path_);
+  if (!text.ok()) return text.error();
+  PolicyLoadResult loaded = ParsePolicy(*text, path_);
+  if (!loaded.errors.empty()) return Error{JoinIssues(loaded.errors)};
+  LogWarnings(loaded.warnings);
+  holder_.Set(loaded.policy);
+  last_content_ = std::move(*text);
+  const auto current = holder_.Current();
+  metrics_.SetPolicyInfo(current->summary.sha256,
+                         static_cast<int>(current->summary.rule_names.size()));
+  LogEvent(spdlog::level::info, "policy loaded",
+           {{"file", path_},
+            {"sha256", current->summary.sha256},
+            {"rules", current->summary.rule_names}});
+  return Status::Ok();
+}
+
+bool PolicyFileWatcher::Poll() {
+  auto text = ReadPolicyText(path_);
+  if (!text.ok()) {
+    // During a ConfigMap update the path may briefly not resolve; say so once, keep the policy.
+    if (!last_read_failed_) {
+      LogEvent(spdlog::level::warn, "policy file unreadable; keeping the policy in force",
+               {{"file", path_}, {"error", text.error().message}});
+      last_read_failed_ = true;
+    }
+    return false;
+  }
+  last_read_failed_ = false;
+  if (last_content_ == *text) return false;
+  last_content_ = *text;
+
+  PolicyLoadResult loaded = ParsePolicy(*text, path_);
+  if (!loaded.errors.empty()) {
+    metrics_.CountPolicyReload(false);
+    std::vector<std::string> errors;
+    for (const auto& issue : loaded.errors) errors.push_back(issue.ToString());
+    const auto current = holder_.Current();
+    LogEvent(spdlog::level::err, "policy reload failed; keeping the last good policy",
+             {{"file", path_},
+              {"errors", errors},
+              {"sha256_in_force", current ? current->summary.sha256 : std::string()}});
+    return false;
+  }
+  LogWarnings(loaded.warnings);
+  holder_.Set(loaded.policy);
+  const auto current = holder_.Current();
+  metrics_.CountPolicyReload(true);
+  metrics_.SetPolicyInfo(current->summary.sha256,
+                         static_cast<int>(current->summary.rule_names.size()));
+  LogEvent(spdlog::level::info, "policy reloaded",
+           {{"file", path_},
+            {"sha256", current->summary.sha256},
+            {"rules", current->summary.rule_names}});
+  if (on_reloaded_) on_reloaded_();
+  return true;
+}
+
+}  // namespace kca::controller
