@@ -13,36 +13,46 @@ namespace {
 
 using nlohmann::json;
 
-// Reads the fields of one object; the first failure wins and is kept in `error_`.
+enum class Presence { kOptional, kRequired, kRequiredNonEmpty };
+
+// Reads fields of one object. Keeps the first failure; every call after it is a no-op, and a
+// null parent reads as an empty object, so a decoder is a flat list of reads.
 class ObjectReader {
  public:
   explicit ObjectReader(std::string label) : label_(std::move(label)) {}
 
-  bool failed() const { return error_.has_value(); }
-  Error error() const { return *error_; }
+  const std::optional<Error>& error() const { return error_; }
 
   // The member, or nullptr when absent or null (the API server omits and nulls alike).
-  const json* Member(const json& object, const char* key) {
-    auto it = object.find(key);
-    if (it == object.end() || it->is_null()) return nullptr;
+  const json* Member(const json* parent, const char* key) const {
+    if (error_ || parent == nullptr) return nullptr;
+    auto it = parent->find(key);
+    if (it == parent->end() || it->is_null()) return nullptr;
     return &*it;
   }
 
-  const json* Object(const json& parent, const char* key, const std::string& path) {
+  const json* Object(const json* parent, const char* key, const std::string& path) {
     const json* value = Member(parent, key);
     if (value != nullptr && !value->is_object()) {
-      Fail(path, "expected an object, found " + std::string(value->type_name()));
-      return nullptr;
+      return Fail(path, "expected an object, found " + std::string(value->type_name()));
+    }
+    return value;
+  }
+
+  const json* List(const json* parent, const char* key, const std::string& path) {
+    const json* value = Member(parent, key);
+    if (value != nullptr && !value->is_array()) {
+      return Fail(path, "expected a list, found " + std::string(value->type_name()));
     }
     return value;
   }
 
   void String(const json* parent, const char* key, const std::string& path, std::string& out,
-              bool required) {
-    if (failed()) return;
-    const json* value = parent ? Member(*parent, key) : nullptr;
+              Presence presence) {
+    if (error_) return;
+    const json* value = Member(parent, key);
     if (value == nullptr) {
-      if (required) Fail(path, "required field is missing");
+      if (presence != Presence::kOptional) Fail(path, "required field is missing");
       return;
     }
     if (!value->is_string()) {
@@ -50,11 +60,20 @@ class ObjectReader {
       return;
     }
     out = value->get<std::string>();
-    if (required && out.empty()) Fail(path, "must not be empty");
+    if (presence == Presence::kRequiredNonEmpty && out.empty()) Fail(path, "must not be empty");
+  }
+
+  // The exact value when present (kind, apiVersion).
+  void Constant(const json* parent, const char* key, std::string_view expected) {
+    std::string value;
+    String(parent, key, key, value, Presence::kOptional);
+    if (Member(parent, key) != nullptr && value != expected) {
+      Fail(key, "expected " + std::string(expected) + ", found " + Quote(value));
+    }
   }
 
   void StringList(const json* value, const std::string& path, std::vector<std::string>& out) {
-    if (failed() || value == nullptr) return;
+    if (error_ || value == nullptr) return;
     if (!value->is_array()) {
       Fail(path, "expected a list of strings, found " + std::string(value->type_name()));
       return;
@@ -70,8 +89,20 @@ class ObjectReader {
     }
   }
 
+  void StringListMap(const json* value, const std::string& path,
+                     std::map<std::string, std::vector<std::string>>& out) {
+    if (error_ || value == nullptr) return;
+    if (!value->is_object()) {
+      Fail(path, "expected a map of string lists, found " + std::string(value->type_name()));
+      return;
+    }
+    for (const auto& [key, values] : value->items()) {
+      StringList(&values, path + "." + key, out[key]);
+    }
+  }
+
   void Integer(const json* value, const std::string& path, std::optional<std::int64_t>& out) {
-    if (failed() || value == nullptr) return;
+    if (error_ || value == nullptr) return;
     if (value->is_number_unsigned()) {
       const auto number = value->get<std::uint64_t>();
       if (number > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
@@ -87,8 +118,10 @@ class ObjectReader {
     }
   }
 
-  void Fail(const std::string& path, const std::string& what) {
-    if (!failed()) error_ = Error{label_ + ": " + path + ": " + what};
+  // Records the first failure; returns nullptr for the convenience of pointer-returning reads.
+  const json* Fail(const std::string& path, const std::string& what) {
+    if (!error_) error_ = Error{label_ + ": " + path + ": " + what};
+    return nullptr;
   }
 
  private:
@@ -96,53 +129,25 @@ class ObjectReader {
   std::optional<Error> error_;
 };
 
-void ReadExact(ObjectReader& reader, const json& object, const char* key,
-               std::string_view expected) {
-  std::string value;
-  reader.String(&object, key, key, value, false);
-  if (!reader.failed() && reader.Member(object, key) != nullptr && value != expected) {
-    reader.Fail(key, "expected " + std::string(expected) + ", found " + Quote(value));
-  }
-}
-
-void ReadConditions(ObjectReader& reader, const json* status, CsrObject& csr) {
-  const json* conditions = status ? reader.Member(*status, "conditions") : nullptr;
-  if (reader.failed() || conditions == nullptr) return;
-  if (!conditions->is_array()) {
-    reader.Fail("status.conditions",
-                "expected a list, found " + std::string(conditions->type_name()));
-    return;
-  }
-  for (std::size_t i = 0; i < conditions->size() && !reader.failed(); ++i) {
+void ReadConditions(ObjectReader& reader, const json* status, std::vector<CsrCondition>& out) {
+  const json* conditions = reader.List(status, "conditions", "status.conditions");
+  for (std::size_t i = 0; conditions != nullptr && i < conditions->size(); ++i) {
     const std::string path = "status.conditions[" + std::to_string(i) + "]";
     const json& item = (*conditions)[i];
     if (!item.is_object()) {
       reader.Fail(path, "expected an object, found " + std::string(item.type_name()));
-      return;
     }
+    if (reader.error()) return;
     CsrCondition condition;
-    reader.String(&item, "type", path + ".type", condition.type, true);
-    reader.String(&item, "status", path + ".status", condition.status, true);
-    reader.String(&item, "reason", path + ".reason", condition.reason, false);
-    reader.String(&item, "message", path + ".message", condition.message, false);
+    reader.String(&item, "type", path + ".type", condition.type, Presence::kRequired);
+    reader.String(&item, "status", path + ".status", condition.status, Presence::kRequired);
+    reader.String(&item, "reason", path + ".reason", condition.reason, Presence::kOptional);
+    reader.String(&item, "message", path + ".message", condition.message, Presence::kOptional);
     reader.String(&item, "lastUpdateTime", path + ".lastUpdateTime", condition.last_update_time,
-                  false);
+                  Presence::kOptional);
     reader.String(&item, "lastTransitionTime", path + ".lastTransitionTime",
-                  condition.last_transition_time, false);
-    csr.conditions.push_back(std::move(condition));
-  }
-}
-
-void ReadExtra(ObjectReader& reader, const json* spec, CsrObject& csr) {
-  const json* extra = spec ? reader.Member(*spec, "extra") : nullptr;
-  if (reader.failed() || extra == nullptr) return;
-  if (!extra->is_object()) {
-    reader.Fail("spec.extra",
-                "expected a map of string lists, found " + std::string(extra->type_name()));
-    return;
-  }
-  for (const auto& [key, values] : extra->items()) {
-    reader.StringList(&values, "spec.extra." + key, csr.extra[key]);
+                  condition.last_transition_time, Presence::kOptional);
+    out.push_back(std::move(condition));
   }
 }
 
@@ -167,47 +172,37 @@ Result<CsrObject> DecodeCsrObjectAs(const nlohmann::json& object, const std::str
   }
   ObjectReader reader(label);
   CsrObject csr;
-  ReadExact(reader, object, "kind", "CertificateSigningRequest");
-  ReadExact(reader, object, "apiVersion", "certificates.k8s.io/v1");
+  reader.Constant(&object, "kind", "CertificateSigningRequest");
+  reader.Constant(&object, "apiVersion", "certificates.k8s.io/v1");
 
-  const json* metadata = reader.Object(object, "metadata", "metadata");
-  if (!reader.failed() && metadata == nullptr)
-    reader.Fail("metadata.name", "required field is missing");
-  reader.String(metadata, "name", "metadata.name", csr.name, true);
-  reader.String(metadata, "uid", "metadata.uid", csr.uid, false);
+  const json* metadata = reader.Object(&object, "metadata", "metadata");
+  reader.String(metadata, "name", "metadata.name", csr.name, Presence::kRequiredNonEmpty);
+  reader.String(metadata, "uid", "metadata.uid", csr.uid, Presence::kOptional);
   reader.String(metadata, "resourceVersion", "metadata.resourceVersion", csr.resource_version,
-                false);
+                Presence::kOptional);
   reader.String(metadata, "creationTimestamp", "metadata.creationTimestamp", csr.creation_timestamp,
-                false);
+                Presence::kOptional);
 
-  const json* spec = reader.failed() ? nullptr : reader.Object(object, "spec", "spec");
-  if (!reader.failed() && spec == nullptr) reader.Fail("spec.request", "required field is missing");
-  if (!reader.failed()) {
-    // An empty request is kept: the inspector refuses it with a precise reason.
-    reader.String(spec, "request", "spec.request", csr.request, false);
-    if (!reader.failed() && reader.Member(*spec, "request") == nullptr) {
-      reader.Fail("spec.request", "required field is missing");
-    }
-  }
-  reader.String(spec, "signerName", "spec.signerName", csr.signer_name, true);
-  if (!reader.failed()) {
-    reader.StringList(reader.Member(*spec, "usages"), "spec.usages", csr.usages);
-    reader.Integer(reader.Member(*spec, "expirationSeconds"), "spec.expirationSeconds",
-                   csr.expiration_seconds);
-  }
-  reader.String(spec, "username", "spec.username", csr.username, false);
-  reader.String(spec, "uid", "spec.uid", csr.requestor_uid, false);
-  if (!reader.failed())
-    reader.StringList(reader.Member(*spec, "groups"), "spec.groups", csr.groups);
-  if (!reader.failed()) ReadExtra(reader, spec, csr);
+  const json* spec = reader.Object(&object, "spec", "spec");
+  // An empty request is kept: the inspector refuses it with a precise reason.
+  reader.String(spec, "request", "spec.request", csr.request, Presence::kRequired);
+  reader.String(spec, "signerName", "spec.signerName", csr.signer_name,
+                Presence::kRequiredNonEmpty);
+  reader.StringList(reader.Member(spec, "usages"), "spec.usages", csr.usages);
+  reader.Integer(reader.Member(spec, "expirationSeconds"), "spec.expirationSeconds",
+                 csr.expiration_seconds);
+  reader.String(spec, "username", "spec.username", csr.username, Presence::kOptional);
+  reader.String(spec, "uid", "spec.uid", csr.requestor_uid, Presence::kOptional);
+  reader.StringList(reader.Member(spec, "groups"), "spec.groups", csr.groups);
+  reader.StringListMap(reader.Member(spec, "extra"), "spec.extra", csr.extra);
 
-  const json* status = reader.failed() ? nullptr : reader.Object(object, "status", "status");
-  ReadConditions(reader, status, csr);
+  const json* status = reader.Object(&object, "status", "status");
+  ReadConditions(reader, status, csr.conditions);
   std::string certificate;
-  reader.String(status, "certificate", "status.certificate", certificate, false);
+  reader.String(status, "certificate", "status.certificate", certificate, Presence::kOptional);
   csr.has_certificate = !certificate.empty();
 
-  if (reader.failed()) return reader.error();
+  if (reader.error()) return *reader.error();
   return csr;
 }
 
