@@ -219,7 +219,7 @@ class HttpsClient::Impl {
     watch_buffer_.clear();
     pending_.clear();
     watch_parser_ = std::make_unique<http::response_parser<http::string_body>>();
-    watch_parser_->body_limit(boost::none);
+    watch_parser_->body_limit(std::uint64_t{1} << 40);  // a watch body has no natural end
     watch_req_ = MakeRequest("GET", target, "", {});
     boost::system::error_code ec;
     bool done = false;

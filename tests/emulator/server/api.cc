@@ -441,7 +441,7 @@ void ApiServer::Count(const std::string& user, const std::string& verb,
   ++counts_[user][resource][verb];
 }
 
-std::optional<ApiResponse> ApiServer::InjectFault(bool is_approval) {
+std::optional<ApiResponse> ApiServer::InjectFault() {
   int latency = 0;
   std::optional<ApiResponse> out;
   {
@@ -474,7 +474,6 @@ std::optional<ApiResponse> ApiServer::InjectFault(bool is_approval) {
         }
       }
     }
-    (void)is_approval;
   }
   if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
   return out;
@@ -573,9 +572,7 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
                                                      (info.verb == "list" || info.verb == "watch"))) {
       return NotFoundPath();
     }
-    bool is_approval = info.subresource == "approval" &&
-                       (info.verb == "update" || info.verb == "patch");
-    if (std::optional<ApiResponse> fault = InjectFault(is_approval)) return Respond(*fault);
+    if (std::optional<ApiResponse> fault = InjectFault()) return Respond(*fault);
     Route route{info, query};
     return HandleResource(request, route);
   }
@@ -1341,16 +1338,9 @@ ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
 
 Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& path) {
   const std::string& m = request.method;
-  Json body;
+  Json body = Json::object();
   if (!request.body.empty()) {
-    if (request.content_type.find("application/vnd.kubernetes.protobuf") != std::string::npos) {
-      std::string error;
-      std::optional<Json> decoded = DecodeKubernetesProtobuf(request.body, &error);
-      if (!decoded) return RespondStatus(BadRequestStatus(error));
-      body = *decoded;
-    } else {
-      body = Json::parse(request.body, nullptr, false);
-    }
+    body = Json::parse(request.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       return RespondStatus(BadRequestStatus("control API: the body must be a JSON object"));
     }

@@ -106,7 +106,7 @@ class ApiServer {
   struct Route;
   Outcome HandleResource(const ApiRequest& request, const Route& route);
   Outcome HandleControl(const ApiRequest& request, const std::string& path);
-  std::optional<ApiResponse> InjectFault(bool is_approval);
+  std::optional<ApiResponse> InjectFault();
   void Count(const std::string& user, const std::string& verb, const std::string& resource);
 
   ApiOptions options_;

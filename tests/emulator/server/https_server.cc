@@ -28,6 +28,9 @@ class HttpsServer::Impl {
   Impl(ApiServer& api, const KeyPair& serving, const std::string& ca_pem, ServerLimits limits)
       : api_(api), limits_(limits), tls_(ssl::context::tls_server), acceptor_(io_), signals_(io_),
         reopen_timer_(io_) {
+    // Registered before the "listening on" line so an early SIGTERM is queued, not fatal.
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
     tls_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     tls_.use_certificate_chain(net::buffer(serving.cert_pem));
@@ -63,8 +66,6 @@ class HttpsServer::Impl {
   }
 
   void Run() {
-    signals_.add(SIGTERM);
-    signals_.add(SIGINT);
     signals_.async_wait([this](const boost::system::error_code&, int) { Stop(); });
     Accept();
     io_.run();
@@ -188,7 +189,9 @@ class HttpsServer::Impl {
     boost::beast::flat_buffer buffer;
     while (true) {
       http::request_parser<http::string_body> parser;
-      parser.body_limit(limits_.max_body_bytes);
+      // Bodies up to the hard cap are read in full so an oversized one gets a clean 413 on a
+      // connection that stays usable; beyond it the connection is closed.
+      parser.body_limit(limits_.hard_body_bytes);
       parser.header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
       http::read(stream, buffer, parser, ec);
       if (ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -197,7 +200,7 @@ class HttpsServer::Impl {
       }
       if (ec == http::error::body_limit) {
         WriteStatus(stream, 413, "RequestEntityTooLarge",
-                    "Request entity too large: limit is " + std::to_string(limits_.max_body_bytes));
+                    "Request entity too large: limit is " + std::to_string(limits_.hard_body_bytes));
         break;
       }
       if (ec == http::error::header_limit) {
@@ -211,6 +214,19 @@ class HttpsServer::Impl {
         break;
       }
       http::request<http::string_body>& req = parser.get();
+      if (req.body().size() > limits_.max_body_bytes) {
+        http::response<http::string_body> res{http::status::payload_too_large, req.version()};
+        res.set(http::field::content_type, "application/json");
+        res.keep_alive(req.keep_alive());
+        res.body() = StatusFailure(413, "RequestEntityTooLarge",
+                                   "Request entity too large: limit is " +
+                                       std::to_string(limits_.max_body_bytes))
+                         .dump();
+        res.prepare_payload();
+        http::write(stream, res, ec);
+        if (ec || !req.keep_alive()) break;
+        continue;
+      }
       ApiRequest request;
       request.method = std::string(req.method_string());
       request.target = std::string(req.target());

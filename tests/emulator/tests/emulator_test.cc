@@ -1,0 +1,690 @@
+// Behaviour of kube-apiserver-emulator over HTTPS: authentication, authorization, CSR
+// validation, approval semantics, pagination, watch (RV, bookmarks, timeout, 410), faults, request
+// counts, token rotation, leases, events, reviews and malformed input.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "emulator_process.h"
+#include "https_client.h"
+
+namespace kca::emulator {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string Base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+// A PEM CSR signed by a fresh P-256 key.
+std::string MakeCsrPem(const std::string& cn, const std::vector<std::string>& orgs = {}) {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509_REQ* req = X509_REQ_new();
+  X509_NAME* name = X509_REQ_get_subject_name(req);
+  for (const std::string& o : orgs) {
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
+  }
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_REQ_set_pubkey(req, key);
+  X509_REQ_sign(req, key, EVP_sha256());
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509_REQ(bio, req);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  X509_REQ_free(req);
+  EVP_PKEY_free(key);
+  return pem;
+}
+
+json CsrObject(const std::string& name, const std::string& pem,
+               const std::string& signer = "kubernetes.io/kube-apiserver-client",
+               json usages = json::array({"client auth"})) {
+  return {{"apiVersion", "certificates.k8s.io/v1"},
+          {"kind", "CertificateSigningRequest"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"request", Base64(pem)}, {"signerName", signer}, {"usages", usages}}}};
+}
+
+const char kCsrs[] = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+class EmulatorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    EmulatorProcess::Options options;
+    options.extra_args = {"--bookmark-interval", "1", "--token-grace-seconds", "1", "--history",
+                          "50"};
+    auto started = EmulatorProcess::Start(options);
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    emulator_ = std::move(*started).release();
+  }
+  static void TearDownTestSuite() {
+    delete emulator_;
+    emulator_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(emulator_, nullptr);
+    admin_ = Client("admin");
+    alice_ = Client("alice");
+    approver_ = Client("approver");
+    auto reset = admin_->Request("POST", "/emulator/v1/reset");
+    ASSERT_TRUE(reset.ok()) << reset.error().message;
+    ASSERT_EQ(reset->status, 200) << reset->body;
+  }
+
+  std::unique_ptr<HttpsClient> Client(const std::string& identity) {
+    auto creds = Credentials::FromDataDir(emulator_->data_dir(), identity);
+    EXPECT_TRUE(creds.ok());
+    return std::make_unique<HttpsClient>("127.0.0.1", emulator_->port(), *creds);
+  }
+
+  // Performs a request that must get an HTTP answer and returns it.
+  static HttpResponse Must(Result<HttpResponse> r) {
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? *r : HttpResponse{};
+  }
+
+  json CreateCsr(const std::string& name, HttpsClient* client = nullptr) {
+    HttpResponse r = Must((client ? client : alice_.get())->Post(kCsrs, CsrObject(name, MakeCsrPem(name))));
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.Json();
+  }
+
+  static json ApprovedCondition(const std::string& type = "Approved") {
+    return {{"type", type}, {"status", "True"}, {"reason", "Test"}, {"message", "by test"}};
+  }
+
+  static EmulatorProcess* emulator_;
+  std::unique_ptr<HttpsClient> admin_, alice_, approver_;
+};
+
+EmulatorProcess* EmulatorTest::emulator_ = nullptr;
+
+TEST_F(EmulatorTest, UnauthenticatedRequestsGetTheKubernetes401Status) {
+  auto anonymous = Client("anonymous");
+  HttpResponse r = Must(anonymous->Get(kCsrs));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.Json(), json::parse(R"({"kind":"Status","apiVersion":"v1","metadata":{},
+    "status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401})"));
+}
+
+TEST_F(EmulatorTest, ForbiddenListNamesUserVerbResourceAndScope) {
+  HttpResponse r = Must(alice_->Get("/api/v1/nodes"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.Json()["message"],
+            "nodes is forbidden: User \"alice\" cannot list resource \"nodes\" in API group \"\" at "
+            "the cluster scope");
+  EXPECT_EQ(r.Json()["reason"], "Forbidden");
+  r = Must(approver_->Get("/apis/coordination.k8s.io/v1/namespaces/default/leases/x"));
+  EXPECT_EQ(r.Json()["message"],
+            "leases.coordination.k8s.io \"x\" is forbidden: User "
+            "\"system:serviceaccount:kube-system:kube-csr-approver\" cannot get resource \"leases\" "
+            "in API group \"coordination.k8s.io\" in the namespace \"default\"");
+  r = Must(alice_->Get("/emulator/v1/state"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.Json()["message"],
+            "forbidden: User \"alice\" cannot get path \"/emulator/v1/state\"");
+}
+
+TEST_F(EmulatorTest, CreateStampsTheCallerAndResetsStatus) {
+  json csr = CsrObject("c1", MakeCsrPem("c1"));
+  csr["spec"]["username"] = "mallory";
+  csr["spec"]["groups"] = {"system:masters"};
+  csr["status"] = {{"conditions", {ApprovedCondition()}}};
+  HttpResponse r = Must(alice_->Post(kCsrs, csr));
+  ASSERT_EQ(r.status, 201) << r.body;
+  json created = r.Json();
+  EXPECT_EQ(created["spec"]["username"], "alice");
+  EXPECT_EQ(created["spec"]["groups"], json({"devs", "system:authenticated"}));
+  EXPECT_EQ(created["status"], json::object());
+  EXPECT_FALSE(created["metadata"]["uid"].get<std::string>().empty());
+  EXPECT_FALSE(created["metadata"]["resourceVersion"].get<std::string>().empty());
+  r = Must(approver_->Post(kCsrs, CsrObject("c2", MakeCsrPem("c2"))));
+  EXPECT_EQ(r.status, 403) << "the approver may not create CSRs";
+}
+
+TEST_F(EmulatorTest, CreateValidationMatchesKubeApiserver) {
+  json bad = CsrObject("bad", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                       "kubernetes.io/kube-apiserver-client", {"client auth", "client auth", "x"});
+  bad["spec"]["expirationSeconds"] = 10;
+  HttpResponse r = Must(alice_->Post(kCsrs, bad));
+  ASSERT_EQ(r.status, 422) << r.body;
+  json status = r.Json();
+  EXPECT_EQ(status["reason"], "Invalid");
+  EXPECT_EQ(status["details"]["kind"], "CertificateSigningRequest");
+  std::vector<std::string> fields;
+  for (const json& c : status["details"]["causes"]) fields.push_back(c["field"]);
+  EXPECT_EQ(fields, (std::vector<std::string>{"spec.request", "spec.usages[2]", "spec.usages[1]",
+                                              "spec.expirationSeconds"}));
+  std::string message = status["message"];
+  EXPECT_EQ(message.rfind("CertificateSigningRequest.certificates.k8s.io \"bad\" is invalid: [", 0), 0u)
+      << message;
+  EXPECT_NE(message.find("PEM block type must be CERTIFICATE REQUEST"), std::string::npos);
+  EXPECT_NE(message.find("spec.usages[1]: Duplicate value: \"client auth\""), std::string::npos);
+
+  r = Must(alice_->Post(kCsrs, CsrObject("legacy", MakeCsrPem("l"), "kubernetes.io/legacy-unknown")));
+  EXPECT_EQ(r.Json()["message"],
+            "CertificateSigningRequest.certificates.k8s.io \"legacy\" is invalid: spec.signerName: "
+            "Invalid value: \"kubernetes.io/legacy-unknown\": the legacy signerName is not allowed "
+            "via this API version");
+  r = Must(alice_->Post(kCsrs, CsrObject("m", MakeCsrPem("m", {"system:masters"}))));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.Json()["message"],
+            "certificatesigningrequests.certificates.k8s.io \"m\" is forbidden: use of "
+            "kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed");
+  // Only the approver's policy stops other privileged groups; the server lets them through.
+  r = Must(alice_->Post(kCsrs, CsrObject("k", MakeCsrPem("k", {"kubeadm:cluster-admins"}))));
+  EXPECT_EQ(r.status, 201);
+  json no_name = CsrObject("", MakeCsrPem("n"));
+  r = Must(alice_->Post(kCsrs, no_name));
+  EXPECT_EQ(r.Json()["details"]["causes"][0]["message"],
+            "Required value: name or generateName is required");
+  no_name["metadata"] = {{"generateName", "csr-"}};
+  r = Must(alice_->Post(kCsrs, no_name));
+  ASSERT_EQ(r.status, 201);
+  EXPECT_EQ(r.Json()["metadata"]["name"].get<std::string>().size(), 9u);
+}
+
+TEST_F(EmulatorTest, ApprovalKeepsOnlyConditionsAndFillsTimestamps) {
+  json csr = CreateCsr("a1");
+  csr["status"]["conditions"] = {ApprovedCondition()};
+  csr["spec"]["signerName"] = "example.com/other";  // ignored: spec comes from storage
+  HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", csr));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json approved = r.Json();
+  EXPECT_EQ(approved["spec"]["signerName"], "kubernetes.io/kube-apiserver-client");
+  const json& c = approved["status"]["conditions"][0];
+  EXPECT_EQ(c["type"], "Approved");
+  EXPECT_TRUE(c["lastUpdateTime"].is_string());
+  EXPECT_TRUE(c["lastTransitionTime"].is_string());
+  EXPECT_NE(approved["metadata"]["resourceVersion"], csr["metadata"]["resourceVersion"]);
+
+  // Stale resourceVersion: 409 with the exact message.
+  r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", csr));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(r.Json()["message"],
+            "Operation cannot be fulfilled on certificatesigningrequests.certificates.k8s.io "
+            "\"a1\": the object has been modified; please apply your changes to the latest "
+            "version and try again");
+  // Adding Denied next to Approved: 422.
+  approved["status"]["conditions"].push_back(ApprovedCondition("Denied"));
+  r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", approved));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_NE(r.body.find("Approved and Denied conditions are mutually exclusive"), std::string::npos);
+  // Removing Approved: 422 Forbidden cause.
+  approved["status"]["conditions"] = json::array();
+  r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", approved));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.Json()["details"]["causes"][0]["message"],
+            "Forbidden: updates may not remove a condition of type \"Approved\"");
+  // Missing object: 404.
+  approved["metadata"]["name"] = "nope";
+  r = Must(approver_->Put(std::string(kCsrs) + "/nope/approval", approved));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.Json()["message"],
+            "certificatesigningrequests.certificates.k8s.io \"nope\" not found");
+}
+
+TEST_F(EmulatorTest, ApprovalNeedsApproveOnTheSignerOrItsWildcard) {
+  json csr = Must(admin_->Post(kCsrs, CsrObject("s1", MakeCsrPem("s1"), "example.com/signer"))).Json();
+  csr["status"]["conditions"] = {ApprovedCondition()};
+  HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/s1/approval", csr));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.Json()["message"],
+            "certificatesigningrequests.certificates.k8s.io \"s1\" is forbidden: user not "
+            "permitted to approve requests with signerName \"example.com/signer\"");
+  json binding = {{"bindings",
+                   {{{"user", "system:serviceaccount:kube-system:kube-csr-approver"},
+                     {"rules",
+                      {{{"verbs", {"approve"}},
+                        {"apiGroups", {"certificates.k8s.io"}},
+                        {"resources", {"signers"}},
+                        {"resourceNames", {"example.com/*"}}}}}}}}};
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/bindings", binding)).status, 200);
+  r = Must(approver_->Put(std::string(kCsrs) + "/s1/approval", csr));
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(EmulatorTest, StatusSubresourceCannotAddApproval) {
+  json csr = CreateCsr("st");
+  csr["status"]["conditions"] = {ApprovedCondition(),
+                                 {{"type", "Failed"}, {"status", "True"}, {"reason", "X"}}};
+  HttpResponse r = Must(admin_->Put(std::string(kCsrs) + "/st/status", csr));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json conditions = r.Json()["status"]["conditions"];
+  ASSERT_EQ(conditions.size(), 1u);
+  EXPECT_EQ(conditions[0]["type"], "Failed");
+  // The main resource cannot change status at all.
+  json current = r.Json();
+  current["status"]["conditions"] = json::array();
+  current["metadata"]["labels"] = {{"team", "a"}};
+  r = Must(admin_->Put(std::string(kCsrs) + "/st", current));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["status"]["conditions"].size(), 1u);
+  EXPECT_EQ(r.Json()["metadata"]["labels"]["team"], "a");
+}
+
+TEST_F(EmulatorTest, ListPaginatesAtOneResourceVersionAndFiltersByField) {
+  for (int i = 0; i < 5; ++i) CreateCsr("p" + std::to_string(i));
+  Must(admin_->Post(kCsrs, CsrObject("other", MakeCsrPem("o"), "example.com/x")));
+  std::vector<std::string> names;
+  std::string cont;
+  std::string rv;
+  int pages = 0;
+  do {
+    std::string target = std::string(kCsrs) + "?limit=2" + (cont.empty() ? "" : "&continue=" + cont);
+    json list = Must(alice_->Get(target)).Json();
+    ASSERT_EQ(list["kind"], "CertificateSigningRequestList");
+    if (rv.empty()) rv = list["metadata"]["resourceVersion"];
+    EXPECT_EQ(list["metadata"]["resourceVersion"], rv);
+    for (const json& item : list["items"]) names.push_back(item["metadata"]["name"]);
+    cont = list["metadata"].value("continue", "");
+    if (pages == 0) {
+      EXPECT_EQ(list["metadata"]["remainingItemCount"], 4);
+    }
+    ++pages;
+  } while (!cont.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names, (std::vector<std::string>{"other", "p0", "p1", "p2", "p3", "p4"}));
+
+  json filtered =
+      Must(alice_->Get(std::string(kCsrs) + "?fieldSelector=spec.signerName%3Dexample.com%2Fx")).Json();
+  ASSERT_EQ(filtered["items"].size(), 1u);
+  EXPECT_EQ(filtered["items"][0]["metadata"]["name"], "other");
+  filtered = Must(alice_->Get(std::string(kCsrs) + "?fieldSelector=metadata.name!%3Dother")).Json();
+  EXPECT_EQ(filtered["items"].size(), 5u);
+  HttpResponse r = Must(alice_->Get(std::string(kCsrs) + "?fieldSelector=spec.username%3Dalice"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.Json()["message"], "field label not supported: spec.username");
+  r = Must(alice_->Get(std::string(kCsrs) + "?limit=abc"));
+  EXPECT_EQ(r.status, 400);
+}
+
+TEST_F(EmulatorTest, ExpiredContinueTokenIs410) {
+  for (int i = 0; i < 3; ++i) CreateCsr("e" + std::to_string(i));
+  json page = Must(alice_->Get(std::string(kCsrs) + "?limit=1")).Json();
+  std::string cont = page["metadata"]["continue"];
+  CreateCsr("e3");
+  ASSERT_EQ(Must(admin_->Request("POST", "/emulator/v1/compact")).status, 200);
+  HttpResponse r = Must(alice_->Get(std::string(kCsrs) + "?limit=1&continue=" + cont));
+  EXPECT_EQ(r.status, 410);
+  EXPECT_EQ(r.Json()["reason"], "Expired");
+}
+
+TEST_F(EmulatorTest, ServerSideTableHasTheCsrColumns) {
+  CreateCsr("t1");
+  HttpResponse r = Must(alice_->Request(
+      "GET", kCsrs, "", {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}}));
+  json table = r.Json();
+  ASSERT_EQ(table["kind"], "Table");
+  std::vector<std::string> columns;
+  for (const json& c : table["columnDefinitions"]) columns.push_back(c["name"]);
+  EXPECT_EQ(columns, (std::vector<std::string>{"Name", "Age", "SignerName", "Requestor",
+                                               "RequestedDuration", "Condition"}));
+  json cells = table["rows"][0]["cells"];
+  EXPECT_EQ(cells[0], "t1");
+  EXPECT_EQ(cells[2], "kubernetes.io/kube-apiserver-client");
+  EXPECT_EQ(cells[3], "alice");
+  EXPECT_EQ(cells[4], "<none>");
+  EXPECT_EQ(cells[5], "Pending");
+  EXPECT_EQ(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+}
+
+// Reads watch lines until `pred` holds for one event or the deadline passes.
+json NextEvent(HttpsClient& client, std::chrono::milliseconds timeout = 5s) {
+  auto line = client.NextLine(timeout);
+  if (!line.ok()) return {{"error", line.error().message}};
+  return json::parse(*line, nullptr, false);
+}
+
+TEST_F(EmulatorTest, WatchReplaysFromResourceVersionAndSeesEveryChange) {
+  CreateCsr("before");
+  std::string rv = Must(alice_->Get(kCsrs)).Json()["metadata"]["resourceVersion"];
+  json created = CreateCsr("w1");
+  auto watcher = Client("approver");
+  auto start = watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv);
+  ASSERT_TRUE(start.ok());
+  ASSERT_EQ(start->status, 200);
+  json e = NextEvent(*watcher);
+  EXPECT_EQ(e["type"], "ADDED");
+  EXPECT_EQ(e["object"]["metadata"]["name"], "w1");
+  created["status"]["conditions"] = {ApprovedCondition()};
+  ASSERT_EQ(Must(approver_->Put(std::string(kCsrs) + "/w1/approval", created)).status, 200);
+  e = NextEvent(*watcher);
+  EXPECT_EQ(e["type"], "MODIFIED");
+  EXPECT_EQ(e["object"]["status"]["conditions"][0]["type"], "Approved");
+  ASSERT_EQ(Must(admin_->Request("DELETE", std::string(kCsrs) + "/w1")).status, 200);
+  e = NextEvent(*watcher);
+  EXPECT_EQ(e["type"], "DELETED");
+  EXPECT_EQ(e["object"]["metadata"]["name"], "w1");
+  EXPECT_EQ(e["object"]["status"]["conditions"][0]["type"], "Approved") << "the last state";
+}
+
+TEST_F(EmulatorTest, WatchWithoutResourceVersionStartsWithTheCurrentState) {
+  CreateCsr("x1");
+  CreateCsr("x2");
+  auto watcher = Client("admin");
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=true&fieldSelector=metadata.name%3Dx2")->status, 200);
+  json e = NextEvent(*watcher);
+  EXPECT_EQ(e["type"], "ADDED");
+  EXPECT_EQ(e["object"]["metadata"]["name"], "x2");
+  CreateCsr("x3");  // filtered out
+  auto line = watcher->NextLine(300ms);
+  EXPECT_FALSE(line.ok());
+}
+
+TEST_F(EmulatorTest, BookmarksArriveAndTimeoutEndsTheStream) {
+  auto watcher = Client("admin");
+  std::string rv = Must(admin_->Get(kCsrs)).Json()["metadata"]["resourceVersion"];
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&allowWatchBookmarks=true&timeoutSeconds=2&resourceVersion=" + rv)->status, 200);
+  json e = NextEvent(*watcher, 3s);
+  EXPECT_EQ(e["type"], "BOOKMARK");
+  EXPECT_EQ(e["object"]["kind"], "CertificateSigningRequest");
+  EXPECT_EQ(e["object"]["metadata"]["resourceVersion"], rv);
+  // The stream then ends on its own (a final bookmark may come first).
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::string end;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto line = watcher->NextLine(3s);
+    if (!line.ok()) {
+      end = line.error().message;
+      break;
+    }
+  }
+  EXPECT_EQ(end, "eof");
+}
+
+TEST_F(EmulatorTest, WatchFromCompactedResourceVersionGets410InTheStream) {
+  std::string rv = Must(admin_->Get(kCsrs)).Json()["metadata"]["resourceVersion"];
+  CreateCsr("c1");
+  ASSERT_EQ(Must(admin_->Request("POST", "/emulator/v1/compact")).status, 200);
+  auto watcher = Client("admin");
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv)->status, 200);
+  json e = NextEvent(*watcher);
+  EXPECT_EQ(e["type"], "ERROR");
+  EXPECT_EQ(e["object"]["code"], 410);
+  EXPECT_EQ(e["object"]["reason"], "Expired");
+  EXPECT_EQ(e["object"]["message"].get<std::string>().rfind("too old resource version: " + rv + " (", 0), 0u);
+  EXPECT_EQ(watcher->NextLine(2s).error().message, "eof");
+  // Too new: 504 before any stream.
+  auto too_new = watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=999999");
+  ASSERT_TRUE(too_new.ok()) << (too_new.ok() ? "" : too_new.error().message);
+  EXPECT_EQ(too_new->status, 504);
+  EXPECT_EQ(too_new->Json()["reason"], "Timeout");
+}
+
+TEST_F(EmulatorTest, HistoryLimitExpiresOldResourceVersions) {
+  std::string rv = Must(admin_->Get(kCsrs)).Json()["metadata"]["resourceVersion"];
+  json csr = CreateCsr("h");
+  for (int i = 0; i < 60; ++i) {  // --history 50
+    csr["metadata"]["labels"] = {{"i", std::to_string(i)}};
+    csr = Must(admin_->Put(std::string(kCsrs) + "/h", csr)).Json();
+  }
+  auto watcher = Client("admin");
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv)->status, 200);
+  EXPECT_EQ(NextEvent(*watcher)["object"]["code"], 410);
+}
+
+TEST_F(EmulatorTest, FaultDropWatchAfterEvents) {
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"dropWatchAfterEvents", 2}})).status, 200);
+  CreateCsr("d1");
+  CreateCsr("d2");
+  CreateCsr("d3");
+  auto watcher = Client("admin");
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1")->status, 200);
+  EXPECT_EQ(NextEvent(*watcher)["type"], "ADDED");
+  EXPECT_EQ(NextEvent(*watcher)["type"], "ADDED");
+  auto line = watcher->NextLine(3s);
+  ASSERT_FALSE(line.ok());
+  EXPECT_NE(line.error().message, "timeout");
+}
+
+TEST_F(EmulatorTest, FaultDropWatchAfterSeconds) {
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"dropWatchAfterSeconds", 0.3}})).status, 200);
+  auto watcher = Client("admin");
+  auto started = std::chrono::steady_clock::now();
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1")->status, 200);
+  auto line = watcher->NextLine(5s);
+  ASSERT_FALSE(line.ok());
+  EXPECT_NE(line.error().message, "timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
+}
+
+TEST_F(EmulatorTest, FaultExpireNextWatches) {
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"expireNextWatches", 1}})).status, 200);
+  auto watcher = Client("admin");
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1")->status, 200);
+  EXPECT_EQ(NextEvent(*watcher)["object"]["code"], 410);
+  CreateCsr("after");
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1")->status, 200);
+  EXPECT_EQ(NextEvent(*watcher)["type"], "ADDED") << "only the next watch expires";
+}
+
+TEST_F(EmulatorTest, FaultConflictNextApprovals) {
+  json csr = CreateCsr("cf");
+  csr["status"]["conditions"] = {ApprovedCondition()};
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"conflictNextApprovals", 2}})).status, 200);
+  EXPECT_EQ(Must(approver_->Put(std::string(kCsrs) + "/cf/approval", csr)).status, 409);
+  EXPECT_EQ(Must(approver_->Put(std::string(kCsrs) + "/cf/approval", csr)).status, 409);
+  EXPECT_EQ(Must(approver_->Put(std::string(kCsrs) + "/cf/approval", csr)).status, 200);
+}
+
+TEST_F(EmulatorTest, FaultThrottleWithRetryAfter) {
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults",
+                              {{"throttleNextRequests", 1}, {"retryAfterSeconds", 7}})).status, 200);
+  HttpResponse r = Must(approver_->Get(kCsrs));
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.Header("Retry-After"), "7");
+  EXPECT_EQ(r.Json()["details"]["retryAfterSeconds"], 7);
+  EXPECT_EQ(Must(approver_->Get(kCsrs)).status, 200);
+}
+
+TEST_F(EmulatorTest, FaultErrorFractionIsDeterministic) {
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"errorFraction", 0.5}, {"errorCode", 503}})).status, 200);
+  int failures = 0;
+  for (int i = 0; i < 10; ++i) {
+    HttpResponse r = Must(approver_->Get(kCsrs));
+    if (r.status == 503) {
+      ++failures;
+    } else {
+      EXPECT_EQ(r.status, 200);
+    }
+  }
+  EXPECT_EQ(failures, 5);
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"errorFraction", 1}, {"errorCode", 500}})).status, 200);
+  HttpResponse r = Must(approver_->Get(kCsrs));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.Json()["reason"], "InternalError");
+  EXPECT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"errorCode", 404}})).status, 400);
+}
+
+TEST_F(EmulatorTest, FaultLatency) {
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"latencyMs", 200}})).status, 200);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Must(approver_->Get(kCsrs)).status, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
+}
+
+TEST_F(EmulatorTest, FaultRefuseConnections) {
+  auto probe = Client("approver");
+  ASSERT_EQ(Must(probe->Get(kCsrs)).status, 200);
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"refuseConnectionsSeconds", 1}})).status, 200);
+  // The kept-alive connection is cut and new ones are refused...
+  auto refused = probe->Request("GET", kCsrs, "", {}, 2s);
+  EXPECT_FALSE(refused.ok());
+  // ...until the outage ends.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool back = false;
+  while (!back && std::chrono::steady_clock::now() < deadline) {
+    auto r = probe->Request("GET", kCsrs, "", {}, 1s);
+    back = r.ok() && r->status == 200;
+    if (!back) std::this_thread::sleep_for(50ms);  // polling a listener that is down
+  }
+  EXPECT_TRUE(back);
+}
+
+TEST_F(EmulatorTest, RequestCountsPerIdentityAndVerb) {
+  json csr = CreateCsr("rc");
+  Must(approver_->Get(kCsrs));
+  Must(approver_->Get(std::string(kCsrs) + "/rc"));
+  csr["status"]["conditions"] = {ApprovedCondition()};
+  Must(approver_->Put(std::string(kCsrs) + "/rc/approval", csr));
+  json counts = Must(admin_->Get("/emulator/v1/requests")).Json()["users"];
+  json approver = counts["system:serviceaccount:kube-system:kube-csr-approver"];
+  EXPECT_EQ(approver["verbs"]["list"], 1);
+  EXPECT_EQ(approver["verbs"]["get"], 1);
+  EXPECT_EQ(approver["verbs"]["update"], 1);
+  EXPECT_EQ(approver["resources"]["certificatesigningrequests/approval"]["update"], 1);
+  EXPECT_EQ(approver["total"], 3);
+  EXPECT_EQ(counts["alice"]["verbs"]["create"], 1);
+}
+
+TEST_F(EmulatorTest, TokenRotationKeepsTheOldTokenForTheGracePeriod) {
+  auto old_client = Client("approver");
+  ASSERT_EQ(Must(old_client->Get(kCsrs)).status, 200);
+  HttpResponse r = Must(admin_->Request("POST", "/emulator/v1/tokens/rotate"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::string fresh = r.Json()["token"];
+  std::ifstream in(emulator_->data_dir() + "/serviceaccount/token");
+  std::string on_disk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(on_disk, fresh);
+  auto new_client = Client("approver");
+  EXPECT_EQ(Must(new_client->Get(kCsrs)).status, 200);
+  EXPECT_EQ(Must(old_client->Get(kCsrs)).status, 200) << "within the grace period";
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  int status = 200;
+  while (status == 200 && std::chrono::steady_clock::now() < deadline) {
+    status = Must(old_client->Get(kCsrs)).status;
+    if (status == 200) std::this_thread::sleep_for(50ms);  // grace is wall-clock in the server
+  }
+  EXPECT_EQ(status, 401);
+  EXPECT_EQ(Must(new_client->Get(kCsrs)).status, 200);
+}
+
+TEST_F(EmulatorTest, LeasesUseOptimisticConcurrency) {
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", "kube-csr-approver"}}},
+                {"spec", {{"holderIdentity", "a"}, {"leaseDurationSeconds", 15}}}};
+  HttpResponse r = Must(approver_->Post(leases, lease));
+  ASSERT_EQ(r.status, 201) << r.body;
+  json stored = r.Json();
+  EXPECT_EQ(stored["metadata"]["namespace"], "kube-system");
+  EXPECT_EQ(Must(approver_->Post(leases, lease)).status, 409);
+  stored["spec"]["holderIdentity"] = "b";
+  json renewed = Must(approver_->Put(leases + "/kube-csr-approver", stored)).Json();
+  EXPECT_EQ(renewed["spec"]["holderIdentity"], "b");
+  stored["spec"]["holderIdentity"] = "c";  // stale resourceVersion
+  r = Must(approver_->Put(leases + "/kube-csr-approver", stored));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(r.Json()["message"],
+            "Operation cannot be fulfilled on leases.coordination.k8s.io \"kube-csr-approver\": "
+            "the object has been modified; please apply your changes to the latest version and "
+            "try again");
+}
+
+TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
+  json event = {{"apiVersion", "events.k8s.io/v1"},
+                {"kind", "Event"},
+                {"metadata", {{"name", "csr1.17a"}}},
+                {"regarding", {{"kind", "CertificateSigningRequest"}, {"name", "csr1"}}},
+                {"reason", "Approved"},
+                {"type", "Normal"}};
+  EXPECT_EQ(Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/default/events", event)).status, 201);
+  json core = {{"apiVersion", "v1"},
+               {"kind", "Event"},
+               {"metadata", {{"name", "csr1.17b"}}},
+               {"involvedObject", {{"kind", "CertificateSigningRequest"}, {"name", "csr1"}}},
+               {"reason", "Approved"}};
+  EXPECT_EQ(Must(approver_->Post("/api/v1/namespaces/default/events", core)).status, 201);
+  json list = Must(admin_->Get("/api/v1/namespaces/default/events")).Json();
+  EXPECT_EQ(list["kind"], "EventList");
+  EXPECT_EQ(list["items"].size(), 1u);
+
+  json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-1"}}},
+               {"status", {{"addresses", {{{"type", "InternalIP"}, {"address", "10.0.0.1"}}}}}}};
+  EXPECT_EQ(Must(admin_->Post("/api/v1/nodes", node)).status, 201);
+  EXPECT_EQ(Must(approver_->Get("/api/v1/nodes/node-1")).Json()["status"]["addresses"][0]["address"],
+            "10.0.0.1");
+
+  json sar = {{"apiVersion", "authorization.k8s.io/v1"},
+              {"kind", "SubjectAccessReview"},
+              {"spec",
+               {{"user", "system:node:node-1"},
+                {"groups", {"system:nodes"}},
+                {"resourceAttributes",
+                 {{"group", "certificates.k8s.io"},
+                  {"resource", "certificatesigningrequests"},
+                  {"subresource", "selfnodeclient"},
+                  {"verb", "create"}}}}}};
+
+  HttpResponse r = Must(approver_->Post("/apis/authorization.k8s.io/v1/subjectaccessreviews", sar));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.Json()["status"]["allowed"], false);
+  json binding = {{"bindings",
+                   {{{"group", "system:nodes"},
+                     {"rules",
+                      {{{"verbs", {"create"}},
+                        {"apiGroups", {"certificates.k8s.io"}},
+                        {"resources", {"certificatesigningrequests/selfnodeclient"}}}}}}}}};
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/bindings", binding)).status, 200);
+  r = Must(approver_->Post("/apis/authorization.k8s.io/v1/subjectaccessreviews", sar));
+  EXPECT_EQ(r.Json()["status"]["allowed"], true);
+}
+
+TEST_F(EmulatorTest, MalformedRequestsGetStatusErrors) {
+  HttpResponse r = Must(alice_->Request("POST", kCsrs, "{not json"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.Json()["kind"], "Status");
+  r = Must(alice_->Request("POST", kCsrs, R"({"apiVersion":"certificates.k8s.io/v1"})"));
+  EXPECT_EQ(r.status, 400);
+  r = Must(alice_->Request("POST", kCsrs,
+                           R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"usages":"client auth"}})"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("cannot unmarshal string"), std::string::npos) << r.body;
+  r = Must(alice_->Request("POST", kCsrs,
+                           R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"request":"!!!"}})"));
+  EXPECT_EQ(r.status, 400);
+  r = Must(admin_->Get("/apis/certificates.k8s.io/v1/nothing"));
+  EXPECT_EQ(r.status, 404);
+  r = Must(alice_->Get("/apis/certificates.k8s.io/v1/nothing"));
+  EXPECT_EQ(r.status, 403) << "authorization comes before routing, as in kube-apiserver";
+  r = Must(admin_->Get("/no/such/path"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.Json()["message"], "the server could not find the requested resource");
+  r = Must(alice_->Request("POST", kCsrs, std::string(4 * 1024 * 1024, 'a')));
+  EXPECT_EQ(r.status, 413);
+  // The server is still serving.
+  EXPECT_EQ(Must(admin_->Get("/version")).status, 200);
+}
+
+TEST(EmulatorProcessTest, ExitsZeroOnSigterm) {
+  auto started = EmulatorProcess::Start();
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  auto status = (*started)->Stop();
+  ASSERT_TRUE(status.ok()) << (status.ok() ? "" : status.error().message);
+  EXPECT_EQ(*status, 0);
+}
+
+}  // namespace
+}  // namespace kca::emulator
