@@ -1,0 +1,380 @@
+// The real HTTP client and informer against kube-apiserver-emulator over TLS: what unit tests
+// with fakes cannot show (headers, chunked watch streams, TLS verification, token rotation).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "csr_factory.h"
+#include "emulator_process.h"
+#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/csr_informer.h"
+#include "kube_csr_approver/kube/kube_config.h"
+
+namespace kca::kube {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::string kCsrs(kCsrCollectionPath);
+
+// Counts every HTTP answer the client reports, by "verb code".
+class RequestLog {
+ public:
+  RequestObserver Observer() {
+    return [this](std::string_view verb, int code) {
+      std::lock_guard lock(mutex_);
+      ++counts_[std::string(verb) + " " + std::to_string(code)];
+    };
+  }
+  int Count(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return counts_[key];
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, int> counts_;
+};
+
+// Remembers the informer's view: names it holds and how often it synced.
+class ViewHandler final : public CsrEventHandler {
+ public:
+  void OnUpsert(const CsrObject& csr) override {
+    std::lock_guard lock(mutex_);
+    names_.insert(csr.name);
+    if (!csr.conditions.empty()) decided_.insert(csr.name);
+    changed_.notify_all();
+  }
+  void OnDelete(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    names_.erase(name);
+    changed_.notify_all();
+  }
+  void OnSynced() override {
+    std::lock_guard lock(mutex_);
+    ++syncs_;
+    changed_.notify_all();
+  }
+  // Waits until `predicate(names, decided, syncs)` holds, up to 20 s.
+  bool WaitFor(const std::function<bool(const std::set<std::string>&, const std::set<std::string>&,
+                                        int)>& predicate) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(20),
+                             [&] { return predicate(names_, decided_, syncs_); });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::set<std::string> names_;
+  std::set<std::string> decided_;
+  int syncs_ = 0;
+};
+
+class KubeClientIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartEmulator({"--bookmark-interval", "1", "--token-grace-seconds", "0"}); }
+
+  void StartEmulator(std::vector<std::string> args) {
+    emulator::EmulatorProcess::Options options;
+    options.extra_args = std::move(args);
+    auto started = emulator::EmulatorProcess::Start(options);
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    emulator_ = std::move(*started);
+    admin_ = Client("admin");
+    ASSERT_NE(admin_, nullptr);
+  }
+
+  std::unique_ptr<ApiClient> Client(const std::string& identity, ApiClientOptions options = {}) {
+    auto config = LoadKubeconfigFile(emulator_->kubeconfig(identity));
+    EXPECT_TRUE(config.ok()) << config.error().message;
+    if (!config.ok()) return nullptr;
+    return ClientFor(*config, std::move(options));
+  }
+
+  std::unique_ptr<ApiClient> ClientFor(const KubeConfig& config, ApiClientOptions options = {}) {
+    options.qps = 0;  // tests measure behaviour, not pacing
+    options.retry_backoff = {std::chrono::milliseconds(10), std::chrono::milliseconds(50), 2.0, 0.1};
+    auto client = NewApiClient(config, NewCredentialSource(config, RealClock::Instance()),
+                               RealClock::Instance(), std::move(options));
+    EXPECT_TRUE(client.ok()) << client.error().message;
+    return client.ok() ? std::move(*client) : nullptr;
+  }
+
+  nlohmann::json CreateCsr(const std::string& name) {
+    testing::CsrObjectSpec spec;
+    spec.name = name;
+    testing::RequestSpec request;
+    request.subject = {{"CN", "alice"}};
+    spec.request_pem = testing::MakeRequestPem(request);
+    nlohmann::json object = testing::MakeCsrObject(spec);
+    object["metadata"].erase("resourceVersion");
+    object["metadata"].erase("uid");
+    object.erase("status");
+    auto created = admin_->Create(kCsrs, object);
+    EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().message);
+    return created.ok() ? *created : nlohmann::json();
+  }
+
+  void SetFaults(const nlohmann::json& faults) {
+    auto set = admin_->Create("/emulator/v1/faults", faults);
+    ASSERT_TRUE(set.ok()) << set.error().message;
+  }
+
+  std::unique_ptr<emulator::EmulatorProcess> emulator_;
+  std::unique_ptr<ApiClient> admin_;
+};
+
+TEST_F(KubeClientIntegrationTest, CreatesGetsAndListsInPages) {
+  for (int i = 0; i < 7; ++i) CreateCsr("page-" + std::to_string(i));
+  auto one = admin_->Get(kCsrs + "/page-3");
+  ASSERT_TRUE(one.ok()) << one.error().message;
+  EXPECT_EQ((*one)["metadata"]["name"], "page-3");
+
+  ListOptions options;
+  options.limit = 3;
+  std::set<std::string> names;
+  std::string list_rv;
+  int pages = 0;
+  do {
+    auto page = admin_->List(kCsrs, options);
+    ASSERT_TRUE(page.ok()) << page.error().message;
+    ++pages;
+    const std::string rv = (*page)["metadata"]["resourceVersion"];
+    if (list_rv.empty()) list_rv = rv;
+    EXPECT_EQ(rv, list_rv);
+    for (const auto& item : (*page)["items"]) names.insert(item["metadata"]["name"]);
+    options.continue_token = (*page)["metadata"].value("continue", "");
+  } while (!options.continue_token.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names.size(), 7u);
+}
+
+TEST_F(KubeClientIntegrationTest, MapsServerStatusesToTypedErrors) {
+  auto missing = admin_->Get(kCsrs + "/nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(missing.error().not_found());
+  EXPECT_EQ(missing.error().reason, "NotFound");
+  EXPECT_THAT(missing.error().message, HasSubstr("GET " + kCsrs + "/nope: HTTP 404 NotFound"));
+
+  // A stale resourceVersion on /approval: 409, for the caller to re-read and re-evaluate.
+  nlohmann::json csr = CreateCsr("conflicted");
+  nlohmann::json stale = csr;
+  stale["metadata"]["resourceVersion"] = "1";
+  stale["status"]["conditions"] = {{{"type", "Approved"},
+                                    {"status", "True"},
+                                    {"reason", "AutoApproved"},
+                                    {"message", "test"}}};
+  auto conflict = admin_->Update(kCsrs + "/conflicted/approval", stale);
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_TRUE(conflict.error().conflict()) << conflict.error().message;
+  EXPECT_FALSE(conflict.error().transient);
+
+  // alice may create CSRs but not approve them.
+  auto alice = Client("user");
+  nlohmann::json fresh = *admin_->Get(kCsrs + "/conflicted");
+  fresh["status"]["conditions"] = stale["status"]["conditions"];
+  auto forbidden = alice->Update(kCsrs + "/conflicted/approval", fresh);
+  ASSERT_FALSE(forbidden.ok());
+  EXPECT_TRUE(forbidden.error().forbidden()) << forbidden.error().message;
+
+  // And the approver (a tokenFile service account) may.
+  auto approver = Client("approver");
+  auto approved = approver->Update(kCsrs + "/conflicted/approval", fresh);
+  ASSERT_TRUE(approved.ok()) << approved.error().message;
+  EXPECT_EQ((*approved)["status"]["conditions"][0]["type"], "Approved");
+}
+
+TEST_F(KubeClientIntegrationTest, RefusesAServerNotSignedByTheConfiguredCa) {
+  auto config = LoadKubeconfigFile(emulator_->kubeconfig("admin"));
+  ASSERT_TRUE(config.ok());
+  config->ca_pem = testing::MakeCertificatePem(testing::KeySpec::Ecdsa("P-256"));
+  auto client = ClientFor(*config);
+  ASSERT_NE(client, nullptr);
+  auto result = client->Get(kCsrs);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().http_status, 0);
+  EXPECT_EQ(result.error().reason, "NetworkError");
+}
+
+TEST_F(KubeClientIntegrationTest, RefusesAServerWhoseNameDoesNotMatch) {
+  auto config = LoadKubeconfigFile(emulator_->kubeconfig("admin"));
+  ASSERT_TRUE(config.ok());
+  config->tls_server_name = "not-the-emulator.example";
+  auto result = ClientFor(*config)->Get(kCsrs);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().reason, "NetworkError");
+}
+
+TEST_F(KubeClientIntegrationTest, VerifiesTheConfiguredTlsServerName) {
+  auto config = LoadKubeconfigFile(emulator_->kubeconfig("admin"));
+  ASSERT_TRUE(config.ok());
+  config->tls_server_name = "localhost";  // in the emulator's certificate, unlike the URL's IP
+  auto result = ClientFor(*config)->Get(kCsrs);
+  EXPECT_TRUE(result.ok()) << result.error().message;
+}
+
+TEST_F(KubeClientIntegrationTest, PacesRequestsWithTheTokenBucket) {
+  auto config = LoadKubeconfigFile(emulator_->kubeconfig("admin"));
+  ASSERT_TRUE(config.ok());
+  ApiClientOptions options;  // not through ClientFor, which turns pacing off
+  options.qps = 5;
+  options.burst = 2;
+  auto paced = NewApiClient(*config, NewCredentialSource(*config, RealClock::Instance()),
+                            RealClock::Instance(), options);
+  ASSERT_TRUE(paced.ok());
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE((*paced)->Get(kCsrs).ok());
+  // Two from the burst, then five at 5/s: at least one second.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(950));
+}
+
+TEST_F(KubeClientIntegrationTest, DropsAWatchThatStaysSilent) {
+  ApiClientOptions options;
+  options.watch_inactivity_timeout = std::chrono::seconds(1);
+  auto client = Client("admin", options);
+  auto list = client->List(kCsrs, {});
+  ASSERT_TRUE(list.ok());
+  WatchOptions watch;
+  watch.resource_version = (*list)["metadata"]["resourceVersion"];
+  watch.allow_bookmarks = false;  // nothing will arrive
+  watch.timeout = std::chrono::seconds(60);
+  auto stream = client->Watch(kCsrs, watch);
+  ASSERT_TRUE(stream.ok()) << stream.error().message;
+  const auto start = std::chrono::steady_clock::now();
+  auto next = (*stream)->Next();
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.error().reason, "NetworkError");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+TEST_F(KubeClientIntegrationTest, RereadsTheTokenFileAfterA401) {
+  RequestLog log;
+  ApiClientOptions options;
+  options.observer = log.Observer();
+  auto approver = Client("approver", options);
+  ASSERT_TRUE(approver->List(kCsrs, {}).ok());
+  // Rotation with no grace: the token the client holds is now refused.
+  auto rotated = admin_->Create("/emulator/v1/tokens/rotate", nlohmann::json::object());
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  auto after = approver->List(kCsrs, {});
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(log.Count("list 401"), 1);
+  EXPECT_EQ(log.Count("list 200"), 2);
+}
+
+TEST_F(KubeClientIntegrationTest, HonoursRetryAfterOn429) {
+  RequestLog log;
+  ApiClientOptions options;
+  options.observer = log.Observer();
+  auto client = Client("admin", options);
+  SetFaults({{"throttleNextRequests", 2}, {"retryAfterSeconds", 1}});
+  const auto start = std::chrono::steady_clock::now();
+  auto result = client->List(kCsrs, {});
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
+  EXPECT_EQ(log.Count("list 429"), 2);
+  EXPECT_EQ(log.Count("list 200"), 1);
+}
+
+TEST_F(KubeClientIntegrationTest, RetriesReadsButNotWritesOn5xx) {
+  RequestLog log;
+  ApiClientOptions options;
+  options.observer = log.Observer();
+  auto client = Client("admin", options);
+  SetFaults({{"errorFraction", 1.0}, {"errorCode", 503}});
+  auto read = client->List(kCsrs, {});
+  ASSERT_FALSE(read.ok());
+  EXPECT_TRUE(read.error().transient);
+  EXPECT_EQ(log.Count("list 503"), 5);  // ApiClientOptions::max_attempts
+  auto write = client->Delete(kCsrs + "/anything");
+  ASSERT_FALSE(write.ok());
+  EXPECT_EQ(log.Count("delete 503"), 1);
+}
+
+TEST_F(KubeClientIntegrationTest, WatchStreamsEventsAndBookmarks) {
+  auto list = admin_->List(kCsrs, {});
+  ASSERT_TRUE(list.ok());
+  WatchOptions options;
+  options.resource_version = (*list)["metadata"]["resourceVersion"];
+  options.timeout = std::chrono::seconds(30);
+  Cancellation cancel;
+  auto stream = admin_->Watch(kCsrs, options, &cancel);
+  ASSERT_TRUE(stream.ok()) << stream.error().message;
+  CreateCsr("watched");
+  bool added = false, bookmark = false;
+  while (!(added && bookmark)) {
+    auto event = (*stream)->Next();
+    ASSERT_TRUE(event.ok()) << event.error().message;
+    ASSERT_TRUE(event->has_value());
+    if ((*event)->type == "ADDED") {
+      EXPECT_EQ((*event)->object["metadata"]["name"], "watched");
+      added = true;
+    }
+    if ((*event)->type == "BOOKMARK") bookmark = true;
+  }
+  // Cancelling unblocks a reader waiting on a quiet stream.
+  std::thread canceller([&] { cancel.Cancel(); });
+  ApiResult<std::optional<WatchEvent>> next = std::optional<WatchEvent>();
+  do {
+    next = (*stream)->Next();
+  } while (next.ok() && next->has_value());
+  canceller.join();
+  ASSERT_FALSE(next.ok());
+  EXPECT_TRUE(next.error().canceled());
+}
+
+TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops) {
+  CreateCsr("before-1");
+  CreateCsr("before-2");
+  std::mutex mutex;
+  std::multiset<std::string> restarts;
+  CsrInformerOptions options;
+  options.page_size = 1;
+  options.min_watch_timeout = options.max_watch_timeout = std::chrono::seconds(1);
+  options.backoff = {std::chrono::milliseconds(10), std::chrono::milliseconds(100), 2.0, 0.1};
+  options.on_watch_restart = [&](WatchRestartReason reason) {
+    std::lock_guard lock(mutex);
+    restarts.insert(std::string(ToString(reason)));
+  };
+  auto approver = Client("approver");
+  ViewHandler view;
+  CsrInformer informer(*approver, view, options);
+  informer.Start();
+  ASSERT_TRUE(view.WaitFor([](auto& names, auto&, int syncs) {
+    return syncs == 1 && names.size() == 2;
+  }));
+  EXPECT_TRUE(informer.synced());
+
+  CreateCsr("during-watch");
+  ASSERT_TRUE(admin_->Delete(kCsrs + "/before-1").ok());
+  ASSERT_TRUE(view.WaitFor([](auto& names, auto&, int) {
+    return names == std::set<std::string>{"before-2", "during-watch"};
+  }));
+
+  // Watches end every second, so faults set now apply to the next one. It is answered 410:
+  // the informer must relist (sync #2) and carry on.
+  SetFaults({{"expireNextWatches", 1}});
+  ASSERT_TRUE(view.WaitFor([](auto&, auto&, int syncs) { return syncs >= 2; }));
+  // Then every watch is cut after one event; each CSR must still arrive.
+  SetFaults({{"dropWatchAfterEvents", 1}});
+  for (const char* name : {"dropped-1", "dropped-2", "dropped-3"}) CreateCsr(name);
+  ASSERT_TRUE(view.WaitFor([](auto& names, auto&, int) {
+    return names.contains("dropped-1") && names.contains("dropped-2") &&
+           names.contains("dropped-3");
+  }));
+  informer.Stop();
+  std::lock_guard lock(mutex);
+  EXPECT_GE(restarts.count("expired"), 1u);
+  EXPECT_GE(restarts.count("timeout"), 1u);
+  EXPECT_GE(restarts.count("closed"), 1u);  // the cut watches
+}
+
+}  // namespace
+}  // namespace kca::kube
