@@ -48,6 +48,8 @@ const std::vector<ResourceDef>& Catalogue() {
        {}, {"create"}, {}, true},
       {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "",
        false, {}, {"create"}, {}, true},
+      {"authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", "", false, {},
+       {"create"}, {}, true},
   };
   return kDefs;
 }
@@ -495,7 +497,43 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
   if (!request.user) {
     return RespondStatus(StatusFailure(401, "Unauthorized", "Unauthorized"));
   }
-  const UserInfo& user = *request.user;
+  UserInfo user = *request.user;
+  if (!request.impersonate_user.empty() || !request.impersonate_groups.empty()) {
+    // The caller needs `impersonate` on each user and group it asks for (RBAC, core group).
+    auto check = [&](const std::string& resource, const std::string& name) {
+      RequestAttributes a;
+      a.resource_request = true;
+      a.verb = "impersonate";
+      a.resource = resource;
+      a.name = name;
+      return authorizer_.Allowed(user, a);
+    };
+    if (request.impersonate_user.empty()) {
+      return RespondStatus(StatusFailure(
+          500, "InternalError",
+          "Internal error occurred: requested groups without impersonating a user"));
+    }
+    if (!check("users", request.impersonate_user)) {
+      return RespondStatus(ForbiddenStatus(
+          ResourceName{"", "users", ""}, request.impersonate_user,
+          "User " + Quote(user.name) + " cannot impersonate resource \"users\" in API group \"\" "
+          "at the cluster scope"));
+    }
+    for (const std::string& g : request.impersonate_groups) {
+      if (!check("groups", g)) {
+        return RespondStatus(ForbiddenStatus(
+            ResourceName{"", "groups", ""}, g,
+            "User " + Quote(user.name) + " cannot impersonate resource \"groups\" in API group "
+            "\"\" at the cluster scope"));
+      }
+    }
+    UserInfo impersonated{request.impersonate_user, "", request.impersonate_groups};
+    if (std::find(impersonated.groups.begin(), impersonated.groups.end(), "system:authenticated") ==
+        impersonated.groups.end()) {
+      impersonated.groups.push_back("system:authenticated");
+    }
+    user = impersonated;
+  }
 
   // Resolve the path into RequestInfo.
   std::vector<std::string> parts;
@@ -574,7 +612,7 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
     }
     if (std::optional<ApiResponse> fault = InjectFault()) return Respond(*fault);
     Route route{info, query};
-    return HandleResource(request, route);
+    return HandleResource(request, route, user);
   }
 
   // Non-resource paths.
@@ -678,7 +716,8 @@ std::optional<Json> ApplyPatch(const Json& current, const std::string& content_t
 
 }  // namespace
 
-Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route) {
+Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
+                                  const UserInfo& user) {
   const RequestInfo& info = route.info;
   const ResourceDef& def = *info.def;
   const ResourceName rname = def.Name();
@@ -907,7 +946,6 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route)
   }
 
   // Writes: decode the body.
-  const UserInfo& user = *request.user;
   if (request.body.empty() && info.verb != "patch") {
     return RespondStatus(BadRequestStatus("the body of the request was in an unknown format - "
                                           "accepted media types include: application/json, "
@@ -982,6 +1020,14 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route)
 
   if (info.verb == "create") {
     if (!info.name.empty()) return MethodNotAllowed();
+    if (def.resource == "selfsubjectreviews") {
+      Json review = {{"kind", def.kind},
+                     {"apiVersion", def.GroupVersion()},
+                     {"metadata", {{"creationTimestamp", nullptr}}},
+                     {"status", {{"userInfo", {{"username", user.name}, {"groups", user.groups}}}}}};
+      if (!user.uid.empty()) review["status"]["userInfo"]["uid"] = user.uid;
+      return finish(JsonResponse(201, review));
+    }
     if (def.review) {
       // SubjectAccessReview / SelfSubjectAccessReview: answered from the rule table.
       Json spec = body.value("spec", Json::object());

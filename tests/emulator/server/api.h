@@ -26,6 +26,9 @@ struct ApiRequest {
   std::string content_type;
   std::string body;
   std::optional<UserInfo> user;  // nullopt: no valid credentials (401)
+  // Impersonate-User / Impersonate-Group headers (kubectl --as / --as-group).
+  std::string impersonate_user;
+  std::vector<std::string> impersonate_groups;
 };
 
 struct ApiResponse {
@@ -104,7 +107,7 @@ class ApiServer {
 
  private:
   struct Route;
-  Outcome HandleResource(const ApiRequest& request, const Route& route);
+  Outcome HandleResource(const ApiRequest& request, const Route& route, const UserInfo& user);
   Outcome HandleControl(const ApiRequest& request, const std::string& path);
   std::optional<ApiResponse> InjectFault();
   void Count(const std::string& user, const std::string& verb, const std::string& resource);

@@ -51,6 +51,7 @@ std::vector<Binding> BuiltInBindings() {
                      {},
                      {"/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/healthz",
                       "/livez", "/readyz", "/openapi", "/openapi/*"}},
+                Rule{{"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"}, {}, {}, {}},
                 Rule{{"create"},
                      {"authorization.k8s.io"},
                      {"selfsubjectaccessreviews", "selfsubjectrulesreviews"},

@@ -233,6 +233,12 @@ class HttpsServer::Impl {
       request.accept = std::string(req[http::field::accept]);
       request.content_type = std::string(req[http::field::content_type]);
       request.body = std::move(req.body());
+      request.impersonate_user = std::string(req["Impersonate-User"]);
+      for (const auto& field : req) {
+        if (boost::beast::iequals(field.name_string(), "Impersonate-Group")) {
+          request.impersonate_groups.emplace_back(field.value());
+        }
+      }
       if (!bad_certificate) {
         std::string auth(req[http::field::authorization]);
         const std::string kBearer = "Bearer ";

@@ -232,6 +232,61 @@ bool CsrStatus(std::string_view data, Json* status) {
   });
 }
 
+bool ResourceAttributes(std::string_view data, Json* out) {
+  static const char* kNames[] = {"",         "namespace",   "verb", "group", "version",
+                                 "resource", "subresource", "name"};
+  return Walk(data, [&](Reader& r, uint32_t f, uint32_t w) {
+    std::string s;
+    if (f >= 1 && f <= 7) {
+      if (!String(r, w, &s)) return false;
+      if (!s.empty()) (*out)[kNames[f]] = s;
+      return true;
+    }
+    return r.Skip(w);
+  });
+}
+
+bool NonResourceAttributes(std::string_view data, Json* out) {
+  return Walk(data, [&](Reader& r, uint32_t f, uint32_t w) {
+    std::string s;
+    if (f == 1 || f == 2) {
+      if (!String(r, w, &s)) return false;
+      (*out)[f == 1 ? "path" : "verb"] = s;
+      return true;
+    }
+    return r.Skip(w);
+  });
+}
+
+// SubjectAccessReviewSpec and SelfSubjectAccessReviewSpec share fields 1 and 2.
+bool ReviewSpec(std::string_view data, Json* spec) {
+  return Walk(data, [&](Reader& r, uint32_t f, uint32_t w) {
+    std::string_view b;
+    std::string s;
+    switch (f) {
+      case 1:
+        if (w != 2 || !r.Bytes(&b)) return false;
+        (*spec)["resourceAttributes"] = Json::object();
+        return ResourceAttributes(b, &(*spec)["resourceAttributes"]);
+      case 2:
+        if (w != 2 || !r.Bytes(&b)) return false;
+        (*spec)["nonResourceAttributes"] = Json::object();
+        return NonResourceAttributes(b, &(*spec)["nonResourceAttributes"]);
+      case 3:
+      case 6:
+        if (!String(r, w, &s)) return false;
+        (*spec)[f == 3 ? "user" : "uid"] = s;
+        return true;
+      case 4:
+        if (!String(r, w, &s)) return false;
+        (*spec)["groups"].push_back(s);
+        return true;
+      default:
+        return r.Skip(w);
+    }
+  });
+}
+
 }  // namespace
 
 std::optional<Json> DecodeKubernetesProtobuf(const std::string& body, std::string* error) {
@@ -263,6 +318,23 @@ std::optional<Json> DecodeKubernetesProtobuf(const std::string& body, std::strin
   object["kind"] = kind;
   object["apiVersion"] = api_version;
   object["metadata"] = Json::object();
+  if (kind == "SelfSubjectReview") return object;  // nothing in it is read
+  if (kind == "SubjectAccessReview" || kind == "SelfSubjectAccessReview") {
+    object["spec"] = Json::object();
+    ok = Walk(raw, [&](Reader& r, uint32_t f, uint32_t w) {
+      std::string_view s;
+      if (f == 1 || f == 2) {
+        if (w != 2 || !r.Bytes(&s)) return false;
+        return f == 1 ? ObjectMeta(s, &object["metadata"]) : ReviewSpec(s, &object["spec"]);
+      }
+      return r.Skip(w);
+    });
+    if (!ok) {
+      *error = "unable to decode the protobuf body of a " + kind + ": malformed message";
+      return std::nullopt;
+    }
+    return object;
+  }
   if (kind != "CertificateSigningRequest") {
     *error = "protobuf bodies of kind " + Quote(kind) +
              " are not supported by kube-apiserver-emulator; send application/json";
