@@ -82,6 +82,13 @@ Result<CsrFacts> InspectEncodedRequest(std::string_view base64);
 // the block, DER that is not PKCS#10, a self-signature that does not verify, SHA-1/MD5
 // signatures, keys other than RSA/ECDSA/Ed25519, NUL bytes or invalid UTF-8 in any name, a
 // subjectAltName extension that is duplicated or undecodable.
+// Also refused, because kube-apiserver and the signer (Go's crypto/x509) would read them
+// differently or not at all: PEM header lines (Proc-Type, DEK-Info), the label "NEW CERTIFICATE
+// REQUEST", bytes after the DER, any extension requested twice, more than one extensionRequest
+// attribute, undecodable basicConstraints/keyUsage/extendedKeyUsage, DNS/email/URI SANs that are
+// not ASCII, IP SANs not 4 or 16 bytes long, signature algorithms other than SHA-256/384/512 with
+// RSA PKCS#1 v1.5 or ECDSA, and Ed25519 (e.g. RSASSA-PSS, SHA-224).
+// Never echoes key material into messages; quoted input is escaped and cut short.
 Result<CsrFacts> InspectPemRequest(std::string_view pem);
 
 }  // namespace kca

@@ -97,41 +97,50 @@ json ResolvePlain(const std::string& text) {
 
 class Converter {
  public:
-  explicit Converter(const YamlLimits& limits) : limits_(limits) {}
+  // `budget`: how many values, and how many bytes of text, the result may hold.
+  explicit Converter(std::size_t budget) : nodes_left_(budget), bytes_left_(budget) {}
 
-  bool failed() const { return error_.has_value(); }
-  const Error& error() const { return *error_; }
+  const std::optional<Error>& error() const { return error_; }
 
-  json Convert(const YAML::Node& node, const std::string& path, int depth) {
-    if (failed()) return nullptr;
-    if (++nodes_ > limits_.max_nodes) return Fail(node, path, "too many values (aliases?)");
+  json Convert(const YAML::Node& node) {
+    if (error_) return nullptr;
+    if (nodes_left_ == 0) return Fail(node, "more values than the document has bytes (aliases?)");
+    --nodes_left_;
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
         return nullptr;
       case YAML::NodeType::Scalar:
-        return Scalar(node, path);
+        return Scalar(node);
       case YAML::NodeType::Sequence: {
-        if (depth >= limits_.max_depth) return Fail(node, path, "nested too deeply");
+        if (path_.size() >= static_cast<std::size_t>(kMaxYamlDepth)) {
+          return Fail(node, "nested too deeply");
+        }
         json array = json::array();
         std::size_t index = 0;
         for (const auto& item : node) {
-          array.push_back(Convert(item, path + "[" + std::to_string(index++) + "]", depth + 1));
-          if (failed()) return nullptr;
+          path_.push_back("[" + std::to_string(index++) + "]");
+          array.push_back(Convert(item));
+          path_.pop_back();
+          if (error_) return nullptr;
         }
         return array;
       }
       case YAML::NodeType::Map: {
-        if (depth >= limits_.max_depth) return Fail(node, path, "nested too deeply");
+        if (path_.size() >= static_cast<std::size_t>(kMaxYamlDepth)) {
+          return Fail(node, "nested too deeply");
+        }
         json object = json::object();
         for (const auto& entry : node) {
-          if (!entry.first.IsScalar()) return Fail(entry.first, path, "a map key must be a string");
+          if (!entry.first.IsScalar()) return Fail(entry.first, "a map key must be a string");
           const std::string& key = entry.first.Scalar();
-          const std::string child = path.empty() ? key : path + "." + key;
-          if (!IsValidUtf8(key)) return Fail(entry.first, path, "a key is not valid UTF-8");
-          if (object.contains(key)) return Fail(entry.first, child, "duplicate key");
-          object[key] = Convert(entry.second, child, depth + 1);
-          if (failed()) return nullptr;
+          if (!IsValidUtf8(key)) return Fail(entry.first, "a key is not valid UTF-8");
+          path_.push_back(key);
+          if (object.contains(key)) return Fail(entry.first, "duplicate key");
+          json value = Convert(entry.second);
+          path_.pop_back();
+          if (error_) return nullptr;
+          object.emplace(key, std::move(value));
         }
         return object;
       }
@@ -140,36 +149,43 @@ class Converter {
   }
 
  private:
-  json Scalar(const YAML::Node& node, const std::string& path) {
+  json Scalar(const YAML::Node& node) {
     const std::string& text = node.Scalar();
-    scalar_bytes_ += text.size();
-    if (scalar_bytes_ > limits_.max_scalar_bytes)
-      return Fail(node, path, "too much text (aliases?)");
-    if (!IsValidUtf8(text)) return Fail(node, path, "not valid UTF-8");
+    if (text.size() > bytes_left_) {
+      return Fail(node, "more text than the document has bytes (aliases?)");
+    }
+    bytes_left_ -= text.size();
+    if (!IsValidUtf8(text)) return Fail(node, "not valid UTF-8");
     const std::string& tag = node.Tag();
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;  // quoted, block or !!str
     return ResolvePlain(text);
   }
 
-  json Fail(const YAML::Node& node, const std::string& path, const std::string& what) {
-    if (!failed()) {
+  // Records the first failure at the current path ("spec.usages[1]").
+  json Fail(const YAML::Node& node, const std::string& what) {
+    if (!error_) {
+      std::string where;
+      for (const std::string& segment : path_) {
+        if (!where.empty() && segment.front() != '[') where += '.';
+        where += segment;
+      }
+      if (where.empty()) where = "top level";
       const YAML::Mark mark = node.Mark();
-      std::string where = path.empty() ? std::string("top level") : path;
       if (!mark.is_null()) where += " (line " + std::to_string(mark.line + 1) + ")";
       error_ = Error{where + ": " + what};
     }
     return nullptr;
   }
 
-  YamlLimits limits_;
-  std::size_t nodes_ = 0;
-  std::size_t scalar_bytes_ = 0;
+  std::vector<std::string> path_;  // keys and "[index]" from the root to the current value
+  std::size_t nodes_left_;
+  std::size_t bytes_left_;
   std::optional<Error> error_;
 };
 
 }  // namespace
 
-Result<nlohmann::json> YamlToJson(std::string_view text, const YamlLimits& limits) {
+Result<nlohmann::json> YamlToJson(std::string_view text) {
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(text));
@@ -186,9 +202,9 @@ Result<nlohmann::json> YamlToJson(std::string_view text, const YamlLimits& limit
                  " YAML documents (separated by ---); give one object or one List of them"};
   }
   try {
-    Converter converter(limits);
-    json converted = converter.Convert(documents.front(), "", 0);
-    if (converter.failed()) return converter.error();
+    Converter converter(text.size() + 64);
+    json converted = converter.Convert(documents.front());
+    if (converter.error()) return *converter.error();
     return converted;
   } catch (const std::exception& e) {
     return Error{"cannot read the YAML: " + std::string(e.what())};

@@ -10,17 +10,16 @@
 
 namespace kca::csr_internal {
 
-struct YamlLimits {
-  int max_depth = 64;                       // nesting of maps and lists
-  std::size_t max_nodes = 1'000'000;        // after alias expansion
-  std::size_t max_scalar_bytes = 64 << 20;  // after alias expansion ("billion laughs")
-};
+// Nesting of maps and lists allowed; deeper input is refused before it can exhaust the stack.
+inline constexpr int kMaxYamlDepth = 64;
 
 // Exactly one document. Scalars follow the YAML 1.2 core schema: quoted or !!str scalars are
 // strings; plain null/~/empty are null, true/false booleans (any of the three capitalisations),
 // decimal/0x/0o integers, decimal floats; every other plain scalar is a string (so "yes" and "on"
 // stay strings, unlike YAML 1.1). Duplicate keys, non-scalar keys, invalid UTF-8 and more than
 // one document are errors; error messages carry yaml-cpp's line and column or the key path.
-Result<nlohmann::json> YamlToJson(std::string_view text, const YamlLimits& limits = {});
+// Aliases are expanded, but the result may hold no more values and no more text than the input
+// has bytes: a legitimate document never needs more, a "billion laughs" bomb stops early.
+Result<nlohmann::json> YamlToJson(std::string_view text);
 
 }  // namespace kca::csr_internal

@@ -312,7 +312,7 @@ TEST(CsrInspectorRefusalTest, UnsupportedKeyTypes) {
   ExpectRefused(spec,
                 "the request's public key is ED448; only RSA, ECDSA and Ed25519 keys are "
                 "supported");
-  spec.key = KeySpec::Dsa(2048);
+  spec.key = KeySpec::Dsa(1024);
   ExpectRefused(spec, "the request's public key is DSA; only RSA, ECDSA and Ed25519");
 }
 
@@ -386,7 +386,7 @@ TEST(CsrInspectorRefusalTest, MutatedRequestsNeverCrashOrPassUnsigned) {
   const std::string der = testing::MakeRequestDer(spec);
   std::mt19937 random(777);
   int accepted = 0;
-  for (int round = 0; round < 3000; ++round) {
+  for (int round = 0; round < 1000; ++round) {
     std::string mutated = der;
     const size_t at = random() % mutated.size();
     mutated[at] = static_cast<char>(mutated[at] ^ (1 + random() % 255));
@@ -396,7 +396,7 @@ TEST(CsrInspectorRefusalTest, MutatedRequestsNeverCrashOrPassUnsigned) {
   // A one-byte change anywhere in the signed part or the signature breaks the signature; only
   // a few bytes of the outer framing (e.g. the signature algorithm's NULL parameter) may be
   // non-semantic. Whatever passes must still have verified, so it is a rare event.
-  EXPECT_LT(accepted, 30);
+  EXPECT_LT(accepted, 10);
 }
 
 }  // namespace
