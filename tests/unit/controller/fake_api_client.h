@@ -1,7 +1,8 @@
 // An in-memory API server behind kube::ApiClient, with fault switches, for controller tests.
 // It keeps objects by path and implements what the controller relies on: GET, POST (create,
 // 409 when the name exists), PUT with resourceVersion checks (409 when stale), and the CSR
-// /approval subresource (only status.conditions is taken from the body).
+// /approval subresource (only status.conditions is taken from the body); List returns every
+// object of a collection and Watch streams later changes to it (resourceVersions are ignored).
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,7 +45,9 @@ class FakeApiClient final : public kube::ApiClient {
     if (!object["metadata"].contains("resourceVersion")) {
       object["metadata"]["resourceVersion"] = std::to_string(++revision_);
     }
-    objects_[path] = std::move(object);
+    const bool existed = objects_.contains(path);
+    objects_[path] = object;
+    Broadcast(path, existed ? "MODIFIED" : "ADDED", object);
   }
   std::optional<nlohmann::json> Object(const std::string& path) const {
     std::lock_guard lock(mutex_);
@@ -53,7 +57,10 @@ class FakeApiClient final : public kube::ApiClient {
   }
   void Erase(const std::string& path) {
     std::lock_guard lock(mutex_);
-    objects_.erase(path);
+    auto it = objects_.find(path);
+    if (it == objects_.end()) return;
+    Broadcast(path, "DELETED", it->second);
+    objects_.erase(it);
   }
 
   // Fault switches: the next `count` calls of that kind fail with `error` before doing anything.
@@ -101,7 +108,19 @@ class FakeApiClient final : public kube::ApiClient {
                                        const kube::Cancellation* /*cancel*/) override {
     std::lock_guard lock(mutex_);
     Record("list", path, nullptr);
-    return MakeApiError(405, "MethodNotAllowed");
+    if (auto fault = TakeFault(read_faults_)) return *fault;
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& [key, object] : objects_) {
+      if (!InCollection(key, path)) continue;
+      nlohmann::json item = object;  // the real server omits kind/apiVersion in list items
+      item.erase("kind");
+      item.erase("apiVersion");
+      items.push_back(std::move(item));
+    }
+    return nlohmann::json{{"kind", "List"},
+                          {"apiVersion", "v1"},
+                          {"metadata", {{"resourceVersion", std::to_string(revision_)}}},
+                          {"items", std::move(items)}};
   }
 
   kube::ApiResult<nlohmann::json> Create(const std::string& path, const nlohmann::json& body,
@@ -114,6 +133,7 @@ class FakeApiClient final : public kube::ApiClient {
     nlohmann::json stored = body;
     stored["metadata"]["resourceVersion"] = std::to_string(++revision_);
     objects_[item] = stored;
+    Broadcast(item, "ADDED", stored);
     return stored;
   }
 
@@ -137,6 +157,7 @@ class FakeApiClient final : public kube::ApiClient {
       it->second = body;
     }
     it->second["metadata"]["resourceVersion"] = std::to_string(++revision_);
+    Broadcast(target, "MODIFIED", it->second);
     return it->second;
   }
 
@@ -144,19 +165,74 @@ class FakeApiClient final : public kube::ApiClient {
                                          const kube::Cancellation* /*cancel*/) override {
     std::lock_guard lock(mutex_);
     Record("delete", path, nullptr);
-    if (objects_.erase(path) == 0) return MakeApiError(404, "NotFound");
+    auto it = objects_.find(path);
+    if (it == objects_.end()) return MakeApiError(404, "NotFound");
+    Broadcast(path, "DELETED", it->second);
+    objects_.erase(it);
     return nlohmann::json::object();
   }
 
   kube::ApiResult<std::unique_ptr<kube::WatchStream>> Watch(
       const std::string& path, const kube::WatchOptions& /*options*/,
-      const kube::Cancellation* /*cancel*/) override {
+      const kube::Cancellation* cancel) override {
     std::lock_guard lock(mutex_);
     Record("watch", path, nullptr);
-    return MakeApiError(405, "MethodNotAllowed");
+    if (auto fault = TakeFault(read_faults_)) return *fault;
+    auto channel = std::make_shared<Channel>();
+    channel->collection = path;
+    channels_.push_back(channel);
+    return std::unique_ptr<kube::WatchStream>(new Stream(channel, cancel));
   }
 
  private:
+  struct Channel {
+    std::string collection;
+    std::mutex mutex;
+    std::condition_variable ready;
+    std::deque<kube::WatchEvent> events;
+  };
+  class Stream final : public kube::WatchStream {
+   public:
+    Stream(std::shared_ptr<Channel> channel, const kube::Cancellation* cancel)
+        : channel_(std::move(channel)), cancel_(cancel) {}
+    kube::ApiResult<std::optional<kube::WatchEvent>> Next() override {
+      std::unique_lock lock(channel_->mutex);
+      while (channel_->events.empty()) {
+        if (cancel_ != nullptr && cancel_->cancelled()) return MakeApiError(0, "Canceled");
+        // Cancellation has no const subscription: look at it every few milliseconds.
+        channel_->ready.wait_for(lock, std::chrono::milliseconds(5));
+      }
+      kube::WatchEvent event = std::move(channel_->events.front());
+      channel_->events.pop_front();
+      return std::optional<kube::WatchEvent>(std::move(event));
+    }
+
+   private:
+    std::shared_ptr<Channel> channel_;
+    const kube::Cancellation* cancel_;
+  };
+
+  static bool InCollection(const std::string& key, const std::string& collection) {
+    return key.size() > collection.size() + 1 && key.rfind(collection + "/", 0) == 0 &&
+           key.find('/', collection.size() + 1) == std::string::npos;
+  }
+  // REQUIRES: mutex_ held. Tells open watches of the object's collection.
+  void Broadcast(const std::string& key, const std::string& type, const nlohmann::json& object) {
+    for (auto it = channels_.begin(); it != channels_.end();) {
+      auto channel = it->lock();
+      if (!channel) {
+        it = channels_.erase(it);
+        continue;
+      }
+      if (InCollection(key, channel->collection)) {
+        std::lock_guard lock(channel->mutex);
+        channel->events.push_back({type, object});
+        channel->ready.notify_all();
+      }
+      ++it;
+    }
+  }
+
   // REQUIRES: mutex_ held.
   void Record(std::string verb, const std::string& path, nlohmann::json body) {
     calls_.push_back({std::move(verb), path, std::move(body)});
@@ -174,6 +250,7 @@ class FakeApiClient final : public kube::ApiClient {
   std::map<std::string, nlohmann::json> objects_;
   std::deque<kube::ApiError> write_faults_, read_faults_;
   std::vector<Call> calls_;
+  std::vector<std::weak_ptr<Channel>> channels_;
   long revision_ = 100;
 };
 

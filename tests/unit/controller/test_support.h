@@ -2,7 +2,7 @@
 #pragma once
 
 #include <prometheus/text_serializer.h>
-#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/sinks/base_sink.h>
 
 #include <memory>
 #include <optional>
@@ -77,17 +77,17 @@ inline std::optional<double> MetricValue(const ApproverMetrics& metrics, const s
   return std::nullopt;
 }
 
-// Routes the process logger (JSON lines) into a string for the test's lifetime.
+// Routes the process logger (JSON lines) into a string for the test's lifetime. Readable while
+// other threads log.
 class CapturedLog {
  public:
-  CapturedLog() {
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
-    if (!ConfigureLogging("info", "json", sink).ok()) throw std::runtime_error("logging");
+  CapturedLog() : sink_(std::make_shared<StringSink>()) {
+    if (!ConfigureLogging("info", "json", sink_).ok()) throw std::runtime_error("logging");
   }
   ~CapturedLog() { (void)ConfigureLogging("info", "text"); }
   CapturedLog(const CapturedLog&) = delete;
   CapturedLog& operator=(const CapturedLog&) = delete;
-  std::string text() const { return stream_.str(); }
+  std::string text() const { return sink_->text(); }
   int Count(const std::string& needle) const {
     const std::string all = text();
     int count = 0;
@@ -98,7 +98,25 @@ class CapturedLog {
   }
 
  private:
-  std::ostringstream stream_;
+  class StringSink final : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    std::string text() {
+      std::lock_guard lock(mutex_);
+      return text_;
+    }
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+      spdlog::memory_buf_t formatted;
+      formatter_->format(message, formatted);
+      text_.append(formatted.data(), formatted.size());
+    }
+    void flush_() override {}
+
+   private:
+    std::string text_;
+  };
+  std::shared_ptr<StringSink> sink_;
 };
 
 }  // namespace kca::testing

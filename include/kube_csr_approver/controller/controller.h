@@ -1,0 +1,124 @@
+// The `run` command's engine: keeps a cache of pending CSRs from the informer, decides each by the
+// policy in force on a pool of workers, writes approvals/denials while it is the leader, reloads
+// the policy, resyncs, and reports metrics and health.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/controller/event_recorder.h"
+#include "kube_csr_approver/controller/leader_elector.h"
+#include "kube_csr_approver/controller/pending_csr_cache.h"
+#include "kube_csr_approver/controller/policy_holder.h"
+#include "kube_csr_approver/controller/reconciler.h"
+#include "kube_csr_approver/controller/work_queue.h"
+#include "kube_csr_approver/health.h"
+#include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/cancellation.h"
+#include "kube_csr_approver/kube/csr_informer.h"
+#include "kube_csr_approver/metrics.h"
+
+namespace kca::controller {
+
+struct ControllerOptions {
+  int workers = 2;         // --workers: parallel reconcilers (< 1 is treated as 1). Default: 2.
+  bool dry_run = false;    // --dry-run: decide, audit-log and count; write nothing. Default: off.
+  // --resync-period: every pending CSR is queued again this often, so a changed policy or a
+  // missed event still reaches old requests. Zero disables. Default: 10 min.
+  std::chrono::milliseconds resync_period{std::chrono::minutes(10)};
+  // How often the policy file is re-read (a change is noticed within this). Default: 2 s.
+  std::chrono::milliseconds policy_poll_interval{2000};
+  // How often pending_csrs / oldest_pending_csr_age_seconds are refreshed. Default: 1 s.
+  std::chrono::milliseconds gauge_interval{1000};
+  // Leader election (--leader-elect); nullopt: this replica always writes. Default: nullopt.
+  std::optional<LeaderElectionOptions> leader_election;
+  // Kubernetes Events for approve/deny. Default: on.
+  bool record_events = true;
+  EventRecorderOptions events;
+  // The informer (list+watch) is started by Run(). Tests may turn it off and feed events to the
+  // CsrEventHandler methods themselves. Default: on.
+  bool run_informer = true;
+  kube::CsrInformerOptions informer;
+  WorkQueue::Options queue;
+  ReconcilerOptions reconciler;  // dry_run above overrides reconciler.dry_run
+  // When Stop() is called, workers get this long to finish the CSR in hand before in-flight API
+  // calls are cancelled (a cancelled write is safe: the next start sees what the server has).
+  // Default: 2 s.
+  std::chrono::milliseconds shutdown_grace{2000};
+};
+
+// Ownership: every reference is borrowed and must outlive the Controller. `policy_file` may be
+// null (the policy in `policies` is then fixed); the holder must hold a policy before Run().
+// Threads: Run() blocks the calling thread (which does the periodic work: policy polling,
+// resync, gauges) and owns the worker threads, the informer thread, the leader-election thread
+// and the Event sender, all joined before Run() returns. Stop() may be called from any thread
+// (not from a signal handler: flip an atomic there and call Stop() from a normal thread).
+// The CsrEventHandler methods are called by the informer's thread (or by tests).
+//
+// Shutdown order (Stop): stop watching; stop handing out work and give in-flight CSRs
+// `shutdown_grace`; cancel what is still in flight and join the workers; release the Lease;
+// drop unsent Events. Run() then returns.
+class Controller final : public kube::CsrEventHandler {
+ public:
+  Controller(kube::ApiClient& client, const Clock& clock, ApproverMetrics& metrics,
+             HealthState& health, PolicyHolder& policies, PolicyFileWatcher* policy_file,
+             ControllerOptions options);
+  ~Controller() override;
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Error when the options are inconsistent (leader election) or no policy is loaded.
+  Status Validate() const;
+
+  // Runs until Stop(). Call once.
+  void Run();
+  // Idempotent; returns at once (Run() does the shutdown).
+  void Stop();
+
+  // kube::CsrEventHandler
+  void OnUpsert(const CsrObject& csr) override;
+  void OnDelete(const std::string& name) override;
+  void OnSynced() override;
+
+  // Queues every pending CSR (resync, policy reload, becoming the leader).
+  void RequeueAll();
+  // Whether this replica may write now (always true without leader election).
+  bool MayWrite() const;
+
+  const PendingCsrCache& cache() const { return cache_; }
+  const WorkQueue& queue() const { return queue_; }
+
+ private:
+  void WorkerLoop();
+  std::string InitialSignerLabel(const CsrObject& csr) const;
+
+  kube::ApiClient& client_;
+  const Clock& clock_;
+  ApproverMetrics& metrics_;
+  HealthState& health_;
+  PolicyHolder& policies_;
+  PolicyFileWatcher* const policy_file_;
+  const ControllerOptions options_;
+
+  PendingCsrCache cache_;
+  WorkQueue queue_;
+  std::unique_ptr<LeaderElector> elector_;     // null without leader election
+  std::unique_ptr<EventRecorder> events_;      // created by Run()
+  std::unique_ptr<Reconciler> reconciler_;
+
+  kube::Cancellation cancel_in_flight_;  // aborts workers' API calls at the end of the grace
+  kube::Cancellation stop_elector_;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool stop_requested_ = false;  // GUARDED_BY(mutex_)
+  int busy_workers_ = 0;         // GUARDED_BY(mutex_): workers inside Reconcile()
+};
+
+}  // namespace kca::controller

@@ -1,0 +1,223 @@
+#include "kube_csr_approver/controller/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "fake_api_client.h"
+#include "kube/fake_clock.h"
+#include "kube/temp_dir.h"
+#include "test_support.h"
+
+namespace kca::controller {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CsrJson;
+
+// Polls `condition` until it holds or 10 s pass (the condition, not a fixed sleep, ends the wait).
+template <typename Condition>
+bool WaitUntil(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+// Runs a Controller on its own thread; stops and joins it on destruction.
+class RunningController {
+ public:
+  RunningController(kube::ApiClient& api, const Clock& clock, ApproverMetrics& metrics,
+                    HealthState& health, PolicyHolder& policies, PolicyFileWatcher* file,
+                    ControllerOptions options)
+      : controller_(api, clock, metrics, health, policies, file, std::move(options)),
+        thread_([this] { controller_.Run(); }) {}
+  ~RunningController() { Stop(); }
+  void Stop() {
+    controller_.Stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  Controller& operator*() { return controller_; }
+  Controller* operator->() { return &controller_; }
+
+ private:
+  Controller controller_;
+  std::thread thread_;
+};
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  ControllerTest() { policies_.Set(testing::MustParsePolicy(testing::kTeamPolicy)); }
+
+  static std::string Path(const std::string& name) { return CsrPath(name); }
+  std::string ConditionOf(const std::string& name) {
+    auto object = api_.Object(Path(name));
+    if (!object || (*object)["status"]["conditions"].empty()) return "";
+    return (*object)["status"]["conditions"].back()["type"];
+  }
+  int ApprovalWrites() {
+    int writes = 0;
+    for (const auto& call : api_.calls()) writes += call.path.ends_with("/approval");
+    return writes;
+  }
+  ControllerOptions Options() {
+    ControllerOptions options;
+    options.queue.poll_interval = 5ms;
+    options.gauge_interval = 10ms;
+    return options;
+  }
+
+  testing::CapturedLog log_;
+  testing::FakeApiClient api_;
+  ApproverMetrics metrics_{"test", "test"};
+  HealthState health_{RealClock::Instance(), 2min};
+  PolicyHolder policies_;
+};
+
+TEST_F(ControllerTest, DecidesWhatIsListedAndWhatArrivesLaterThenStops) {
+  api_.Store(Path("ok"), CsrJson("ok", "alice", "alice", "team-a"));
+  api_.Store(Path("masters"), CsrJson("masters", "alice", "alice", "kubeadm:cluster-admins"));
+  api_.Store(Path("other"), CsrJson("other", "bob", "bob", "team-b"));
+  EXPECT_EQ(health_.Readiness().status, 503);
+  RunningController controller(api_, RealClock::Instance(), metrics_, health_, policies_, nullptr,
+                               Options());
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("ok") == "Approved"; }));
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("masters") == "Denied"; }));
+  EXPECT_EQ(health_.Readiness().status, 200);
+
+  ASSERT_TRUE(api_.WaitForCalls("watch", 1));
+  api_.Store(Path("late"), CsrJson("late", "alice", "alice", "team-a"));
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("late") == "Approved"; }));
+  EXPECT_EQ(ConditionOf("other"), "") << "a log decision writes nothing";
+  EXPECT_EQ(ApprovalWrites(), 3) << "one write per decision";
+  EXPECT_EQ(api_.CountCalls("get"), 0) << "no reads beyond list+watch in the happy path";
+
+  ASSERT_TRUE(WaitUntil([&] {
+    return testing::MetricValue(
+               metrics_, "kube_csr_approver_pending_csrs{signer=\"kubernetes.io/kube-apiserver-client\"}") ==
+           1;
+  }));
+  EXPECT_EQ(testing::MetricValue(metrics_, "kube_csr_approver_leader"), 1);
+  ASSERT_TRUE(WaitUntil([&] { return api_.CountCalls("create") >= 3; })) << "Events";
+  const auto stop_started = std::chrono::steady_clock::now();
+  controller.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_started, 5s);
+}
+
+TEST_F(ControllerTest, DryRunWritesNothing) {
+  api_.Store(Path("ok"), CsrJson("ok", "alice", "alice", "team-a"));
+  api_.Store(Path("masters"), CsrJson("masters", "alice", "alice", "system:masters"));
+  auto options = Options();
+  options.dry_run = true;
+  RunningController controller(api_, RealClock::Instance(), metrics_, health_, policies_, nullptr,
+                               options);
+  ASSERT_TRUE(WaitUntil([&] { return log_.Count("dry run: nothing written") == 2; })) << log_.text();
+  controller.Stop();
+  for (const auto& call : api_.calls()) {
+    EXPECT_TRUE(call.verb == "list" || call.verb == "watch") << call.verb << " " << call.path;
+  }
+}
+
+TEST_F(ControllerTest, TransientFailuresAreRetriedUntilDecided) {
+  api_.Store(Path("ok"), CsrJson("ok", "alice", "alice", "team-a"));
+  api_.FailNextWrites(2, testing::MakeApiError(503, "ServiceUnavailable"));
+  api_.FailNextWrites(1, testing::MakeApiError(0, "NetworkError"));
+  auto options = Options();
+  options.queue.retry_initial = 1ms;
+  options.record_events = false;
+  RunningController controller(api_, RealClock::Instance(), metrics_, health_, policies_, nullptr,
+                               options);
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("ok") == "Approved"; }));
+  EXPECT_EQ(ApprovalWrites(), 4);
+  EXPECT_EQ(testing::MetricValue(metrics_,
+                                 "kube_csr_approver_decision_errors_total{reason=\"api\"}"),
+            3);
+}
+
+TEST_F(ControllerTest, ResyncAppliesAChangedPolicyToOldRequests) {
+  testing::FakeClock clock;
+  auto options = Options();
+  options.run_informer = false;
+  options.resync_period = 10min;
+  RunningController controller(api_, clock, metrics_, health_, policies_, nullptr, options);
+  const nlohmann::json bob = CsrJson("bob-1", "bob", "bob", "team-b");
+  api_.Store(Path("bob-1"), bob);
+  controller->OnUpsert(testing::MustDecode(bob));
+  ASSERT_TRUE(WaitUntil([&] { return log_.Count("\"decision\":\"log\"") == 1; }));
+
+  policies_.Set(testing::MustParsePolicy(R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: bob
+    selector: {requestor: {usernames: [bob]}}
+    allowed: {commonName: bob, organizations: [team-b], usages: [digital signature, client auth]}
+    action: approve
+)"));
+  clock.Advance(10min);
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Approved"; }));
+}
+
+TEST_F(ControllerTest, APolicyReloadRequeuesPendingCsrs) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("policy.yaml", std::string(testing::kTeamPolicy));
+  PolicyHolder holder;
+  PolicyFileWatcher watcher(path, holder, metrics_);
+  ASSERT_TRUE(watcher.LoadInitial().ok());
+  api_.Store(Path("bob-1"), CsrJson("bob-1", "bob", "bob", "team-b"));
+  auto options = Options();
+  options.policy_poll_interval = 10ms;
+  RunningController controller(api_, RealClock::Instance(), metrics_, health_, holder, &watcher,
+                               options);
+  ASSERT_TRUE(WaitUntil([&] { return log_.Count("\"decision\":\"log\"") == 1; }));
+  dir.Write("policy.yaml", R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: bob
+    selector: {requestor: {usernames: [bob]}}
+    allowed: {commonName: bob, organizations: [team-b], usages: [digital signature, client auth]}
+    action: deny
+)");
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Denied"; }));
+  EXPECT_EQ(testing::MetricValue(metrics_,
+                                 "kube_csr_approver_policy_reloads_total{result=\"success\"}"),
+            1);
+}
+
+TEST_F(ControllerTest, OnlyTheLeaderWritesAndAnotherTakesOverWhenItStops) {
+  auto options_for = [&](const std::string& identity) {
+    auto options = Options();
+    LeaderElectionOptions election;
+    election.lease_namespace = "ops";
+    election.identity = identity;
+    election.lease_duration = 3s;
+    election.renew_deadline = 2s;
+    election.retry_period = 20ms;
+    options.leader_election = election;
+    options.events.reporting_instance = identity;
+    return options;
+  };
+  ApproverMetrics metrics_b{"test", "test"};
+  HealthState health_b{RealClock::Instance(), 2min};
+  auto a = std::make_unique<RunningController>(api_, RealClock::Instance(), metrics_, health_,
+                                               policies_, nullptr, options_for("a"));
+  ASSERT_TRUE(WaitUntil([&] { return (**a).MayWrite(); }));
+  RunningController b(api_, RealClock::Instance(), metrics_b, health_b, policies_, nullptr,
+                      options_for("b"));
+  api_.Store(Path("first"), CsrJson("first", "alice", "alice", "team-a"));
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("first") == "Approved"; }));
+  EXPECT_FALSE(b->MayWrite());
+  EXPECT_EQ(testing::MetricValue(metrics_b, "kube_csr_approver_leader"), 0);
+  EXPECT_EQ(ApprovalWrites(), 1) << "the follower wrote nothing";
+
+  a.reset();  // stops and releases the lease
+  ASSERT_TRUE(WaitUntil([&] { return b->MayWrite(); }));
+  api_.Store(Path("second"), CsrJson("second", "alice", "alice", "team-a"));
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("second") == "Approved"; }));
+  EXPECT_EQ(ApprovalWrites(), 2);
+  EXPECT_EQ(testing::MetricValue(metrics_b, "kube_csr_approver_leader"), 1);
+}
+
+}  // namespace
+}  // namespace kca::controller
