@@ -65,6 +65,9 @@ Result<Pattern> Pattern::Regex(std::string text, bool case_insensitive) {
   re2::RE2::Options options;
   options.set_log_errors(false);
   options.set_case_sensitive(!case_insensitive);
+  // A policy may hold hundreds of patterns; 1 MiB each (RE2's default is 8) keeps the whole
+  // policy small while leaving real patterns, a few thousand instructions at most, ample room.
+  options.set_max_mem(1 << 20);
   // Anchoring at match time (FullMatch) keeps the user's text intact for messages.
   auto regex = std::make_unique<const re2::RE2>(text, options);
   if (!regex->ok()) {

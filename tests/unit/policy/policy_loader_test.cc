@@ -241,6 +241,17 @@ TEST(PolicyLoaderTest, BadRegexCarriesRe2Message) {
   EXPECT_TRUE(HasIssue(result.errors, "rules[0].allowed.uris[0].regex", 7, 22, "missing )"));
 }
 
+TEST(PolicyLoaderTest, OversizedRegexIsRefused) {
+  // Each regex gets a bounded memory budget, so a policy cannot make the controller balloon.
+  auto result =
+      Parse(WithHeader("rules:\n"                                              // 3
+                       "  - name: a\n"                                         // 4
+                       "    action: log\n"                                     // 5
+                       "    allowed: {uris: [{regex: \"\\\\pL{200}\"}]}\n"));  // 6
+  EXPECT_TRUE(
+      HasIssue(result.errors, "rules[0].allowed.uris[0].regex", 6, 30, "pattern too large"));
+}
+
 TEST(PolicyLoaderTest, BadCidrsAreErrors) {
   auto result =
       Parse(WithHeader("rules:\n"                                                          // 3
