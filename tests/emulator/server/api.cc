@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "csr_strategy.h"
+#include "event_conversion.h"
 #include "kube_format.h"
 #include "pki.h"
 #include "protobuf_decode.h"
@@ -29,7 +30,8 @@ struct ResourceDef {
   bool review = false;  // create-only, not stored (SubjectAccessReview)
 
   std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
-  std::string StoreKey() const { return group + "/" + resource; }
+  // Both Event APIs share the core/v1 store, as in kube-apiserver.
+  std::string StoreKey() const { return resource == "events" ? "/events" : group + "/" + resource; }
   ResourceName Name() const { return {group, resource, kind}; }
 };
 
@@ -171,12 +173,6 @@ std::optional<int64_t> ParseInt(const std::string& v) {
   return std::stoll(v);
 }
 
-struct Selector {
-  std::string key;
-  std::string op;  // "=", "!=", "exists", "!exists"
-  std::string value;
-};
-
 // Equality-based label/field selectors ("a=b,c!=d,e,!f").
 std::optional<std::vector<Selector>> ParseSelector(const std::string& text, bool labels) {
   std::vector<Selector> out;
@@ -203,13 +199,44 @@ std::optional<std::vector<Selector>> ParseSelector(const std::string& text, bool
   return out;
 }
 
+// The value of a supported field label; absent fields select as "" (as kube-apiserver's field
+// sets do).
 std::optional<std::string> FieldValue(const Json& object, const std::string& key) {
-  if (key == "metadata.name") return object["metadata"].value("name", std::string());
-  if (key == "metadata.namespace") return object["metadata"].value("namespace", std::string());
-  if (key == "spec.signerName" && object.contains("spec")) {
-    return object["spec"].value("signerName", std::string());
+  const Json* at = &object;
+  for (const std::string& part : Split(key, '.')) {
+    if (!at->is_object() || !at->contains(part)) return std::string();
+    at = &(*at)[part];
   }
-  return std::nullopt;
+  if (at->is_string()) return at->get<std::string>();
+  if (at->is_null()) return std::string();
+  if (key == "source" && at->is_object()) return at->value("component", std::string());
+  return at->dump();
+}
+
+bool IsEventsApi(const ResourceDef& d) { return d.group == "events.k8s.io"; }
+Json FromStorage(const ResourceDef& d, Json o) { return IsEventsApi(d) ? EventFromCore(o) : o; }
+
+// Field labels of events.k8s.io/v1 in terms of the stored core/v1 Event.
+std::string StorageFieldLabel(const ResourceDef& d, const std::string& key) {
+  if (!IsEventsApi(d)) return key;
+  if (key.rfind("regarding.", 0) == 0) return "involvedObject." + key.substr(10);
+  if (key == "reportingController") return "reportingComponent";
+  if (key == "deprecatedSource") return "source";
+  return key;
+}
+
+bool FieldLabelSupported(const ResourceDef& d, const std::string& key) {
+  if (key == "metadata.name" || (d.namespaced && key == "metadata.namespace")) return true;
+  if (d.resource == "certificatesigningrequests") return key == "spec.signerName";
+  if (d.resource == "events") {
+    static const std::set<std::string> kEventFields = {
+        "involvedObject.kind",       "involvedObject.namespace", "involvedObject.name",
+        "involvedObject.uid",        "involvedObject.apiVersion", "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",  "reason",                   "reportingComponent",
+        "source",                    "type"};
+    return kEventFields.count(StorageFieldLabel(d, key)) != 0;
+  }
+  return false;
 }
 
 bool SelectorMatches(const std::vector<Selector>& sel, const Json& object, bool labels) {
@@ -243,8 +270,51 @@ Json RowObject(const Json& object, const std::string& include) {
   return partial;
 }
 
+Json Column(const char* name, const char* description) {
+  return {{"name", name}, {"type", "string"}, {"format", ""}, {"description", description},
+          {"priority", 0}};
+}
+
+std::string AgeSince(const Json& t) {
+  if (!t.is_string()) return "<unknown>";
+  std::optional<Clock::time_point> parsed = ParseTime(t.get<std::string>());
+  if (!parsed) return "<unknown>";
+  return HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - *parsed));
+}
+
+// kubectl get events: Last Seen, Type, Reason, Object, Message (either Event API's field names).
+Json EventCells(const Json& e) {
+  auto field = [&](const char* core, const char* events) -> Json {
+    if (e.contains(core) && !e[core].is_null()) return e[core];
+    if (e.contains(events) && !e[events].is_null()) return e[events];
+    return Json();
+  };
+  Json last = field("lastTimestamp", "deprecatedLastTimestamp");
+  if (!last.is_string()) last = e.value("eventTime", Json());
+  Json regarding = field("involvedObject", "regarding");
+  std::string object;
+  if (regarding.is_object()) {
+    std::string kind = regarding.value("kind", std::string());
+    std::transform(kind.begin(), kind.end(), kind.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    object = kind + "/" + regarding.value("name", std::string());
+  }
+  Json message = field("message", "note");
+  return Json::array({AgeSince(last), e.value("type", std::string()),
+                      e.value("reason", std::string()), object,
+                      message.is_string() ? message.get<std::string>() : std::string()});
+}
+
 Json GenericColumns(const ResourceDef& def) {
   Json cols = Json::array();
+  if (def.resource == "events") {
+    cols.push_back(Column("Last Seen", "The time at which the most recent occurrence of this event was recorded."));
+    cols.push_back(Column("Type", "Type of this event (Normal, Warning), new types could be added in the future."));
+    cols.push_back(Column("Reason", "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."));
+    cols.push_back(Column("Object", "The object that this event is about."));
+    cols.push_back(Column("Message", "A human-readable description of the status of this operation."));
+    return cols;
+  }
   cols.push_back({{"name", "Name"},
                   {"type", "string"},
                   {"format", "name"},
@@ -272,6 +342,8 @@ Json TableRow(const ResourceDef& def, const Json& object, const std::string& inc
   Clock::time_point now = Clock::now();
   if (def.resource == "certificatesigningrequests") {
     row["cells"] = CsrTableCells(object, now);
+  } else if (def.resource == "events") {
+    row["cells"] = EventCells(object);
   } else {
     std::string age = "<unknown>";
     const Json& meta = object["metadata"];
@@ -742,22 +814,22 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     return RespondStatus(BadRequestStatus("unable to parse requirement: invalid label selector " +
                                           Quote(q("labelSelector"))));
   }
-  for (const Selector& s : *field_sel) {
-    bool supported = s.key == "metadata.name" || (def.namespaced && s.key == "metadata.namespace") ||
-                     (is_csr && s.key == "spec.signerName");
-    if (!supported) {
+  for (Selector& s : *field_sel) {
+    if (!FieldLabelSupported(def, s.key)) {
       return RespondStatus(BadRequestStatus("field label not supported: " + s.key));
     }
+    s.key = StorageFieldLabel(def, s.key);
   }
 
   if (info.verb == "get") {
     std::optional<Json> obj = store_.Get(key);
     if (!obj) return RespondStatus(NotFoundStatus(rname, info.name));
-    if (table && info.subresource.empty()) {
-      Json meta = {{"resourceVersion", (*obj)["metadata"]["resourceVersion"]}};
-      return Respond(JsonResponse(200, Table(def, {*obj}, meta, include)));
+    Json object = FromStorage(def, std::move(*obj));
+    if (table) {
+      Json meta = {{"resourceVersion", object["metadata"]["resourceVersion"]}};
+      return Respond(JsonResponse(200, Table(def, {object}, meta, include)));
     }
-    return Respond(JsonResponse(200, *obj));
+    return Respond(JsonResponse(200, object));
   }
 
   if (info.verb == "list") {
@@ -802,7 +874,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     for (Json& o : all) {
       if (!start.empty() && ObjectStoreName(o) < start) continue;
       if (!SelectorMatches(*field_sel, o, false) || !SelectorMatches(*label_sel, o, true)) continue;
-      matching.push_back(std::move(o));
+      matching.push_back(FromStorage(def, std::move(o)));
     }
     Json meta = {{"resourceVersion", std::to_string(rv)}};
     if (limit > 0 && matching.size() > static_cast<size_t>(limit)) {
@@ -828,22 +900,9 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     plan.ns = info.ns;
     plan.table = table;
     plan.include_object = include;
-    if (!info.name.empty()) plan.name_selector = info.name;
-    for (const Selector& s : *field_sel) {
-      if (s.op != "=") {
-        return RespondStatus(BadRequestStatus("field selector operator " + Quote(s.op) +
-                                              " is not supported for watch"));
-      }
-      if (s.key == "metadata.name") plan.name_selector = s.value;
-      if (s.key == "spec.signerName") plan.signer_selector = s.value;
-    }
-    for (const Selector& s : *label_sel) {
-      if (s.op != "=") {
-        return RespondStatus(BadRequestStatus("label selector operator " + Quote(s.op) +
-                                              " is not supported for watch"));
-      }
-      plan.label_equals.emplace_back(s.key, s.value);
-    }
+    plan.fields = *field_sel;
+    if (!info.name.empty()) plan.fields.push_back({"metadata.name", "=", info.name});
+    plan.labels = *label_sel;
     std::string rv_text = q("resourceVersion");
     bool send_initial_events = ParseBool(q("sendInitialEvents")).value_or(false);
     if (!q("sendInitialEvents").empty() && q("resourceVersionMatch") != "NotOlderThan") {
@@ -935,7 +994,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         *remove = current != nullptr;
         return std::nullopt;
       });
-      if (deleted) items.push_back(*deleted);
+      if (deleted) items.push_back(FromStorage(def, std::move(*deleted)));
     }
     Json list;
     list["kind"] = def.kind + "List";
@@ -1130,7 +1189,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         return RespondStatus(ForbiddenStatus(rname, name, *refused));
       }
     }
-    if (dry_run) return finish(JsonResponse(201, body));
+    if (IsEventsApi(def)) body = EventToCore(body);
+    if (dry_run) return finish(JsonResponse(201, FromStorage(def, body)));
     key.name = name;
     bool exists = false;
     std::optional<Json> stored = store_.Mutate(key, [&](const Json* current, bool*) -> std::optional<Json> {
@@ -1145,7 +1205,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
                                          rname.Qualified() + " " + Quote(name) + " already exists",
                                          Json{{"name", name}, {"group", def.group}, {"kind", def.resource}}));
     }
-    return finish(JsonResponse(201, *stored));
+    return finish(JsonResponse(201, FromStorage(def, std::move(*stored))));
   }
 
   // update / patch of an existing object.
@@ -1182,7 +1242,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         Json next = body;
         if (info.verb == "patch") {
           std::string error;
-          std::optional<Json> patched = ApplyPatch(*current, request.content_type, request.body, &error);
+          std::optional<Json> patched =
+              ApplyPatch(FromStorage(def, *current), request.content_type, request.body, &error);
           if (!patched) {
             failure = error.rfind("unsupported patch type", 0) == 0
                           ? StatusFailure(415, "UnsupportedMediaType", error)
@@ -1220,6 +1281,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         }
         next["kind"] = def.kind;
         next["apiVersion"] = def.GroupVersion();
+        if (IsEventsApi(def)) next = EventToCore(next);
         if (is_csr) {
           PrepareCsrForUpdate(next, *current, write, Clock::now());
           std::vector<FieldError> errs = ValidateCsrUpdate(next, *current, write);
@@ -1262,9 +1324,9 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
   if (not_found) return RespondStatus(NotFoundStatus(rname, info.name));
   if (failure) {
     if (failure->value("kind", std::string()) == "Status") return RespondStatus(*failure);
-    return finish(JsonResponse(200, *failure));
+    return finish(JsonResponse(200, FromStorage(def, std::move(*failure))));
   }
-  return finish(JsonResponse(200, *stored));
+  return finish(JsonResponse(200, FromStorage(def, std::move(*stored))));
 }
 
 ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
@@ -1272,14 +1334,16 @@ ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
                                        const std::function<bool()>& client_alive) {
   const ResourceDef* def = nullptr;
   for (const ResourceDef& d : Catalogue()) {
-    if (d.StoreKey() == plan.resource) def = &d;
+    if (d.StoreKey() == plan.resource && d.GroupVersion() == plan.api_version) def = &d;
   }
   auto encode = [&](const std::string& type, const Json& object) {
     Json event;
     event["type"] = type;
     if (plan.table && type != "ERROR" && type != "BOOKMARK" && def != nullptr) {
       Json meta = {{"resourceVersion", object["metadata"].value("resourceVersion", std::string())}};
-      event["object"] = Table(*def, {object}, meta, plan.include_object);
+      event["object"] = Table(*def, {FromStorage(*def, object)}, meta, plan.include_object);
+    } else if (def != nullptr && type != "ERROR" && type != "BOOKMARK") {
+      event["object"] = FromStorage(*def, object);
     } else {
       event["object"] = object;
     }
@@ -1288,20 +1352,7 @@ ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
   auto matches = [&](const Json& o) {
     const Json& meta = o["metadata"];
     if (!plan.ns.empty() && meta.value("namespace", std::string()) != plan.ns) return false;
-    if (!plan.name_selector.empty() && meta.value("name", std::string()) != plan.name_selector) {
-      return false;
-    }
-    if (!plan.signer_selector.empty() &&
-        (!o.contains("spec") || o["spec"].value("signerName", std::string()) != plan.signer_selector)) {
-      return false;
-    }
-    for (const auto& [k, v] : plan.label_equals) {
-      if (!meta.contains("labels") || !meta["labels"].is_object() ||
-          meta["labels"].value(k, std::string()) != v) {
-        return false;
-      }
-    }
-    return true;
+    return SelectorMatches(plan.fields, o, false) && SelectorMatches(plan.labels, o, true);
   };
   auto too_old = [&](uint64_t requested, uint64_t oldest) {
     return encode("ERROR", StatusFailure(410, "Expired",

@@ -41,15 +41,21 @@ struct ApiResponse {
   std::chrono::milliseconds refuse_connections_for{0};
 };
 
+// One term of a field or label selector.
+struct Selector {
+  std::string key;
+  std::string op;  // "=", "!=", "exists", "!exists"
+  std::string value;
+};
+
 // A watch the HTTP layer must stream (200, chunked) by calling ApiServer::Stream.
 struct WatchPlan {
   std::string resource;  // store resource key
   std::string kind;
   std::string api_version;
   std::string ns;
-  std::string name_selector;    // metadata.name=
-  std::string signer_selector;  // spec.signerName=
-  std::vector<std::pair<std::string, std::string>> label_equals;
+  std::vector<Selector> fields;  // field labels in storage terms; the URL's NAME as metadata.name=
+  std::vector<Selector> labels;
   bool send_initial = false;  // resourceVersion "" or "0": synthetic ADDED for the current state
   uint64_t from_resource_version = 0;
   bool bookmarks = false;

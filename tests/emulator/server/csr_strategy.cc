@@ -1,6 +1,7 @@
 #include "csr_strategy.h"
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 
 #include <re2/re2.h>
@@ -35,9 +36,19 @@ std::string GoBytes(const std::optional<std::string>& bytes) {
   return out + "}";
 }
 
+// Go's time.Time GoString() of a decoded metav1.Time (metav1 converts to time.Local).
 std::string GoTime(const Json& t) {
-  if (!t.is_string()) return "time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)";
-  return "time.Date(" + t.get<std::string>() + ")";
+  std::optional<std::chrono::system_clock::time_point> parsed;
+  if (t.is_string()) parsed = ParseTime(t.get<std::string>());
+  if (!parsed) return "time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)";
+  static const char* kMonths[] = {"January", "February", "March",     "April",   "May",      "June",
+                                  "July",    "August",   "September", "October", "November", "December"};
+  std::time_t tt = std::chrono::system_clock::to_time_t(*parsed);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  return "time.Date(" + std::to_string(tm.tm_year + 1900) + ", time." + kMonths[tm.tm_mon] + ", " +
+         std::to_string(tm.tm_mday) + ", " + std::to_string(tm.tm_hour) + ", " +
+         std::to_string(tm.tm_min) + ", " + std::to_string(tm.tm_sec) + ", 0, time.Local)";
 }
 
 std::string GoConditions(const Json& conditions) {

@@ -617,9 +617,20 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
                {"involvedObject", {{"kind", "CertificateSigningRequest"}, {"name", "csr1"}}},
                {"reason", "Approved"}};
   EXPECT_EQ(Must(approver_->Post("/api/v1/namespaces/default/events", core)).status, 201);
+  // One store behind both APIs, as in kube-apiserver.
   json list = Must(admin_->Get("/api/v1/namespaces/default/events")).Json();
   EXPECT_EQ(list["kind"], "EventList");
-  EXPECT_EQ(list["items"].size(), 1u);
+  ASSERT_EQ(list["items"].size(), 2u);
+  EXPECT_EQ(list["items"][0]["involvedObject"]["name"], "csr1");
+  json as_events =
+      Must(admin_->Get("/apis/events.k8s.io/v1/events?fieldSelector=regarding.name%3Dcsr1")).Json();
+  ASSERT_EQ(as_events["items"].size(), 2u);
+  EXPECT_EQ(as_events["items"][1]["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(as_events["items"][1]["regarding"]["name"], "csr1");
+  json by_reason =
+      Must(admin_->Get("/api/v1/events?fieldSelector=involvedObject.kind%3DCertificateSigningRequest,reason%3DApproved")).Json();
+  EXPECT_EQ(by_reason["items"].size(), 2u);
+  EXPECT_EQ(Must(admin_->Get("/api/v1/events?fieldSelector=spec.x%3Dy")).status, 400);
 
   json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-1"}}},
                {"status", {{"addresses", {{{"type", "InternalIP"}, {"address", "10.0.0.1"}}}}}}};
