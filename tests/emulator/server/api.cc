@@ -1061,7 +1061,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     }
     std::vector<std::string> unknown = CsrUnknownFields(body);
     if (!unknown.empty() && field_validation == "Strict") {
-      std::string msg = "strict decoding error: ";
+      std::string msg = def.kind + " in version \"" + def.version + "\" cannot be handled as a " +
+                        def.kind + ": strict decoding error: ";
       for (size_t i = 0; i < unknown.size(); ++i) {
         msg += (i ? ", " : "") + std::string("unknown field ") + Quote(unknown[i]);
       }
