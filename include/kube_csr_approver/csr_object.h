@@ -64,9 +64,10 @@ inline constexpr std::size_t kMaxDocumentBytes = 16 * 1024 * 1024;
 // non-blank character is '{' or '['). `source` names the input in errors (a file name, or
 // "<stdin>"); list items without a name are named by index (`items[3]`).
 // Untrusted input: larger than kMaxDocumentBytes, nested deeper than 64 levels, more than one
-// YAML document, duplicate YAML keys or invalid UTF-8 are errors. YAML scalars follow the 1.2 core
-// schema: a quoted "3600" stays a string (and is refused where an integer is expected), a plain
-// 3600 is an integer, plain true/false/null are booleans/null, `yes`/`on` stay strings.
+// YAML document, duplicate keys (JSON or YAML) or invalid UTF-8 are errors. YAML scalars follow
+// the 1.2 core schema: a quoted "3600" stays a string (and is refused where an integer is
+// expected), a plain 3600 is an integer, plain true/false/null are booleans/null, `yes`/`on` stay
+// strings.
 Result<std::vector<CsrObject>> DecodeCsrDocument(std::string_view text, std::string_view source);
 
 }  // namespace kca

@@ -1,9 +1,12 @@
 // DecodeCsrDocument: JSON or YAML text → CSR objects, with size and nesting limits for
 // untrusted input.
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "csr_object_internal.h"
 #include "kube_csr_approver/csr_object.h"
+#include "text.h"
 #include "yaml_to_json.h"
 
 namespace kca {
@@ -45,8 +48,31 @@ Result<json> ParseJson(std::string_view text) {
   if (JsonNestingDepth(text) > kMaxNestingDepth) {
     return Error{"nested more than " + std::to_string(kMaxNestingDepth) + " levels deep"};
   }
+  // nlohmann keeps the last of duplicate keys silently; another reader may keep the first, so
+  // a document with two spec.request values means different things to different tools.
+  std::vector<std::pair<std::set<std::string>, std::string>> objects;  // keys seen, current key
+  std::optional<Error> duplicate;
+  const json::parser_callback_t track_keys = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end && !objects.empty()) {
+      objects.pop_back();
+    } else if (event == json::parse_event_t::key && !objects.empty()) {
+      const std::string key = parsed.get<std::string>();
+      if (!objects.back().first.insert(key).second && !duplicate) {
+        const std::string parent = objects.size() > 1 ? objects[objects.size() - 2].second : "";
+        duplicate =
+            Error{"duplicate key " + csr_internal::Quote(key) +
+                  (parent.empty() ? "" : " in the object under " + csr_internal::Quote(parent))};
+      }
+      objects.back().second = key;
+    }
+    return true;
+  };
   try {
-    return json::parse(text);
+    json parsed = json::parse(text, track_keys);
+    if (duplicate) return *duplicate;
+    return parsed;
   } catch (const json::exception& e) {
     return Error{"not valid JSON: " + std::string(e.what())};
   }

@@ -373,6 +373,24 @@ TEST(CsrDocumentTest, RefusesAmbiguousYaml) {
             "u.yaml: spec.username (line 6): not valid UTF-8");
 }
 
+TEST(CsrDocumentTest, RefusesDuplicateJsonKeys) {
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument(
+                R"({"metadata": {"name": "a"}, "spec": {"request": "", "signerName": "x/y",)"
+                R"( "signerName": "evil/z"}})",
+                "d.json")),
+            "d.json: duplicate key \"signerName\" in the object under \"spec\"");
+  EXPECT_EQ(
+      ErrorOf(DecodeCsrDocument(R"({"kind": "List", "kind": "List", "items": []})", "d.json")),
+      "d.json: duplicate key \"kind\"");
+  // The same key in sibling objects is fine.
+  auto siblings = DecodeCsrDocument(
+      R"({"kind": "List", "items": [{"metadata": {"name": "a"}, "spec": {"request": "",)"
+      R"( "signerName": "x/y"}}, {"metadata": {"name": "b"}, "spec": {"request": "",)"
+      R"( "signerName": "x/y"}}]})",
+      "s.json");
+  EXPECT_TRUE(siblings.ok()) << siblings.error().message;
+}
+
 TEST(CsrDocumentTest, ReportsSyntaxErrors) {
   const std::string yaml_error = ErrorOf(DecodeCsrDocument("metadata:\n  name: [a\n", "s.yaml"));
   EXPECT_EQ(yaml_error.rfind("s.yaml: not valid YAML: yaml-cpp: error at line", 0), 0u)
