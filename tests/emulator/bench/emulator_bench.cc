@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   const int watchers = Flag(argc, argv, "--watchers", 50);
   const int events = Flag(argc, argv, "--events", 200);
 
-  auto emulator = EmulatorProcess::Start(EmulatorProcess::Options{{"--history", "100000"}, "", std::chrono::seconds(20)});
+  auto emulator = EmulatorProcess::Start(
+      EmulatorProcess::Options{{"--history", "100000"}, "", std::chrono::seconds(20)});
   if (!emulator.ok()) {
     std::cerr << emulator.error().message << "\n";
     return 1;
@@ -142,12 +143,15 @@ int main(int argc, char** argv) {
   std::sort(latencies_us.begin(), latencies_us.end());
   auto pct = [&](double p) {
     return latencies_us.empty() ? 0.0
-                                : latencies_us[static_cast<size_t>(p * static_cast<double>(latencies_us.size() - 1))];
+                                : latencies_us[static_cast<size_t>(
+                                      p * static_cast<double>(latencies_us.size() - 1))];
   };
-  std::printf("approval PUTs: clients=%d seconds=%.1f ok=%llu failed=%llu rate=%.0f/s p50=%.0fus p99=%.0fus\n",
-              clients, elapsed, static_cast<unsigned long long>(ok.load()),
-              static_cast<unsigned long long>(failed.load()), static_cast<double>(ok.load()) / elapsed,
-              pct(0.5), pct(0.99));
+  std::printf(
+      "approval PUTs: clients=%d seconds=%.1f ok=%llu failed=%llu rate=%.0f/s p50=%.0fus "
+      "p99=%.0fus\n",
+      clients, elapsed, static_cast<unsigned long long>(ok.load()),
+      static_cast<unsigned long long>(failed.load()), static_cast<double>(ok.load()) / elapsed,
+      pct(0.5), pct(0.99));
 
   // --- watch fan-out: W watchers each receive E creations.
   std::string rv;
@@ -183,10 +187,11 @@ int main(int argc, char** argv) {
   auto writes_done = Clock::now();
   for (auto& t : watch_threads) t.join();
   double fan_elapsed = std::chrono::duration<double>(Clock::now() - fan_start).count();
-  std::printf("watch fan-out: watchers=%d events=%d delivered=%llu in %.2fs (%.0f events/s delivered; "
-              "writes took %.2fs)\n",
-              watchers, events, static_cast<unsigned long long>(delivered.load()), fan_elapsed,
-              static_cast<double>(delivered.load()) / fan_elapsed,
-              std::chrono::duration<double>(writes_done - fan_start).count());
+  std::printf(
+      "watch fan-out: watchers=%d events=%d delivered=%llu in %.2fs (%.0f events/s delivered; "
+      "writes took %.2fs)\n",
+      watchers, events, static_cast<unsigned long long>(delivered.load()), fan_elapsed,
+      static_cast<double>(delivered.load()) / fan_elapsed,
+      std::chrono::duration<double>(writes_done - fan_start).count());
   return failed.load() == 0 && delivered.load() == static_cast<uint64_t>(watchers) * events ? 0 : 1;
 }

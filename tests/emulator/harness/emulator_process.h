@@ -29,7 +29,7 @@ class EmulatorProcess {
   EmulatorProcess(const EmulatorProcess&) = delete;
   EmulatorProcess& operator=(const EmulatorProcess&) = delete;
 
-  const std::string& url() const { return url_; }    // https://127.0.0.1:PORT
+  const std::string& url() const { return url_; }  // https://127.0.0.1:PORT
   uint16_t port() const { return port_; }
   const std::string& data_dir() const { return data_dir_; }
   // DIR/admin.kubeconfig, DIR/approver.kubeconfig, DIR/user.kubeconfig.

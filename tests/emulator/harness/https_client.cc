@@ -1,5 +1,3 @@
-#include <utility>  // before Boost: Asio 1.74 uses std::exchange without including it
-
 #include "https_client.h"
 
 #include <boost/asio.hpp>
@@ -8,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <fstream>
 #include <sstream>
+#include <utility>  // before Boost: Asio 1.74 uses std::exchange without including it
 
 namespace kca::emulator {
 
@@ -30,12 +29,18 @@ std::string Base64Decode(const std::string& in) {
   int val = 0, bits = -8;
   for (char c : in) {
     int d;
-    if (c >= 'A' && c <= 'Z') d = c - 'A';
-    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') d = c - '0' + 52;
-    else if (c == '+') d = 62;
-    else if (c == '/') d = 63;
-    else continue;
+    if (c >= 'A' && c <= 'Z')
+      d = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      d = c - '0' + 52;
+    else if (c == '+')
+      d = 62;
+    else if (c == '/')
+      d = 63;
+    else
+      continue;
     val = (val << 6) + d;
     bits += 6;
     if (bits >= 0) {
@@ -63,8 +68,8 @@ Result<Credentials> Credentials::FromDataDir(const std::string& data_dir,
   if (identity == "approver") {
     c.token = ReadFile(data_dir + "/serviceaccount/token");
   } else if (identity == "admin" || identity == "user" || identity == "alice") {
-    std::string kc = ReadFile(data_dir + "/" + (identity == "admin" ? "admin" : "user") +
-                              ".kubeconfig");
+    std::string kc =
+        ReadFile(data_dir + "/" + (identity == "admin" ? "admin" : "user") + ".kubeconfig");
     c.cert_pem = Base64Decode(KubeconfigField(kc, "client-certificate-data"));
     c.key_pem = Base64Decode(KubeconfigField(kc, "client-key-data"));
     if (c.cert_pem.empty()) return Error{"no client certificate for " + identity};

@@ -6,12 +6,11 @@
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "kube_csr_approver/result.h"
 
@@ -22,7 +21,7 @@ struct Credentials {
   std::string ca_pem;
   std::string cert_pem;  // with key_pem: client-certificate identity
   std::string key_pem;
-  std::string token;     // bearer token identity
+  std::string token;  // bearer token identity
 
   // Reads DIR/ca.crt and, for "admin" or "alice", the client certificate from the kubeconfig;
   // for "approver", DIR/serviceaccount/token. "anonymous" has neither.

@@ -40,18 +40,49 @@ const std::vector<std::string> kAllVerbs = {"create", "delete", "deletecollectio
 
 const std::vector<ResourceDef>& Catalogue() {
   static const std::vector<ResourceDef> kDefs = {
-      {"certificates.k8s.io", "v1", "certificatesigningrequests", "CertificateSigningRequest",
-       "certificatesigningrequest", false, {"csr"}, kAllVerbs, {"approval", "status"}},
+      {"certificates.k8s.io",
+       "v1",
+       "certificatesigningrequests",
+       "CertificateSigningRequest",
+       "certificatesigningrequest",
+       false,
+       {"csr"},
+       kAllVerbs,
+       {"approval", "status"}},
       {"coordination.k8s.io", "v1", "leases", "Lease", "lease", true, {}, kAllVerbs, {}},
       {"events.k8s.io", "v1", "events", "Event", "event", true, {"ev"}, kAllVerbs, {}},
       {"", "v1", "events", "Event", "event", true, {"ev"}, kAllVerbs, {}},
       {"", "v1", "nodes", "Node", "node", false, {"no"}, kAllVerbs, {"status"}},
-      {"authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", "", false,
-       {}, {"create"}, {}, true},
-      {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", "",
-       false, {}, {"create"}, {}, true},
-      {"authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", "", false, {},
-       {"create"}, {}, true},
+      {"authorization.k8s.io",
+       "v1",
+       "subjectaccessreviews",
+       "SubjectAccessReview",
+       "",
+       false,
+       {},
+       {"create"},
+       {},
+       true},
+      {"authorization.k8s.io",
+       "v1",
+       "selfsubjectaccessreviews",
+       "SelfSubjectAccessReview",
+       "",
+       false,
+       {},
+       {"create"},
+       {},
+       true},
+      {"authentication.k8s.io",
+       "v1",
+       "selfsubjectreviews",
+       "SelfSubjectReview",
+       "",
+       false,
+       {},
+       {"create"},
+       {},
+       true},
   };
   return kDefs;
 }
@@ -120,15 +151,16 @@ ApiResponse JsonResponse(int status, const Json& body) {
   return r;
 }
 
-ApiResponse StatusResponse(const Json& status) { return JsonResponse(status["code"].get<int>(), status); }
+ApiResponse StatusResponse(const Json& status) {
+  return JsonResponse(status["code"].get<int>(), status);
+}
 
 Outcome Respond(ApiResponse r) { return Outcome{std::move(r), std::nullopt}; }
 Outcome RespondStatus(const Json& status) { return Respond(StatusResponse(status)); }
 
 Outcome NotFoundPath() {
-  return RespondStatus(StatusFailure(404, "NotFound",
-                                     "the server could not find the requested resource",
-                                     Json::object()));
+  return RespondStatus(StatusFailure(
+      404, "NotFound", "the server could not find the requested resource", Json::object()));
 }
 
 Outcome MethodNotAllowed() {
@@ -159,7 +191,8 @@ std::string GenerateNameSuffix() {
 // Boolean query values the way apimachinery's conversion accepts them.
 std::optional<bool> ParseBool(const std::string& v) {
   if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
-  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False")
+    return false;
   return std::nullopt;
 }
 
@@ -229,11 +262,17 @@ bool FieldLabelSupported(const ResourceDef& d, const std::string& key) {
   if (key == "metadata.name" || (d.namespaced && key == "metadata.namespace")) return true;
   if (d.resource == "certificatesigningrequests") return key == "spec.signerName";
   if (d.resource == "events") {
-    static const std::set<std::string> kEventFields = {
-        "involvedObject.kind",       "involvedObject.namespace", "involvedObject.name",
-        "involvedObject.uid",        "involvedObject.apiVersion", "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",  "reason",                   "reportingComponent",
-        "source",                    "type"};
+    static const std::set<std::string> kEventFields = {"involvedObject.kind",
+                                                       "involvedObject.namespace",
+                                                       "involvedObject.name",
+                                                       "involvedObject.uid",
+                                                       "involvedObject.apiVersion",
+                                                       "involvedObject.resourceVersion",
+                                                       "involvedObject.fieldPath",
+                                                       "reason",
+                                                       "reportingComponent",
+                                                       "source",
+                                                       "type"};
     return kEventFields.count(StorageFieldLabel(d, key)) != 0;
   }
   return false;
@@ -271,7 +310,10 @@ Json RowObject(const Json& object, const std::string& include) {
 }
 
 Json Column(const char* name, const char* description) {
-  return {{"name", name}, {"type", "string"}, {"format", ""}, {"description", description},
+  return {{"name", name},
+          {"type", "string"},
+          {"format", ""},
+          {"description", description},
           {"priority", 0}};
 }
 
@@ -308,11 +350,16 @@ Json EventCells(const Json& e) {
 Json GenericColumns(const ResourceDef& def) {
   Json cols = Json::array();
   if (def.resource == "events") {
-    cols.push_back(Column("Last Seen", "The time at which the most recent occurrence of this event was recorded."));
-    cols.push_back(Column("Type", "Type of this event (Normal, Warning), new types could be added in the future."));
-    cols.push_back(Column("Reason", "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."));
+    cols.push_back(Column(
+        "Last Seen", "The time at which the most recent occurrence of this event was recorded."));
+    cols.push_back(Column(
+        "Type", "Type of this event (Normal, Warning), new types could be added in the future."));
+    cols.push_back(Column("Reason",
+                          "This should be a short, machine understandable string that gives the "
+                          "reason for the transition into the object's current status."));
     cols.push_back(Column("Object", "The object that this event is about."));
-    cols.push_back(Column("Message", "A human-readable description of the status of this operation."));
+    cols.push_back(
+        Column("Message", "A human-readable description of the status of this operation."));
     return cols;
   }
   cols.push_back({{"name", "Name"},
@@ -324,15 +371,17 @@ Json GenericColumns(const ResourceDef& def) {
     cols.push_back({{"name", "Holder"},
                     {"type", "string"},
                     {"format", ""},
-                    {"description", "holderIdentity contains the identity of the holder of a "
-                                    "current lease."},
+                    {"description",
+                     "holderIdentity contains the identity of the holder of a "
+                     "current lease."},
                     {"priority", 0}});
   }
   cols.push_back({{"name", "Age"},
                   {"type", "string"},
                   {"format", ""},
-                  {"description", "CreationTimestamp is a timestamp representing the server time "
-                                  "when this object was created."},
+                  {"description",
+                   "CreationTimestamp is a timestamp representing the server time "
+                   "when this object was created."},
                   {"priority", 0}});
   return cols;
 }
@@ -529,22 +578,23 @@ std::optional<ApiResponse> ApiServer::InjectFault() {
       out->headers.emplace_back("Retry-After", std::to_string(faults_.retry_after_seconds));
     } else if (faults_.error_fraction > 0) {
       // Deterministic: exactly floor(n * fraction) of the first n requests fail.
-      uint64_t before = static_cast<uint64_t>(static_cast<double>(fault_requests_) *
-                                              faults_.error_fraction);
+      uint64_t before =
+          static_cast<uint64_t>(static_cast<double>(fault_requests_) * faults_.error_fraction);
       ++fault_requests_;
-      uint64_t after = static_cast<uint64_t>(static_cast<double>(fault_requests_) *
-                                             faults_.error_fraction);
+      uint64_t after =
+          static_cast<uint64_t>(static_cast<double>(fault_requests_) * faults_.error_fraction);
       if (after > before) {
         if (faults_.error_code == 503) {
-          out = StatusResponse(StatusFailure(
-              503, "ServiceUnavailable",
-              "the server is currently unable to handle the request (injected by "
-              "kube-apiserver-emulator)"));
+          out = StatusResponse(
+              StatusFailure(503, "ServiceUnavailable",
+                            "the server is currently unable to handle the request (injected by "
+                            "kube-apiserver-emulator)"));
         } else {
           out = StatusResponse(StatusFailure(
               faults_.error_code, "InternalError",
               "Internal error occurred: injected by kube-apiserver-emulator",
-              Json{{"causes", Json::array({{{"message", "injected by kube-apiserver-emulator"}}})}}));
+              Json{{"causes",
+                    Json::array({{{"message", "injected by kube-apiserver-emulator"}}})}}));
         }
       }
     }
@@ -581,22 +631,24 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
       return authorizer_.Allowed(user, a);
     };
     if (request.impersonate_user.empty()) {
-      return RespondStatus(StatusFailure(
-          500, "InternalError",
-          "Internal error occurred: requested groups without impersonating a user"));
+      return RespondStatus(
+          StatusFailure(500, "InternalError",
+                        "Internal error occurred: requested groups without impersonating a user"));
     }
     if (!check("users", request.impersonate_user)) {
-      return RespondStatus(ForbiddenStatus(
-          ResourceName{"", "users", ""}, request.impersonate_user,
-          "User " + Quote(user.name) + " cannot impersonate resource \"users\" in API group \"\" "
-          "at the cluster scope"));
+      return RespondStatus(
+          ForbiddenStatus(ResourceName{"", "users", ""}, request.impersonate_user,
+                          "User " + Quote(user.name) +
+                              " cannot impersonate resource \"users\" in API group \"\" "
+                              "at the cluster scope"));
     }
     for (const std::string& g : request.impersonate_groups) {
       if (!check("groups", g)) {
-        return RespondStatus(ForbiddenStatus(
-            ResourceName{"", "groups", ""}, g,
-            "User " + Quote(user.name) + " cannot impersonate resource \"groups\" in API group "
-            "\"\" at the cluster scope"));
+        return RespondStatus(
+            ForbiddenStatus(ResourceName{"", "groups", ""}, g,
+                            "User " + Quote(user.name) +
+                                " cannot impersonate resource \"groups\" in API group "
+                                "\"\" at the cluster scope"));
       }
     }
     UserInfo impersonated{request.impersonate_user, "", request.impersonate_groups};
@@ -663,10 +715,10 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
     attrs.name = info.name;
     if (!authorizer_.Allowed(user, attrs)) {
       std::string res = info.subresource.empty() ? resource : resource + "/" + info.subresource;
-      std::string why = "User " + Quote(user.name) + " cannot " + info.verb + " resource " +
-                        Quote(res) + " in API group " + Quote(attrs.api_group) +
-                        (info.ns.empty() ? " at the cluster scope"
-                                         : " in the namespace " + Quote(info.ns));
+      std::string why =
+          "User " + Quote(user.name) + " cannot " + info.verb + " resource " + Quote(res) +
+          " in API group " + Quote(attrs.api_group) +
+          (info.ns.empty() ? " at the cluster scope" : " in the namespace " + Quote(info.ns));
       return RespondStatus(
           ForbiddenStatus(ResourceName{attrs.api_group, resource, ""}, info.name, why));
     }
@@ -674,12 +726,13 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
           info.subresource.empty() ? resource : resource + "/" + info.subresource);
     if (info.def == nullptr) return NotFoundPath();
     if (!info.subresource.empty() &&
-        std::find(info.def->subresources.begin(), info.def->subresources.end(),
-                  info.subresource) == info.def->subresources.end()) {
+        std::find(info.def->subresources.begin(), info.def->subresources.end(), info.subresource) ==
+            info.def->subresources.end()) {
       return NotFoundPath();
     }
-    if (info.def->namespaced == info.ns.empty() && !(info.def->namespaced && info.name.empty() &&
-                                                     (info.verb == "list" || info.verb == "watch"))) {
+    if (info.def->namespaced == info.ns.empty() &&
+        !(info.def->namespaced && info.name.empty() &&
+          (info.verb == "list" || info.verb == "watch"))) {
       return NotFoundPath();
     }
     if (std::optional<ApiResponse> fault = InjectFault()) return Respond(*fault);
@@ -692,10 +745,9 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
   attrs.verb = Lower(request.method);
   attrs.path = path;
   if (!authorizer_.Allowed(user, attrs)) {
-    return RespondStatus(
-        ForbiddenStatus(ResourceName{}, "",
-                        "User " + Quote(user.name) + " cannot " + attrs.verb + " path " +
-                            Quote(path)));
+    return RespondStatus(ForbiddenStatus(
+        ResourceName{}, "",
+        "User " + Quote(user.name) + " cannot " + attrs.verb + " path " + Quote(path)));
   }
   if (path.rfind("/emulator/", 0) == 0) return HandleControl(request, path);
   if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed();
@@ -707,11 +759,11 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
     return Respond(r);
   }
   if (path == "/api" || path == "/api/") {
-    return Respond(JsonResponse(200, {{"kind", "APIVersions"},
-                                      {"versions", Json::array({"v1"})},
-                                      {"serverAddressByClientCIDRs",
-                                       Json::array({{{"clientCIDR", "0.0.0.0/0"},
-                                                     {"serverAddress", "127.0.0.1"}}})}}));
+    return Respond(JsonResponse(
+        200, {{"kind", "APIVersions"},
+              {"versions", Json::array({"v1"})},
+              {"serverAddressByClientCIDRs",
+               Json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}})}}));
   }
   if (path == "/apis" || path == "/apis/") return Respond(JsonResponse(200, ApiGroupList()));
   if (path == "/api/v1") return Respond(JsonResponse(200, ResourceList("v1")));
@@ -778,8 +830,8 @@ std::optional<Json> ApplyPatch(const Json& current, const std::string& content_t
       return result;
     }
   } catch (const nlohmann::json::exception& e) {
-    *error = std::string("the server rejected our request due to an error in our request: ") +
-             e.what();
+    *error =
+        std::string("the server rejected our request due to an error in our request: ") + e.what();
     return std::nullopt;
   }
   *error = "unsupported patch type " + Quote(content_type);
@@ -800,8 +852,9 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
   const bool table = WantsTable(request.accept);
   std::string include = q("includeObject").empty() ? "Metadata" : q("includeObject");
   if (include != "None" && include != "Metadata" && include != "Object") {
-    return RespondStatus(BadRequestStatus("includeObject: Unsupported value: " + Quote(include) +
-                                          ": supported values: \"Metadata\", \"None\", \"Object\""));
+    return RespondStatus(
+        BadRequestStatus("includeObject: Unsupported value: " + Quote(include) +
+                         ": supported values: \"Metadata\", \"None\", \"Object\""));
   }
   ObjectKey key{def.StoreKey(), info.ns, info.name};
   const bool is_csr = def.resource == "certificatesigningrequests";
@@ -809,7 +862,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
   // Selectors apply to list, watch and deletecollection.
   auto field_sel = ParseSelector(q("fieldSelector"), false);
   auto label_sel = ParseSelector(q("labelSelector"), true);
-  if (!field_sel) return RespondStatus(BadRequestStatus("invalid field selector: " + Quote(q("fieldSelector"))));
+  if (!field_sel)
+    return RespondStatus(BadRequestStatus("invalid field selector: " + Quote(q("fieldSelector"))));
   if (!label_sel) {
     return RespondStatus(BadRequestStatus("unable to parse requirement: invalid label selector " +
                                           Quote(q("labelSelector"))));
@@ -852,8 +906,9 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       Json token = decoded ? Json::parse(*decoded, nullptr, false) : Json();
       if (!token.is_object() || !token.contains("rv") || !token["rv"].is_number_unsigned() ||
           !token.contains("start") || !token["start"].is_string()) {
-        return RespondStatus(BadRequestStatus("continue key is not valid: " +
-                                              (error.empty() ? std::string("invalid token") : error)));
+        return RespondStatus(
+            BadRequestStatus("continue key is not valid: " +
+                             (error.empty() ? std::string("invalid token") : error)));
       }
       uint64_t token_rv = token["rv"].get<uint64_t>();
       HistoryRead check = store_.EventsAfter(def.StoreKey(), token_rv);
@@ -924,8 +979,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       if (static_cast<uint64_t>(*parsed) > current) {
         return RespondStatus(StatusFailure(
             504, "Timeout",
-            "Timeout: Too large resource version: " + rv_text + ", current: " +
-                std::to_string(current),
+            "Timeout: Too large resource version: " + rv_text +
+                ", current: " + std::to_string(current),
             Json{{"causes", Json::array({{{"reason", "ResourceVersionTooLarge"},
                                           {"message", "Too large resource version"}}})},
                  {"retryAfterSeconds", 1}}));
@@ -956,8 +1011,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         plan.expire_at_once = true;
       }
       plan.drop_after_events = faults_.drop_watch_after_events;
-      plan.drop_after = std::chrono::milliseconds(
-          static_cast<int64_t>(faults_.drop_watch_after_seconds * 1000));
+      plan.drop_after =
+          std::chrono::milliseconds(static_cast<int64_t>(faults_.drop_watch_after_seconds * 1000));
     }
     Outcome out;
     out.watch = plan;
@@ -1006,9 +1061,10 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
 
   // Writes: decode the body.
   if (request.body.empty() && info.verb != "patch") {
-    return RespondStatus(BadRequestStatus("the body of the request was in an unknown format - "
-                                          "accepted media types include: application/json, "
-                                          "application/yaml, application/vnd.kubernetes.protobuf"));
+    return RespondStatus(
+        BadRequestStatus("the body of the request was in an unknown format - "
+                         "accepted media types include: application/json, "
+                         "application/yaml, application/vnd.kubernetes.protobuf"));
   }
   Json body;
   if (info.verb != "patch") {
@@ -1031,20 +1087,23 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     }
     if (body.is_discarded() || !body.is_object()) {
       std::string shown = request.body.substr(0, 128);
-      return RespondStatus(BadRequestStatus(
-          "the object provided is unrecognized (must be of type " + def.kind + "): couldn't get "
-          "version/kind; json parse error: invalid character in " + Quote(shown)));
+      return RespondStatus(
+          BadRequestStatus("the object provided is unrecognized (must be of type " + def.kind +
+                           "): couldn't get "
+                           "version/kind; json parse error: invalid character in " +
+                           Quote(shown)));
     }
     std::string kind = body.value("kind", std::string());
     std::string api_version = body.value("apiVersion", std::string());
     if (kind.empty()) {
-      return RespondStatus(BadRequestStatus("Object 'Kind' is missing in '" +
-                                            request.body.substr(0, 1024) + "'"));
+      return RespondStatus(
+          BadRequestStatus("Object 'Kind' is missing in '" + request.body.substr(0, 1024) + "'"));
     }
     if (kind != def.kind || (!api_version.empty() && api_version != def.GroupVersion())) {
-      return RespondStatus(BadRequestStatus(
-          "the API version in the data (" + api_version + ") does not match the expected API "
-          "version (" + def.GroupVersion() + ")"));
+      return RespondStatus(BadRequestStatus("the API version in the data (" + api_version +
+                                            ") does not match the expected API "
+                                            "version (" +
+                                            def.GroupVersion() + ")"));
     }
     if (!body.contains("metadata") || body["metadata"].is_null()) body["metadata"] = Json::object();
     if (!body["metadata"].is_object()) {
@@ -1081,10 +1140,11 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
   if (info.verb == "create") {
     if (!info.name.empty()) return MethodNotAllowed();
     if (def.resource == "selfsubjectreviews") {
-      Json review = {{"kind", def.kind},
-                     {"apiVersion", def.GroupVersion()},
-                     {"metadata", {{"creationTimestamp", nullptr}}},
-                     {"status", {{"userInfo", {{"username", user.name}, {"groups", user.groups}}}}}};
+      Json review = {
+          {"kind", def.kind},
+          {"apiVersion", def.GroupVersion()},
+          {"metadata", {{"creationTimestamp", nullptr}}},
+          {"status", {{"userInfo", {{"username", user.name}, {"groups", user.groups}}}}}};
       if (!user.uid.empty()) review["status"]["userInfo"]["uid"] = user.uid;
       return finish(JsonResponse(201, review));
     }
@@ -1136,13 +1196,15 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       Json response = body;
       response["metadata"] = {{"creationTimestamp", nullptr}};
       response["status"] = {{"allowed", allowed}};
-      if (allowed) response["status"]["reason"] = "allowed by the kube-apiserver-emulator rule table";
+      if (allowed)
+        response["status"]["reason"] = "allowed by the kube-apiserver-emulator rule table";
       return finish(JsonResponse(201, response));
     }
     Json& meta = body["metadata"];
     if (meta.contains("resourceVersion") && meta["resourceVersion"].is_string() &&
         !meta["resourceVersion"].get<std::string>().empty()) {
-      return RespondStatus(BadRequestStatus("resourceVersion should not be set on objects to be created"));
+      return RespondStatus(
+          BadRequestStatus("resourceVersion should not be set on objects to be created"));
     }
     if (def.namespaced) {
       std::string body_ns = meta.value("namespace", std::string());
@@ -1163,14 +1225,14 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       meta["name"] = name;
     }
     if (name.empty()) {
-      errs.push_back({FieldError::Type::kRequired, "metadata.name", "",
-                      "name or generateName is required"});
+      errs.push_back(
+          {FieldError::Type::kRequired, "metadata.name", "", "name or generateName is required"});
     } else if (name == "." || name == ".." || name.find('/') != std::string::npos ||
                name.find('%') != std::string::npos) {
-      std::string why = name == "."    ? "may not be '.'"
-                        : name == ".." ? "may not be '..'"
+      std::string why = name == "."                           ? "may not be '.'"
+                        : name == ".."                        ? "may not be '..'"
                         : name.find('/') != std::string::npos ? "may not contain '/'"
-                                                               : "may not contain '%'";
+                                                              : "may not contain '%'";
       errs.push_back({FieldError::Type::kInvalid, "metadata.name", Quote(name), why});
     }
     for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp", "selfLink",
@@ -1194,17 +1256,18 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     if (dry_run) return finish(JsonResponse(201, FromStorage(def, body)));
     key.name = name;
     bool exists = false;
-    std::optional<Json> stored = store_.Mutate(key, [&](const Json* current, bool*) -> std::optional<Json> {
-      if (current != nullptr) {
-        exists = true;
-        return std::nullopt;
-      }
-      return body;
-    });
+    std::optional<Json> stored =
+        store_.Mutate(key, [&](const Json* current, bool*) -> std::optional<Json> {
+          if (current != nullptr) {
+            exists = true;
+            return std::nullopt;
+          }
+          return body;
+        });
     if (exists) {
-      return RespondStatus(StatusFailure(409, "AlreadyExists",
-                                         rname.Qualified() + " " + Quote(name) + " already exists",
-                                         Json{{"name", name}, {"group", def.group}, {"kind", def.resource}}));
+      return RespondStatus(StatusFailure(
+          409, "AlreadyExists", rname.Qualified() + " " + Quote(name) + " already exists",
+          Json{{"name", name}, {"group", def.group}, {"kind", def.resource}}));
     }
     return finish(JsonResponse(201, FromStorage(def, std::move(*stored))));
   }
@@ -1252,7 +1315,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
             return std::nullopt;
           }
           next = *patched;
-          if (!next.contains("metadata") || !next["metadata"].is_object()) next["metadata"] = Json::object();
+          if (!next.contains("metadata") || !next["metadata"].is_object())
+            next["metadata"] = Json::object();
           if (is_csr) {
             if (std::optional<std::string> err = CsrDecodeError(next)) {
               failure = BadRequestStatus(*err);
@@ -1262,9 +1326,10 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         }
         Json& meta = next["metadata"];
         const Json& old_meta = (*current)["metadata"];
-        std::string sent_rv = meta.contains("resourceVersion") && meta["resourceVersion"].is_string()
-                                  ? meta["resourceVersion"].get<std::string>()
-                                  : "";
+        std::string sent_rv =
+            meta.contains("resourceVersion") && meta["resourceVersion"].is_string()
+                ? meta["resourceVersion"].get<std::string>()
+                : "";
         if (!sent_rv.empty() && sent_rv != old_meta["resourceVersion"].get<std::string>()) {
           failure = ConflictStatus(rname, info.name,
                                    "the object has been modified; please apply your changes to "
@@ -1305,9 +1370,9 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
               allowed = authorizer_.Allowed(user, attrs);
             }
             if (!allowed) {
-              failure = ForbiddenStatus(rname, info.name,
-                                        "user not permitted to approve requests with signerName " +
-                                            Quote(signer));
+              failure = ForbiddenStatus(
+                  rname, info.name,
+                  "user not permitted to approve requests with signerName " + Quote(signer));
               return std::nullopt;
             }
           }
@@ -1389,7 +1454,8 @@ ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
       for (const Json& o : items) {
         if (!matches(o)) continue;
         if (!write(encode("ADDED", o))) return StreamEnd::kFinished;
-        if (plan.drop_after_events > 0 && ++sent >= plan.drop_after_events) return StreamEnd::kDropped;
+        if (plan.drop_after_events > 0 && ++sent >= plan.drop_after_events)
+          return StreamEnd::kDropped;
       }
       last = rv;
     } else {
@@ -1422,7 +1488,8 @@ ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
     for (const WatchEvent& e : read.events) {
       if (!matches(e.object)) continue;
       if (!write(encode(e.type, e.object))) return StreamEnd::kFinished;
-      if (plan.drop_after_events > 0 && ++sent >= plan.drop_after_events) return StreamEnd::kDropped;
+      if (plan.drop_after_events > 0 && ++sent >= plan.drop_after_events)
+        return StreamEnd::kDropped;
     }
     last = std::max(last, read.revision);
     now = Steady::now();
@@ -1482,22 +1549,35 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
         const std::string& k = it.key();
         const Json& v = it.value();
         if (!v.is_number()) {
-          return RespondStatus(BadRequestStatus("control API: fault " + Quote(k) + " must be a number"));
+          return RespondStatus(
+              BadRequestStatus("control API: fault " + Quote(k) + " must be a number"));
         }
         if (v.is_number_integer() && v.get<int64_t>() < 0) {
-          return RespondStatus(BadRequestStatus("control API: fault " + Quote(k) + " must be >= 0"));
+          return RespondStatus(
+              BadRequestStatus("control API: fault " + Quote(k) + " must be >= 0"));
         }
-        if (k == "dropWatchAfterEvents") next.drop_watch_after_events = v.get<uint64_t>();
-        else if (k == "dropWatchAfterSeconds") next.drop_watch_after_seconds = v.get<double>();
-        else if (k == "expireNextWatches") next.expire_next_watches = v.get<uint64_t>();
-        else if (k == "conflictNextApprovals") next.conflict_next_approvals = v.get<uint64_t>();
-        else if (k == "throttleNextRequests") next.throttle_next_requests = v.get<uint64_t>();
-        else if (k == "retryAfterSeconds") next.retry_after_seconds = v.get<int>();
-        else if (k == "errorFraction") next.error_fraction = v.get<double>();
-        else if (k == "errorCode") next.error_code = v.get<int>();
-        else if (k == "latencyMs") next.latency_ms = v.get<int>();
-        else if (k == "refuseConnectionsSeconds") continue;
-        else return RespondStatus(BadRequestStatus("control API: unknown fault " + Quote(k)));
+        if (k == "dropWatchAfterEvents")
+          next.drop_watch_after_events = v.get<uint64_t>();
+        else if (k == "dropWatchAfterSeconds")
+          next.drop_watch_after_seconds = v.get<double>();
+        else if (k == "expireNextWatches")
+          next.expire_next_watches = v.get<uint64_t>();
+        else if (k == "conflictNextApprovals")
+          next.conflict_next_approvals = v.get<uint64_t>();
+        else if (k == "throttleNextRequests")
+          next.throttle_next_requests = v.get<uint64_t>();
+        else if (k == "retryAfterSeconds")
+          next.retry_after_seconds = v.get<int>();
+        else if (k == "errorFraction")
+          next.error_fraction = v.get<double>();
+        else if (k == "errorCode")
+          next.error_code = v.get<int>();
+        else if (k == "latencyMs")
+          next.latency_ms = v.get<int>();
+        else if (k == "refuseConnectionsSeconds")
+          continue;
+        else
+          return RespondStatus(BadRequestStatus("control API: unknown fault " + Quote(k)));
       }
       if (next.error_fraction < 0 || next.error_fraction > 1) {
         return RespondStatus(BadRequestStatus("control API: errorFraction must be within [0, 1]"));
@@ -1510,15 +1590,16 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
     } else if (m != "GET") {
       return MethodNotAllowed();
     }
-    Outcome out = Respond(JsonResponse(200, {{"dropWatchAfterEvents", faults_.drop_watch_after_events},
-                                      {"dropWatchAfterSeconds", faults_.drop_watch_after_seconds},
-                                      {"expireNextWatches", faults_.expire_next_watches},
-                                      {"conflictNextApprovals", faults_.conflict_next_approvals},
-                                      {"throttleNextRequests", faults_.throttle_next_requests},
-                                      {"retryAfterSeconds", faults_.retry_after_seconds},
-                                      {"errorFraction", faults_.error_fraction},
-                                      {"errorCode", faults_.error_code},
-                                      {"latencyMs", faults_.latency_ms}}));
+    Outcome out =
+        Respond(JsonResponse(200, {{"dropWatchAfterEvents", faults_.drop_watch_after_events},
+                                   {"dropWatchAfterSeconds", faults_.drop_watch_after_seconds},
+                                   {"expireNextWatches", faults_.expire_next_watches},
+                                   {"conflictNextApprovals", faults_.conflict_next_approvals},
+                                   {"throttleNextRequests", faults_.throttle_next_requests},
+                                   {"retryAfterSeconds", faults_.retry_after_seconds},
+                                   {"errorFraction", faults_.error_fraction},
+                                   {"errorCode", faults_.error_code},
+                                   {"latencyMs", faults_.latency_ms}}));
     if (body.contains("refuseConnectionsSeconds")) {
       out.response.refuse_connections_for = std::chrono::milliseconds(
           static_cast<int64_t>(body["refuseConnectionsSeconds"].get<double>() * 1000));
@@ -1528,7 +1609,8 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
   if (m != "POST" && !(path == "/emulator/v1/bindings" && m == "GET")) return MethodNotAllowed();
   if (path == "/emulator/v1/compact") {
     store_.Compact();
-    return Respond(JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
+    return Respond(
+        JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
   }
   if (path == "/emulator/v1/reset") {
     store_.Reset();
@@ -1542,7 +1624,8 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
       std::lock_guard lock(counts_mu_);
       counts_.clear();
     }
-    return Respond(JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
+    return Respond(
+        JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
   }
   if (path == "/emulator/v1/tokens/rotate") {
     std::string user = body.value("user", ApproverIdentity().name);
@@ -1550,9 +1633,10 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
         user == ApproverIdentity().name ? options_.token_mirrors : std::vector<std::string>{};
     Result<std::string> token = tokens_.Rotate(user, mirrors);
     if (!token.ok()) return RespondStatus(BadRequestStatus(token.error().message));
-    return Respond(JsonResponse(200, {{"user", user},
-                                      {"token", *token},
-                                      {"previousTokenValidSeconds", options_.token_grace.count()}}));
+    return Respond(
+        JsonResponse(200, {{"user", user},
+                           {"token", *token},
+                           {"previousTokenValidSeconds", options_.token_grace.count()}}));
   }
   if (path == "/emulator/v1/bindings") {
     if (m == "GET") return Respond(JsonResponse(200, {{"bindings", authorizer_.Dump()}}));

@@ -62,8 +62,8 @@ struct WatchPlan {
   bool table = false;
   std::string include_object = "Metadata";
   std::chrono::steady_clock::time_point deadline;
-  bool expire_at_once = false;      // injected 410
-  uint64_t drop_after_events = 0;   // injected: 0 = never
+  bool expire_at_once = false;              // injected 410
+  uint64_t drop_after_events = 0;           // injected: 0 = never
   std::chrono::milliseconds drop_after{0};  // injected: 0 = never
 };
 
@@ -124,7 +124,7 @@ class ApiServer {
   TokenAuthenticator tokens_;
 
   std::mutex faults_mu_;
-  FaultSettings faults_;       // GUARDED_BY(faults_mu_)
+  FaultSettings faults_;         // GUARDED_BY(faults_mu_)
   uint64_t fault_requests_ = 0;  // GUARDED_BY(faults_mu_): for deterministic error fractions
 
   std::mutex counts_mu_;

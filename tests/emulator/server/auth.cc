@@ -17,7 +17,8 @@ bool Matches(const std::vector<std::string>& allowed, const std::string& value) 
 bool PathMatches(const std::vector<std::string>& allowed, const std::string& path) {
   for (const std::string& a : allowed) {
     if (a == "*" || a == path) return true;
-    if (a.size() >= 2 && a.back() == '*' && path.compare(0, a.size() - 1, a, 0, a.size() - 1) == 0) {
+    if (a.size() >= 2 && a.back() == '*' &&
+        path.compare(0, a.size() - 1, a, 0, a.size() - 1) == 0) {
       return true;
     }
   }
@@ -41,9 +42,11 @@ bool RuleAllows(const Rule& rule, const RequestAttributes& a) {
 std::vector<Binding> BuiltInBindings() {
   const std::vector<std::string> kCsr = {"certificatesigningrequests"};
   std::vector<Binding> b;
-  b.push_back({"", "system:masters",
+  b.push_back({"",
+               "system:masters",
                {Rule{{"*"}, {"*"}, {"*"}, {}, {}, {}}, Rule{{"*"}, {}, {}, {}, {}, {"*"}}}});
-  b.push_back({"", "system:authenticated",
+  b.push_back({"",
+               "system:authenticated",
                {Rule{{"get"},
                      {},
                      {},
@@ -58,32 +61,36 @@ std::vector<Binding> BuiltInBindings() {
                      {},
                      {},
                      {}}}});
-  b.push_back({ApproverIdentity().name, "",
-               {Rule{{"get", "list", "watch"}, {"certificates.k8s.io"}, kCsr, {}, {}, {}},
-                Rule{{"update"},
-                     {"certificates.k8s.io"},
-                     {"certificatesigningrequests/approval"},
-                     {},
-                     {},
-                     {}},
-                Rule{{"approve"},
-                     {"certificates.k8s.io"},
-                     {"signers"},
-                     {"kubernetes.io/kube-apiserver-client",
-                      "kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving"},
-                     {},
-                     {}},
-                Rule{{"create", "patch", "update"}, {"", "events.k8s.io"}, {"events"}, {}, {}, {}},
-                Rule{{"get", "list", "watch", "create", "update", "patch"},
-                     {"coordination.k8s.io"},
-                     {"leases"},
-                     {},
-                     {"kube-system"},
-                     {}},
-                Rule{{"create"}, {"authorization.k8s.io"}, {"subjectaccessreviews"}, {}, {}, {}},
-                Rule{{"get", "list", "watch"}, {""}, {"nodes"}, {}, {}, {}}}});
   b.push_back(
-      {"alice", "", {Rule{{"create", "get", "list", "watch"}, {"certificates.k8s.io"}, kCsr, {}, {}, {}}}});
+      {ApproverIdentity().name,
+       "",
+       {Rule{{"get", "list", "watch"}, {"certificates.k8s.io"}, kCsr, {}, {}, {}},
+        Rule{{"update"},
+             {"certificates.k8s.io"},
+             {"certificatesigningrequests/approval"},
+             {},
+             {},
+             {}},
+        Rule{{"approve"},
+             {"certificates.k8s.io"},
+             {"signers"},
+             {"kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet",
+              "kubernetes.io/kubelet-serving"},
+             {},
+             {}},
+        Rule{{"create", "patch", "update"}, {"", "events.k8s.io"}, {"events"}, {}, {}, {}},
+        Rule{{"get", "list", "watch", "create", "update", "patch"},
+             {"coordination.k8s.io"},
+             {"leases"},
+             {},
+             {"kube-system"},
+             {}},
+        Rule{{"create"}, {"authorization.k8s.io"}, {"subjectaccessreviews"}, {}, {}, {}},
+        Rule{{"get", "list", "watch"}, {""}, {"nodes"}, {}, {}, {}}}});
+  b.push_back(
+      {"alice",
+       "",
+       {Rule{{"create", "get", "list", "watch"}, {"certificates.k8s.io"}, kCsr, {}, {}, {}}}});
   return b;
 }
 
@@ -119,7 +126,8 @@ std::vector<std::string> SplitGroups(const std::string& field) {
 }  // namespace
 
 UserInfo ApproverIdentity() {
-  return {"system:serviceaccount:kube-system:kube-csr-approver", "",
+  return {"system:serviceaccount:kube-system:kube-csr-approver",
+          "",
           {"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"}};
 }
 

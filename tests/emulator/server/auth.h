@@ -8,11 +8,10 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "kube_csr_approver/result.h"
 
@@ -43,7 +42,7 @@ struct Rule {
   std::vector<std::string> api_groups;
   std::vector<std::string> resources;  // "resource" or "resource/subresource"
   std::vector<std::string> resource_names;
-  std::vector<std::string> namespaces;  // empty: every namespace and cluster scope
+  std::vector<std::string> namespaces;         // empty: every namespace and cluster scope
   std::vector<std::string> non_resource_urls;  // "/path" or "/prefix/*"
 };
 
@@ -89,7 +88,7 @@ class TokenAuthenticator {
   std::string token_file_;
   std::chrono::seconds grace_;
   std::filesystem::file_time_type loaded_mtime_{};  // GUARDED_BY(mu_)
-  std::map<std::string, UserInfo> tokens_;  // GUARDED_BY(mu_)
+  std::map<std::string, UserInfo> tokens_;          // GUARDED_BY(mu_)
   struct Retired {
     UserInfo user;
     std::chrono::steady_clock::time_point expires;

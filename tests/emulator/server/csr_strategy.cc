@@ -1,10 +1,10 @@
 #include "csr_strategy.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <ctime>
 #include <set>
-
-#include <re2/re2.h>
 
 #include "pki.h"
 
@@ -12,13 +12,29 @@ namespace kca::emulator {
 namespace {
 
 const std::set<std::string>& ValidUsages() {
-  static const std::set<std::string> kUsages = {
-      "signing",          "digital signature", "content commitment", "key encipherment",
-      "key agreement",    "data encipherment", "cert sign",          "crl sign",
-      "encipher only",    "decipher only",     "any",                "server auth",
-      "client auth",      "code signing",      "email protection",   "s/mime",
-      "ipsec end system", "ipsec tunnel",      "ipsec user",         "timestamping",
-      "ocsp signing",     "microsoft sgc",     "netscape sgc"};
+  static const std::set<std::string> kUsages = {"signing",
+                                                "digital signature",
+                                                "content commitment",
+                                                "key encipherment",
+                                                "key agreement",
+                                                "data encipherment",
+                                                "cert sign",
+                                                "crl sign",
+                                                "encipher only",
+                                                "decipher only",
+                                                "any",
+                                                "server auth",
+                                                "client auth",
+                                                "code signing",
+                                                "email protection",
+                                                "s/mime",
+                                                "ipsec end system",
+                                                "ipsec tunnel",
+                                                "ipsec user",
+                                                "timestamping",
+                                                "ocsp signing",
+                                                "microsoft sgc",
+                                                "netscape sgc"};
   return kUsages;
 }
 
@@ -41,8 +57,9 @@ std::string GoTime(const Json& t) {
   std::optional<std::chrono::system_clock::time_point> parsed;
   if (t.is_string()) parsed = ParseTime(t.get<std::string>());
   if (!parsed) return "time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)";
-  static const char* kMonths[] = {"January", "February", "March",     "April",   "May",      "June",
-                                  "July",    "August",   "September", "October", "November", "December"};
+  static const char* kMonths[] = {"January",   "February", "March",    "April",
+                                  "May",       "June",     "July",     "August",
+                                  "September", "October",  "November", "December"};
   std::time_t tt = std::chrono::system_clock::to_time_t(*parsed);
   std::tm tm{};
   gmtime_r(&tt, &tm);
@@ -60,17 +77,17 @@ std::string GoConditions(const Json& conditions) {
     auto str = [&](const char* k) { return Quote(c.value(k, std::string())); };
     out += "certificates.CertificateSigningRequestCondition{Type:" + str("type") +
            ", Status:" + str("status") + ", Reason:" + str("reason") +
-           ", Message:" + str("message") + ", LastUpdateTime:v1.Time{Time:" +
-           GoTime(c.value("lastUpdateTime", Json())) + "}, LastTransitionTime:v1.Time{Time:" +
-           GoTime(c.value("lastTransitionTime", Json())) + "}}";
+           ", Message:" + str("message") +
+           ", LastUpdateTime:v1.Time{Time:" + GoTime(c.value("lastUpdateTime", Json())) +
+           "}, LastTransitionTime:v1.Time{Time:" + GoTime(c.value("lastTransitionTime", Json())) +
+           "}}";
   }
   return out + "}";
 }
 
 // k8s.io/apimachinery/pkg/util/validation.IsDNS1123Subdomain.
 std::vector<std::string> IsDns1123Subdomain(const std::string& value) {
-  static const RE2 kSubdomain(
-      "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
+  static const RE2 kSubdomain("[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*");
   std::vector<std::string> errs;
   if (value.size() > 253) errs.push_back("must be no more than 253 characters");
   if (!RE2::FullMatch(value, kSubdomain)) {
@@ -235,8 +252,9 @@ std::optional<std::string> CsrDecodeError(const Json& object) {
         !(spec["expirationSeconds"].is_number_integer() &&
           spec["expirationSeconds"].get<int64_t>() >= INT32_MIN &&
           spec["expirationSeconds"].get<int64_t>() <= INT32_MAX)) {
-      return type_error(spec["expirationSeconds"].is_number() ? "number " + spec["expirationSeconds"].dump()
-                                                               : json_kind(spec["expirationSeconds"]),
+      return type_error(spec["expirationSeconds"].is_number()
+                            ? "number " + spec["expirationSeconds"].dump()
+                            : json_kind(spec["expirationSeconds"]),
                         "CertificateSigningRequestSpec.spec.expirationSeconds", "int32");
     }
     for (const char* f : {"usages", "groups"}) {
@@ -248,8 +266,7 @@ std::optional<std::string> CsrDecodeError(const Json& object) {
       }
       for (const Json& item : spec[f]) {
         if (!item.is_string()) {
-          return type_error(json_kind(item),
-                            std::string("CertificateSigningRequestSpec.spec.") + f,
+          return type_error(json_kind(item), std::string("CertificateSigningRequestSpec.spec.") + f,
                             std::string(f) == "usages" ? "v1.KeyUsage" : "string");
         }
       }
@@ -274,15 +291,16 @@ std::optional<std::string> CsrDecodeError(const Json& object) {
         }
         for (const char* f : {"type", "status", "reason", "message"}) {
           if (c.contains(f) && !c[f].is_null() && !c[f].is_string()) {
-            return type_error(json_kind(c[f]),
-                              std::string("CertificateSigningRequestCondition.status.conditions.") + f,
-                              "string");
+            return type_error(
+                json_kind(c[f]),
+                std::string("CertificateSigningRequestCondition.status.conditions.") + f, "string");
           }
         }
         for (const char* f : {"lastUpdateTime", "lastTransitionTime"}) {
           if (c.contains(f) && !c[f].is_null() &&
               (!c[f].is_string() || !ParseTime(c[f].get<std::string>()))) {
-            return prefix + "parsing time " + c[f].dump() + " as \"2006-01-02T15:04:05Z07:00\": cannot parse";
+            return prefix + "parsing time " + c[f].dump() +
+                   " as \"2006-01-02T15:04:05Z07:00\": cannot parse";
           }
         }
       }
@@ -301,17 +319,26 @@ std::optional<std::string> CsrDecodeError(const Json& object) {
 
 std::vector<std::string> CsrUnknownFields(const Json& object) {
   static const std::set<std::string> kTop = {"apiVersion", "kind", "metadata", "spec", "status"};
-  static const std::set<std::string> kSpec = {"request", "signerName", "expirationSeconds",
-                                              "usages",  "username",   "uid",
-                                              "groups",  "extra"};
+  static const std::set<std::string> kSpec = {
+      "request", "signerName", "expirationSeconds", "usages", "username", "uid", "groups", "extra"};
   static const std::set<std::string> kStatus = {"conditions", "certificate"};
   static const std::set<std::string> kCondition = {
       "type", "status", "reason", "message", "lastUpdateTime", "lastTransitionTime"};
-  static const std::set<std::string> kMeta = {
-      "name",          "generateName",      "namespace",       "selfLink",
-      "uid",           "resourceVersion",   "generation",      "creationTimestamp",
-      "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-      "ownerReferences", "finalizers",      "managedFields"};
+  static const std::set<std::string> kMeta = {"name",
+                                              "generateName",
+                                              "namespace",
+                                              "selfLink",
+                                              "uid",
+                                              "resourceVersion",
+                                              "generation",
+                                              "creationTimestamp",
+                                              "deletionTimestamp",
+                                              "deletionGracePeriodSeconds",
+                                              "labels",
+                                              "annotations",
+                                              "ownerReferences",
+                                              "finalizers",
+                                              "managedFields"};
   std::vector<std::string> unknown;
   auto check = [&](const Json& j, const std::set<std::string>& known, const std::string& prefix) {
     if (!j.is_object()) return;
@@ -362,7 +389,8 @@ std::vector<FieldError> ValidateCsrCreate(const Json& object) {
     errs.push_back({T::kRequired, "spec.usages", "", ""});
   } else {
     std::string supported;
-    for (const std::string& u : ValidUsages()) supported += (supported.empty() ? "" : ", ") + Quote(u);
+    for (const std::string& u : ValidUsages())
+      supported += (supported.empty() ? "" : ", ") + Quote(u);
     for (size_t i = 0; i < usages.size(); ++i) {
       std::string u = usages[i].get<std::string>();
       if (ValidUsages().count(u) == 0) {
@@ -422,8 +450,8 @@ void PrepareCsrForUpdate(Json& object, const Json& old, CsrWrite write,
     object["status"] = old_status;
     return;
   }
-  Json status = object.contains("status") && object["status"].is_object() ? object["status"]
-                                                                            : Json::object();
+  Json status =
+      object.contains("status") && object["status"].is_object() ? object["status"] : Json::object();
   Json conditions = status.contains("conditions") && status["conditions"].is_array()
                         ? status["conditions"]
                         : Json::array();

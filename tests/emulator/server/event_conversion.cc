@@ -37,8 +37,6 @@ Json Rename(const Json& in, bool to_core, const char* api_version) {
 
 Json EventToCore(const Json& event) { return Rename(event, true, "v1"); }
 
-Json EventFromCore(const Json& core_event) {
-  return Rename(core_event, false, "events.k8s.io/v1");
-}
+Json EventFromCore(const Json& core_event) { return Rename(core_event, false, "events.k8s.io/v1"); }
 
 }  // namespace kca::emulator

@@ -7,7 +7,7 @@
 
 namespace kca::emulator {
 
-Json EventToCore(const Json& event);        // events.k8s.io/v1 -> v1
+Json EventToCore(const Json& event);         // events.k8s.io/v1 -> v1
 Json EventFromCore(const Json& core_event);  // v1 -> events.k8s.io/v1
 
 }  // namespace kca::emulator

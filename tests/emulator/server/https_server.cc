@@ -1,8 +1,5 @@
 // One TU holds all Beast/Asio code: it is the slowest part of the build.
-#include <utility>  // before Boost: Asio 1.74 uses std::exchange without including it
-
 #include "https_server.h"
-#include "kube_format.h"
 
 #include <sys/socket.h>
 
@@ -15,6 +12,9 @@
 #include <iostream>
 #include <map>
 #include <thread>
+#include <utility>  // before Boost: Asio 1.74 uses std::exchange without including it
+
+#include "kube_format.h"
 
 namespace kca::emulator {
 
@@ -26,7 +26,11 @@ using tcp = net::ip::tcp;
 class HttpsServer::Impl {
  public:
   Impl(ApiServer& api, const KeyPair& serving, const std::string& ca_pem, ServerLimits limits)
-      : api_(api), limits_(limits), tls_(ssl::context::tls_server), acceptor_(io_), signals_(io_),
+      : api_(api),
+        limits_(limits),
+        tls_(ssl::context::tls_server),
+        acceptor_(io_),
+        signals_(io_),
         reopen_timer_(io_) {
     // Registered before the "listening on" line so an early SIGTERM is queued, not fatal.
     signals_.add(SIGTERM);
@@ -199,8 +203,9 @@ class HttpsServer::Impl {
         break;
       }
       if (ec == http::error::body_limit) {
-        WriteStatus(stream, 413, "RequestEntityTooLarge",
-                    "Request entity too large: limit is " + std::to_string(limits_.hard_body_bytes));
+        WriteStatus(
+            stream, 413, "RequestEntityTooLarge",
+            "Request entity too large: limit is " + std::to_string(limits_.hard_body_bytes));
         break;
       }
       if (ec == http::error::header_limit) {
@@ -266,7 +271,7 @@ class HttpsServer::Impl {
         continue;
       }
       http::response<http::string_body> res{static_cast<http::status>(outcome.response.status),
-                                             req.version()};
+                                            req.version()};
       res.set(http::field::content_type, outcome.response.content_type);
       res.set(http::field::cache_control, "no-cache, private");
       for (const auto& [name, value] : outcome.response.headers) res.insert(name, value);

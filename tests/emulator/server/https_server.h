@@ -16,7 +16,7 @@
 namespace kca::emulator {
 
 struct ServerLimits {
-  size_t max_body_bytes = 3 * 1024 * 1024;  // kube-apiserver's request size limit: 413 above
+  size_t max_body_bytes = 3 * 1024 * 1024;    // kube-apiserver's request size limit: 413 above
   size_t hard_body_bytes = 64 * 1024 * 1024;  // above this the connection is closed
   size_t max_header_bytes = 1024 * 1024;
 };

@@ -81,8 +81,8 @@ Json InvalidStatus(const ResourceName& r, const std::string& name,
   std::string qualified_kind = r.group.empty() ? r.kind : r.kind + "." + r.group;
   Json details = Details(r, name, r.kind);
   details["causes"] = causes;
-  return StatusFailure(422, "Invalid", qualified_kind + " " + Quote(name) + " is invalid: " + joined,
-                       details);
+  return StatusFailure(422, "Invalid",
+                       qualified_kind + " " + Quote(name) + " is invalid: " + joined, details);
 }
 
 Json ForbiddenStatus(const ResourceName& r, const std::string& name, const std::string& why) {
@@ -100,17 +100,19 @@ Json ForbiddenStatus(const ResourceName& r, const std::string& name, const std::
 }
 
 Json ConflictStatus(const ResourceName& r, const std::string& name, const std::string& why) {
-  return StatusFailure(409, "Conflict",
-                       "Operation cannot be fulfilled on " + r.Qualified() + " " + Quote(name) +
-                           ": " + why,
-                       Details(r, name, r.resource));
+  return StatusFailure(
+      409, "Conflict",
+      "Operation cannot be fulfilled on " + r.Qualified() + " " + Quote(name) + ": " + why,
+      Details(r, name, r.resource));
 }
 
 Json BadRequestStatus(const std::string& message) {
   return StatusFailure(400, "BadRequest", message);
 }
 
-std::string Quote(const std::string& s) { return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string Quote(const std::string& s) {
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 std::string FormatTime(std::chrono::system_clock::time_point t) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -126,8 +128,8 @@ std::string FormatMicroTime(std::chrono::system_clock::time_point t) {
   std::tm tm{};
   gmtime_r(&tt, &tm);
   char buf[48];
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() %
-                1000000;
+  auto micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
   size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
   std::snprintf(buf + n, sizeof(buf) - n, ".%06lldZ", static_cast<long long>(micros));
   return buf;
@@ -218,7 +220,8 @@ std::optional<std::string> Base64Decode(const std::string& in, std::string* erro
       if (in[i] == '=') ++pads;
       ++i;
     }
-    if (static_cast<size_t>(n) + pads != 4 || i != in.size()) return fail(i < in.size() ? i : in.size());
+    if (static_cast<size_t>(n) + pads != 4 || i != in.size())
+      return fail(i < in.size() ? i : in.size());
     out.push_back(static_cast<char>((vals[0] << 2) | (vals[1] >> 4)));
     if (n == 3) out.push_back(static_cast<char>(((vals[1] & 15) << 4) | (vals[2] >> 2)));
   }
@@ -230,7 +233,8 @@ std::string Base64Encode(const std::string& in) {
   size_t i = 0;
   while (i + 2 < in.size()) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out += kAlphabet[v >> 18];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];

@@ -26,10 +26,10 @@ struct FieldError {
   enum class Type { kRequired, kForbidden, kInvalid, kNotSupported, kDuplicate, kTooLong };
   Type type;
   std::string field;
-  std::string value;   // already rendered as Go's %v/%q/%#v would, empty when not shown
+  std::string value;  // already rendered as Go's %v/%q/%#v would, empty when not shown
   std::string detail;
-  std::string Body() const;      // "Invalid value: "x": detail"
-  std::string Reason() const;    // "FieldValueInvalid"
+  std::string Body() const;    // "Invalid value: "x": detail"
+  std::string Reason() const;  // "FieldValueInvalid"
   std::string Message() const { return field + ": " + Body(); }
 };
 

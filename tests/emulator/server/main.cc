@@ -33,8 +33,9 @@ std::string Kubeconfig(const std::string& server, const std::string& ca_pem,
                        const std::string& user, const std::string& user_body) {
   std::ostringstream k;
   k << "apiVersion: v1\nkind: Config\nclusters:\n- name: emulator\n  cluster:\n    server: "
-    << server << "\n    certificate-authority-data: " << Base64Encode(ca_pem) << "\nusers:\n- name: "
-    << user << "\n  user:\n" << user_body << "contexts:\n- name: " << user
+    << server << "\n    certificate-authority-data: " << Base64Encode(ca_pem)
+    << "\nusers:\n- name: " << user << "\n  user:\n"
+    << user_body << "contexts:\n- name: " << user
     << "@emulator\n  context:\n    cluster: emulator\n    user: " << user
     << "\ncurrent-context: " << user << "@emulator\n";
   return k.str();
@@ -62,7 +63,8 @@ std::string LoadOrCreateTokens(const fs::path& file, std::string* approver_token
   if (!approver_token->empty() && !admin_token.empty()) return content;
   *approver_token = RandomHex(32);
   UserInfo admin{kAdminUser, "", {"system:masters"}};
-  return "# token,user,uid,\"groups\" (kube-apiserver --token-auth-file format; re-read on change)\n" +
+  return "# token,user,uid,\"groups\" (kube-apiserver --token-auth-file format; re-read on "
+         "change)\n" +
          TokenFileLine(RandomHex(32), admin) + TokenFileLine(*approver_token, ApproverIdentity());
 }
 
@@ -88,8 +90,7 @@ int main(int argc, char** argv) {
   app.add_option("--history", history, "watch events kept; older resourceVersions get 410")
       ->check(CLI::Range(size_t{1}, size_t{10000000}))
       ->capture_default_str();
-  app.add_option("--token-grace-seconds", token_grace,
-                 "how long a rotated-out token keeps working")
+  app.add_option("--token-grace-seconds", token_grace, "how long a rotated-out token keeps working")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
   app.add_option("--fault-drop-watch-after-events", faults.drop_watch_after_events,
@@ -120,7 +121,8 @@ int main(int argc, char** argv) {
 
   size_t colon = listen.rfind(':');
   std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
-  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (!host.empty() && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   int port = -1;
   try {
     if (colon != std::string::npos) port = std::stoi(listen.substr(colon + 1));
@@ -182,8 +184,10 @@ int main(int argc, char** argv) {
   }
   std::string url_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string url = "https://" + url_host + ":" + std::to_string(*bound);
-  if (!WriteFile(dir / "admin.kubeconfig", Kubeconfig(url, ca->cert_pem, "admin", CertUserBody(*admin)), &error) ||
-      !WriteFile(dir / "user.kubeconfig", Kubeconfig(url, ca->cert_pem, "alice", CertUserBody(*alice)), &error) ||
+  if (!WriteFile(dir / "admin.kubeconfig",
+                 Kubeconfig(url, ca->cert_pem, "admin", CertUserBody(*admin)), &error) ||
+      !WriteFile(dir / "user.kubeconfig",
+                 Kubeconfig(url, ca->cert_pem, "alice", CertUserBody(*alice)), &error) ||
       !WriteFile(dir / "approver.kubeconfig",
                  Kubeconfig(url, ca->cert_pem, "kube-csr-approver",
                             "    tokenFile: " + sa_token.string() + "\n"),
@@ -192,7 +196,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (refuse_seconds > 0) {
-    server.RefuseConnections(std::chrono::milliseconds(static_cast<int64_t>(refuse_seconds * 1000)));
+    server.RefuseConnections(
+        std::chrono::milliseconds(static_cast<int64_t>(refuse_seconds * 1000)));
   }
   std::cout << "listening on " << url << std::endl;
   server.Run();

@@ -137,7 +137,8 @@ Result<KeyPair> LoadOrCreateCa(const std::string& data_dir) {
   X509_set_issuer_name(cert.get(), name);
   X509_set_pubkey(cert.get(), key.get());
   AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE");
-  AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature");
+  AddExtension(cert.get(), cert.get(), NID_key_usage,
+               "critical,keyCertSign,cRLSign,digitalSignature");
   AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash");
   if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
     return Error{OpenSslError("cannot self-sign the emulator CA")};
@@ -170,7 +171,8 @@ Result<KeyPair> IssueCertificate(const KeyPair& ca, const std::string& common_na
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
   X509_set_pubkey(cert.get(), key.get());
   AddExtension(cert.get(), ca_cert.get(), NID_basic_constraints, "critical,CA:FALSE");
-  AddExtension(cert.get(), ca_cert.get(), NID_key_usage, "critical,digitalSignature,keyEncipherment");
+  AddExtension(cert.get(), ca_cert.get(), NID_key_usage,
+               "critical,digitalSignature,keyEncipherment");
   AddExtension(cert.get(), ca_cert.get(), NID_ext_key_usage, serving ? "serverAuth" : "clientAuth");
   AddExtension(cert.get(), ca_cert.get(), NID_authority_key_identifier, "keyid");
   if (serving) {
@@ -246,7 +248,7 @@ Result<CsrSubject> ParseCertificateRequest(const std::string& pem) {
   if (X509_REQ_verify(req.get(), key) != 1) {
     ERR_clear_error();
     return Error{EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? "crypto/rsa: verification error"
-                                                          : "x509: ECDSA verification failure"};
+                                                           : "x509: ECDSA verification failure"};
   }
   return SubjectOfName(X509_REQ_get_subject_name(req.get()));
 }

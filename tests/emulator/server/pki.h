@@ -3,11 +3,11 @@
 // Thread-safety: free functions over caller-owned values; safe to call concurrently.
 #pragma once
 
+#include <openssl/x509.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <openssl/x509.h>
 
 #include "kube_csr_approver/result.h"
 

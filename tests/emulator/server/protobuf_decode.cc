@@ -135,8 +135,8 @@ bool ObjectMeta(std::string_view data, Json* meta) {
       case 5:
       case 6: {
         if (!String(r, w, &s)) return false;
-        static const char* kNames[] = {"", "name", "generateName", "namespace", "", "uid",
-                                       "resourceVersion"};
+        static const char* kNames[] = {"", "name", "generateName",   "namespace",
+                                       "", "uid",  "resourceVersion"};
         if (!s.empty()) (*meta)[kNames[f]] = s;
         return true;
       }
@@ -233,8 +233,8 @@ bool CsrStatus(std::string_view data, Json* status) {
 }
 
 bool ResourceAttributes(std::string_view data, Json* out) {
-  static const char* kNames[] = {"",         "namespace",   "verb", "group", "version",
-                                 "resource", "subresource", "name"};
+  static const char* kNames[] = {"",        "namespace", "verb",        "group",
+                                 "version", "resource",  "subresource", "name"};
   return Walk(data, [&](Reader& r, uint32_t f, uint32_t w) {
     std::string s;
     if (f >= 1 && f <= 7) {

@@ -10,11 +10,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace kca::emulator {
 
@@ -38,7 +37,7 @@ struct WatchEvent {
 
 // Outcome of reading history for a watcher.
 struct HistoryRead {
-  bool expired = false;         // events after `after` were compacted away
+  bool expired = false;           // events after `after` were compacted away
   uint64_t oldest_available = 0;  // for the "too old resource version" message
   uint64_t revision = 0;          // the store's revision when read: the watcher is synced to it
   std::vector<WatchEvent> events;
@@ -90,11 +89,11 @@ class Store {
   mutable std::mutex mu_;
   mutable std::condition_variable changed_;
   size_t history_limit_;
-  uint64_t revision_ = 1;          // GUARDED_BY(mu_)
+  uint64_t revision_ = 1;           // GUARDED_BY(mu_)
   uint64_t compacted_through_ = 1;  // GUARDED_BY(mu_): events <= this are gone
-  bool shut_down_ = false;         // GUARDED_BY(mu_)
+  bool shut_down_ = false;          // GUARDED_BY(mu_)
   std::map<std::string, std::map<std::string, Json>> objects_;  // GUARDED_BY(mu_)
-  std::deque<WatchEvent> history_;                               // GUARDED_BY(mu_)
+  std::deque<WatchEvent> history_;                              // GUARDED_BY(mu_)
 };
 
 }  // namespace kca::emulator

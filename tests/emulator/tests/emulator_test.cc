@@ -1,11 +1,10 @@
 // Behaviour of kube-apiserver-emulator over HTTPS: authentication, authorization, CSR
 // validation, approval semantics, pagination, watch (RV, bookmarks, timeout, 410), faults, request
 // counts, token rotation, leases, events, reviews and malformed input.
+#include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <fstream>
@@ -70,8 +69,8 @@ class EmulatorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     EmulatorProcess::Options options;
-    options.extra_args = {"--bookmark-interval", "1", "--token-grace-seconds", "1", "--history",
-                          "50"};
+    options.extra_args = {"--bookmark-interval", "1", "--token-grace-seconds", "1",
+                          "--history",           "50"};
     auto started = EmulatorProcess::Start(options);
     ASSERT_TRUE(started.ok()) << started.error().message;
     emulator_ = std::move(*started).release();
@@ -104,7 +103,8 @@ class EmulatorTest : public ::testing::Test {
   }
 
   json CreateCsr(const std::string& name, HttpsClient* client = nullptr) {
-    HttpResponse r = Must((client ? client : alice_.get())->Post(kCsrs, CsrObject(name, MakeCsrPem(name))));
+    HttpResponse r =
+        Must((client ? client : alice_.get())->Post(kCsrs, CsrObject(name, MakeCsrPem(name))));
     EXPECT_EQ(r.status, 201) << r.body;
     return r.Json();
   }
@@ -130,15 +130,17 @@ TEST_F(EmulatorTest, UnauthenticatedRequestsGetTheKubernetes401Status) {
 TEST_F(EmulatorTest, ForbiddenListNamesUserVerbResourceAndScope) {
   HttpResponse r = Must(alice_->Get("/api/v1/nodes"));
   EXPECT_EQ(r.status, 403);
-  EXPECT_EQ(r.Json()["message"],
-            "nodes is forbidden: User \"alice\" cannot list resource \"nodes\" in API group \"\" at "
-            "the cluster scope");
+  EXPECT_EQ(
+      r.Json()["message"],
+      "nodes is forbidden: User \"alice\" cannot list resource \"nodes\" in API group \"\" at "
+      "the cluster scope");
   EXPECT_EQ(r.Json()["reason"], "Forbidden");
   r = Must(approver_->Get("/apis/coordination.k8s.io/v1/namespaces/default/leases/x"));
-  EXPECT_EQ(r.Json()["message"],
-            "leases.coordination.k8s.io \"x\" is forbidden: User "
-            "\"system:serviceaccount:kube-system:kube-csr-approver\" cannot get resource \"leases\" "
-            "in API group \"coordination.k8s.io\" in the namespace \"default\"");
+  EXPECT_EQ(
+      r.Json()["message"],
+      "leases.coordination.k8s.io \"x\" is forbidden: User "
+      "\"system:serviceaccount:kube-system:kube-csr-approver\" cannot get resource \"leases\" "
+      "in API group \"coordination.k8s.io\" in the namespace \"default\"");
   r = Must(alice_->Get("/emulator/v1/state"));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.Json()["message"],
@@ -176,12 +178,14 @@ TEST_F(EmulatorTest, CreateValidationMatchesKubeApiserver) {
   EXPECT_EQ(fields, (std::vector<std::string>{"spec.request", "spec.usages[2]", "spec.usages[1]",
                                               "spec.expirationSeconds"}));
   std::string message = status["message"];
-  EXPECT_EQ(message.rfind("CertificateSigningRequest.certificates.k8s.io \"bad\" is invalid: [", 0), 0u)
+  EXPECT_EQ(message.rfind("CertificateSigningRequest.certificates.k8s.io \"bad\" is invalid: [", 0),
+            0u)
       << message;
   EXPECT_NE(message.find("PEM block type must be CERTIFICATE REQUEST"), std::string::npos);
   EXPECT_NE(message.find("spec.usages[1]: Duplicate value: \"client auth\""), std::string::npos);
 
-  r = Must(alice_->Post(kCsrs, CsrObject("legacy", MakeCsrPem("l"), "kubernetes.io/legacy-unknown")));
+  r = Must(
+      alice_->Post(kCsrs, CsrObject("legacy", MakeCsrPem("l"), "kubernetes.io/legacy-unknown")));
   EXPECT_EQ(r.Json()["message"],
             "CertificateSigningRequest.certificates.k8s.io \"legacy\" is invalid: spec.signerName: "
             "Invalid value: \"kubernetes.io/legacy-unknown\": the legacy signerName is not allowed "
@@ -229,7 +233,8 @@ TEST_F(EmulatorTest, ApprovalKeepsOnlyConditionsAndFillsTimestamps) {
   approved["status"]["conditions"].push_back(ApprovedCondition("Denied"));
   r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", approved));
   EXPECT_EQ(r.status, 422);
-  EXPECT_NE(r.body.find("Approved and Denied conditions are mutually exclusive"), std::string::npos);
+  EXPECT_NE(r.body.find("Approved and Denied conditions are mutually exclusive"),
+            std::string::npos);
   // Removing Approved: 422 Forbidden cause.
   approved["status"]["conditions"] = json::array();
   r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", approved));
@@ -245,7 +250,8 @@ TEST_F(EmulatorTest, ApprovalKeepsOnlyConditionsAndFillsTimestamps) {
 }
 
 TEST_F(EmulatorTest, ApprovalNeedsApproveOnTheSignerOrItsWildcard) {
-  json csr = Must(admin_->Post(kCsrs, CsrObject("s1", MakeCsrPem("s1"), "example.com/signer"))).Json();
+  json csr =
+      Must(admin_->Post(kCsrs, CsrObject("s1", MakeCsrPem("s1"), "example.com/signer"))).Json();
   csr["status"]["conditions"] = {ApprovedCondition()};
   HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/s1/approval", csr));
   EXPECT_EQ(r.status, 403);
@@ -291,7 +297,8 @@ TEST_F(EmulatorTest, ListPaginatesAtOneResourceVersionAndFiltersByField) {
   std::string rv;
   int pages = 0;
   do {
-    std::string target = std::string(kCsrs) + "?limit=2" + (cont.empty() ? "" : "&continue=" + cont);
+    std::string target =
+        std::string(kCsrs) + "?limit=2" + (cont.empty() ? "" : "&continue=" + cont);
     json list = Must(alice_->Get(target)).Json();
     ASSERT_EQ(list["kind"], "CertificateSigningRequestList");
     if (rv.empty()) rv = list["metadata"]["resourceVersion"];
@@ -307,7 +314,8 @@ TEST_F(EmulatorTest, ListPaginatesAtOneResourceVersionAndFiltersByField) {
   EXPECT_EQ(names, (std::vector<std::string>{"other", "p0", "p1", "p2", "p3", "p4"}));
 
   json filtered =
-      Must(alice_->Get(std::string(kCsrs) + "?fieldSelector=spec.signerName%3Dexample.com%2Fx")).Json();
+      Must(alice_->Get(std::string(kCsrs) + "?fieldSelector=spec.signerName%3Dexample.com%2Fx"))
+          .Json();
   ASSERT_EQ(filtered["items"].size(), 1u);
   EXPECT_EQ(filtered["items"][0]["metadata"]["name"], "other");
   filtered = Must(alice_->Get(std::string(kCsrs) + "?fieldSelector=metadata.name!%3Dother")).Json();
@@ -333,7 +341,8 @@ TEST_F(EmulatorTest, ExpiredContinueTokenIs410) {
 TEST_F(EmulatorTest, ServerSideTableHasTheCsrColumns) {
   CreateCsr("t1");
   HttpResponse r = Must(alice_->Request(
-      "GET", kCsrs, "", {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}}));
+      "GET", kCsrs, "",
+      {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}}));
   json table = r.Json();
   ASSERT_EQ(table["kind"], "Table");
   std::vector<std::string> columns;
@@ -383,7 +392,9 @@ TEST_F(EmulatorTest, WatchWithoutResourceVersionStartsWithTheCurrentState) {
   CreateCsr("x1");
   CreateCsr("x2");
   auto watcher = Client("admin");
-  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=true&fieldSelector=metadata.name%3Dx2")->status, 200);
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=true&fieldSelector=metadata.name%3Dx2")
+                ->status,
+            200);
   json e = NextEvent(*watcher);
   EXPECT_EQ(e["type"], "ADDED");
   EXPECT_EQ(e["object"]["metadata"]["name"], "x2");
@@ -395,7 +406,12 @@ TEST_F(EmulatorTest, WatchWithoutResourceVersionStartsWithTheCurrentState) {
 TEST_F(EmulatorTest, BookmarksArriveAndTimeoutEndsTheStream) {
   auto watcher = Client("admin");
   std::string rv = Must(admin_->Get(kCsrs)).Json()["metadata"]["resourceVersion"];
-  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&allowWatchBookmarks=true&timeoutSeconds=2&resourceVersion=" + rv)->status, 200);
+  ASSERT_EQ(
+      watcher
+          ->StartWatch(std::string(kCsrs) +
+                       "?watch=1&allowWatchBookmarks=true&timeoutSeconds=2&resourceVersion=" + rv)
+          ->status,
+      200);
   json e = NextEvent(*watcher, 3s);
   EXPECT_EQ(e["type"], "BOOKMARK");
   EXPECT_EQ(e["object"]["kind"], "CertificateSigningRequest");
@@ -418,12 +434,15 @@ TEST_F(EmulatorTest, WatchFromCompactedResourceVersionGets410InTheStream) {
   CreateCsr("c1");
   ASSERT_EQ(Must(admin_->Request("POST", "/emulator/v1/compact")).status, 200);
   auto watcher = Client("admin");
-  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv)->status, 200);
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv)->status,
+            200);
   json e = NextEvent(*watcher);
   EXPECT_EQ(e["type"], "ERROR");
   EXPECT_EQ(e["object"]["code"], 410);
   EXPECT_EQ(e["object"]["reason"], "Expired");
-  EXPECT_EQ(e["object"]["message"].get<std::string>().rfind("too old resource version: " + rv + " (", 0), 0u);
+  EXPECT_EQ(
+      e["object"]["message"].get<std::string>().rfind("too old resource version: " + rv + " (", 0),
+      0u);
   EXPECT_EQ(watcher->NextLine(2s).error().message, "eof");
   // Too new: 504 before any stream.
   auto too_new = watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=999999");
@@ -440,7 +459,8 @@ TEST_F(EmulatorTest, HistoryLimitExpiresOldResourceVersions) {
     csr = Must(admin_->Put(std::string(kCsrs) + "/h", csr)).Json();
   }
   auto watcher = Client("admin");
-  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv)->status, 200);
+  ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1&resourceVersion=" + rv)->status,
+            200);
   EXPECT_EQ(NextEvent(*watcher)["object"]["code"], 410);
 }
 
@@ -459,7 +479,8 @@ TEST_F(EmulatorTest, FaultDropWatchAfterEvents) {
 }
 
 TEST_F(EmulatorTest, FaultDropWatchAfterSeconds) {
-  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"dropWatchAfterSeconds", 0.3}})).status, 200);
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"dropWatchAfterSeconds", 0.3}})).status,
+            200);
   auto watcher = Client("admin");
   auto started = std::chrono::steady_clock::now();
   ASSERT_EQ(watcher->StartWatch(std::string(kCsrs) + "?watch=1")->status, 200);
@@ -490,7 +511,9 @@ TEST_F(EmulatorTest, FaultConflictNextApprovals) {
 
 TEST_F(EmulatorTest, FaultThrottleWithRetryAfter) {
   ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults",
-                              {{"throttleNextRequests", 1}, {"retryAfterSeconds", 7}})).status, 200);
+                              {{"throttleNextRequests", 1}, {"retryAfterSeconds", 7}}))
+                .status,
+            200);
   HttpResponse r = Must(approver_->Get(kCsrs));
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.Header("Retry-After"), "7");
@@ -499,7 +522,9 @@ TEST_F(EmulatorTest, FaultThrottleWithRetryAfter) {
 }
 
 TEST_F(EmulatorTest, FaultErrorFractionIsDeterministic) {
-  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"errorFraction", 0.5}, {"errorCode", 503}})).status, 200);
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"errorFraction", 0.5}, {"errorCode", 503}}))
+                .status,
+            200);
   int failures = 0;
   for (int i = 0; i < 10; ++i) {
     HttpResponse r = Must(approver_->Get(kCsrs));
@@ -510,7 +535,9 @@ TEST_F(EmulatorTest, FaultErrorFractionIsDeterministic) {
     }
   }
   EXPECT_EQ(failures, 5);
-  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"errorFraction", 1}, {"errorCode", 500}})).status, 200);
+  ASSERT_EQ(
+      Must(admin_->Post("/emulator/v1/faults", {{"errorFraction", 1}, {"errorCode", 500}})).status,
+      200);
   HttpResponse r = Must(approver_->Get(kCsrs));
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.Json()["reason"], "InternalError");
@@ -527,7 +554,8 @@ TEST_F(EmulatorTest, FaultLatency) {
 TEST_F(EmulatorTest, FaultRefuseConnections) {
   auto probe = Client("approver");
   ASSERT_EQ(Must(probe->Get(kCsrs)).status, 200);
-  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"refuseConnectionsSeconds", 1}})).status, 200);
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"refuseConnectionsSeconds", 1}})).status,
+            200);
   // The kept-alive connection is cut and new ones are refused...
   auto refused = probe->Request("GET", kCsrs, "", {}, 2s);
   EXPECT_FALSE(refused.ok());
@@ -610,7 +638,8 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
                 {"regarding", {{"kind", "CertificateSigningRequest"}, {"name", "csr1"}}},
                 {"reason", "Approved"},
                 {"type", "Normal"}};
-  EXPECT_EQ(Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/default/events", event)).status, 201);
+  EXPECT_EQ(Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/default/events", event)).status,
+            201);
   json core = {{"apiVersion", "v1"},
                {"kind", "Event"},
                {"metadata", {{"name", "csr1.17b"}}},
@@ -627,16 +656,21 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
   ASSERT_EQ(as_events["items"].size(), 2u);
   EXPECT_EQ(as_events["items"][1]["apiVersion"], "events.k8s.io/v1");
   EXPECT_EQ(as_events["items"][1]["regarding"]["name"], "csr1");
-  json by_reason =
-      Must(admin_->Get("/api/v1/events?fieldSelector=involvedObject.kind%3DCertificateSigningRequest,reason%3DApproved")).Json();
+  json by_reason = Must(admin_->Get("/api/v1/"
+                                    "events?fieldSelector=involvedObject.kind%"
+                                    "3DCertificateSigningRequest,reason%3DApproved"))
+                       .Json();
   EXPECT_EQ(by_reason["items"].size(), 2u);
   EXPECT_EQ(Must(admin_->Get("/api/v1/events?fieldSelector=spec.x%3Dy")).status, 400);
 
-  json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-1"}}},
+  json node = {{"apiVersion", "v1"},
+               {"kind", "Node"},
+               {"metadata", {{"name", "node-1"}}},
                {"status", {{"addresses", {{{"type", "InternalIP"}, {"address", "10.0.0.1"}}}}}}};
   EXPECT_EQ(Must(admin_->Post("/api/v1/nodes", node)).status, 201);
-  EXPECT_EQ(Must(approver_->Get("/api/v1/nodes/node-1")).Json()["status"]["addresses"][0]["address"],
-            "10.0.0.1");
+  EXPECT_EQ(
+      Must(approver_->Get("/api/v1/nodes/node-1")).Json()["status"]["addresses"][0]["address"],
+      "10.0.0.1");
 
   json sar = {{"apiVersion", "authorization.k8s.io/v1"},
               {"kind", "SubjectAccessReview"},
@@ -669,12 +703,14 @@ TEST_F(EmulatorTest, MalformedRequestsGetStatusErrors) {
   EXPECT_EQ(r.Json()["kind"], "Status");
   r = Must(alice_->Request("POST", kCsrs, R"({"apiVersion":"certificates.k8s.io/v1"})"));
   EXPECT_EQ(r.status, 400);
-  r = Must(alice_->Request("POST", kCsrs,
-                           R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"usages":"client auth"}})"));
+  r = Must(alice_->Request(
+      "POST", kCsrs,
+      R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"usages":"client auth"}})"));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("cannot unmarshal string"), std::string::npos) << r.body;
-  r = Must(alice_->Request("POST", kCsrs,
-                           R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"request":"!!!"}})"));
+  r = Must(alice_->Request(
+      "POST", kCsrs,
+      R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"request":"!!!"}})"));
   EXPECT_EQ(r.status, 400);
   r = Must(admin_->Get("/apis/certificates.k8s.io/v1/nothing"));
   EXPECT_EQ(r.status, 404);

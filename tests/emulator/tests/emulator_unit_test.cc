@@ -41,9 +41,9 @@ TEST(FieldErrorTest, RendersLikeFieldErrorList) {
   FieldError e{FieldError::Type::kInvalid, "spec.expirationSeconds", "599", "too short"};
   EXPECT_EQ(e.Message(), "spec.expirationSeconds: Invalid value: 599: too short");
   EXPECT_EQ(e.Reason(), "FieldValueInvalid");
-  Json status = InvalidStatus({"certificates.k8s.io", "certificatesigningrequests",
-                               "CertificateSigningRequest"},
-                              "x", {e, {FieldError::Type::kRequired, "spec.usages", "", ""}});
+  Json status = InvalidStatus(
+      {"certificates.k8s.io", "certificatesigningrequests", "CertificateSigningRequest"}, "x",
+      {e, {FieldError::Type::kRequired, "spec.usages", "", ""}});
   EXPECT_EQ(status["message"],
             "CertificateSigningRequest.certificates.k8s.io \"x\" is invalid: "
             "[spec.expirationSeconds: Invalid value: 599: too short, spec.usages: Required value]");
@@ -58,8 +58,8 @@ Json CsrWithConditions(Json conditions) {
 
 TEST(CsrStrategyTest, ApprovalUpdateRules) {
   Json old = CsrWithConditions(Json::array());
-  Json both = CsrWithConditions({{{"type", "Approved"}, {"status", "True"}},
-                                 {{"type", "Denied"}, {"status", "True"}}});
+  Json both = CsrWithConditions(
+      {{{"type", "Approved"}, {"status", "True"}}, {{"type", "Denied"}, {"status", "True"}}});
   PrepareCsrForUpdate(both, old, CsrWrite::kApproval, std::chrono::system_clock::now());
   std::vector<FieldError> errs = ValidateCsrUpdate(both, old, CsrWrite::kApproval);
   ASSERT_EQ(errs.size(), 1u);
@@ -69,21 +69,22 @@ TEST(CsrStrategyTest, ApprovalUpdateRules) {
   Json false_status = CsrWithConditions({{{"type", "Approved"}, {"status", "False"}}});
   errs = ValidateCsrUpdate(false_status, old, CsrWrite::kApproval);
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].Message(),
-            "status.conditions[0].status: Unsupported value: \"False\": supported values: \"True\"");
+  EXPECT_EQ(
+      errs[0].Message(),
+      "status.conditions[0].status: Unsupported value: \"False\": supported values: \"True\"");
 
   Json approved = CsrWithConditions({{{"type", "Approved"}, {"status", "True"}}});
   Json removed = CsrWithConditions(Json::array());
   errs = ValidateCsrUpdate(removed, approved, CsrWrite::kApproval);
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].Message(),
-            "status.conditions: Forbidden: updates may not remove a condition of type \"Approved\"");
+  EXPECT_EQ(
+      errs[0].Message(),
+      "status.conditions: Forbidden: updates may not remove a condition of type \"Approved\"");
 }
 
 TEST(CsrStrategyTest, LastTransitionTimeCarriesOverForTheSameCondition) {
-  Json old = CsrWithConditions({{{"type", "Failed"},
-                                 {"status", "True"},
-                                 {"lastTransitionTime", "2020-01-01T00:00:00Z"}}});
+  Json old = CsrWithConditions(
+      {{{"type", "Failed"}, {"status", "True"}, {"lastTransitionTime", "2020-01-01T00:00:00Z"}}});
   Json next = CsrWithConditions({{{"type", "Failed"}, {"status", "True"}}});
   PrepareCsrForUpdate(next, old, CsrWrite::kStatus, std::chrono::system_clock::now());
   EXPECT_EQ(next["status"]["conditions"][0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
@@ -138,13 +139,15 @@ std::string Field(uint32_t field, const std::string& bytes) {
 
 TEST(ProtobufDecodeTest, DecodesACsrApprovalBody) {
   std::string meta = Field(1, "csr-1") + Field(6, "42");
-  std::string spec = Field(7, "example.com/s") + Field(5, "client auth") + Varint(8 << 3) + Varint(3600);
+  std::string spec =
+      Field(7, "example.com/s") + Field(5, "client auth") + Varint(8 << 3) + Varint(3600);
   std::string time = Varint(1 << 3) + Varint(1700000000);
   std::string condition = Field(1, "Approved") + Field(6, "True") + Field(2, "R") + Field(4, time);
   std::string status = Field(1, condition);
   std::string csr = Field(1, meta) + Field(2, spec) + Field(3, status);
-  std::string unknown = Field(1, Field(1, "certificates.k8s.io/v1") + Field(2, "CertificateSigningRequest")) +
-                        Field(2, csr);
+  std::string unknown =
+      Field(1, Field(1, "certificates.k8s.io/v1") + Field(2, "CertificateSigningRequest")) +
+      Field(2, csr);
   std::string error;
   std::optional<Json> decoded = DecodeKubernetesProtobuf(std::string("k8s\0", 4) + unknown, &error);
   ASSERT_TRUE(decoded) << error;
@@ -158,12 +161,17 @@ TEST(ProtobufDecodeTest, DecodesACsrApprovalBody) {
 
   EXPECT_FALSE(DecodeKubernetesProtobuf("k8s", &error));
   EXPECT_FALSE(DecodeKubernetesProtobuf(std::string("k8s\0", 4) + "\xff\xff\xff", &error));
-  EXPECT_FALSE(DecodeKubernetesProtobuf(std::string("k8s\0", 4) + unknown.substr(0, unknown.size() - 3), &error));
+  EXPECT_FALSE(DecodeKubernetesProtobuf(
+      std::string("k8s\0", 4) + unknown.substr(0, unknown.size() - 3), &error));
 }
 
 TEST(EventConversionTest, RoundTripsBetweenApis) {
-  Json ev = {{"kind", "Event"}, {"apiVersion", "events.k8s.io/v1"}, {"metadata", {{"name", "e"}}},
-             {"regarding", {{"name", "csr"}}}, {"note", "n"}, {"reportingController", "c"}};
+  Json ev = {{"kind", "Event"},
+             {"apiVersion", "events.k8s.io/v1"},
+             {"metadata", {{"name", "e"}}},
+             {"regarding", {{"name", "csr"}}},
+             {"note", "n"},
+             {"reportingController", "c"}};
   Json core = EventToCore(ev);
   EXPECT_EQ(core["apiVersion"], "v1");
   EXPECT_EQ(core["involvedObject"]["name"], "csr");
@@ -175,7 +183,9 @@ TEST(EventConversionTest, RoundTripsBetweenApis) {
 TEST(StoreTest, HistoryBoundsAndCompaction) {
   Store store(2);
   auto put = [&](const std::string& name) {
-    store.Mutate({"g/r", "", name}, [](const Json*, bool*) { return Json{{"metadata", Json::object()}}; });
+    store.Mutate({"g/r", "", name}, [](const Json*, bool*) {
+      return Json{{"metadata", Json::object()}};
+    });
   };
   uint64_t start = store.CurrentResourceVersion();
   put("a");
