@@ -74,7 +74,24 @@ std::string LongNameOrOid(const ASN1_OBJECT* object) {
   return DottedOid(object);
 }
 
+// OpenSSL reads a TeletexString's high bytes as Latin-1, Go's x509 (the signer, the
+// authenticator) keeps them raw: the same bytes would be two different names.
+bool IsLegacyEightBitString(int asn1_type) {
+  return asn1_type == V_ASN1_T61STRING || asn1_type == V_ASN1_VIDEOTEXSTRING ||
+         asn1_type == V_ASN1_GRAPHICSTRING || asn1_type == V_ASN1_GENERALSTRING;
+}
+
 Result<std::string> SubjectValue(const ASN1_STRING* value, const std::string& type) {
+  if (IsLegacyEightBitString(ASN1_STRING_type(value))) {
+    const unsigned char* bytes = ASN1_STRING_get0_data(value);
+    for (int i = 0; i < ASN1_STRING_length(value); ++i) {
+      if (bytes[i] >= 0x80) {
+        return Error{"subject attribute " + type +
+                     " is a TeletexString with non-ASCII bytes, which programs read "
+                     "differently; encode it as UTF8String"};
+      }
+    }
+  }
   unsigned char* raw = nullptr;
   const int length = ASN1_STRING_to_UTF8(&raw, value);
   Utf8Ptr owned(raw);

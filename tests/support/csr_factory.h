@@ -43,7 +43,8 @@ KeyPtr CachedKey(const KeySpec& spec);
 KeyPtr FreshKey(const KeySpec& spec);
 
 // A subject attribute written with a raw ASN.1 string type and raw bytes, bypassing OpenSSL's
-// checks: embedded NUL, invalid UTF-8, a BMPString, ...
+// checks: embedded NUL, a BMPString, a TeletexString, ... (OpenSSL will not encode invalid
+// UTF-8 in a name at all: write a placeholder here and replace it with `patches`).
 struct RawSubjectAttribute {
   std::string type;   // short name ("CN") or dotted OID
   int asn1_type = 0;  // V_ASN1_UTF8STRING, V_ASN1_BMPSTRING, V_ASN1_PRINTABLESTRING, ...

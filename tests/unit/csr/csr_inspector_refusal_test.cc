@@ -78,6 +78,16 @@ TEST(CsrInspectorRefusalTest, NonStringSubjectValue) {
                 "a name in the request holds a value of a type that is not a string");
 }
 
+TEST(CsrInspectorRefusalTest, TeletexStringWithHighBytes) {
+  RequestSpec spec;
+  spec.raw_subject = {{"O", V_ASN1_T61STRING, "caf\xe9"}};
+  ExpectRefused(spec, "subject attribute O is a TeletexString with non-ASCII bytes");
+  spec.raw_subject = {{"O", V_ASN1_T61STRING, "plain ascii"}};
+  auto facts = InspectPemRequest(MakeRequestPem(spec));
+  ASSERT_TRUE(facts.ok()) << facts.error().message;
+  EXPECT_EQ(facts->organizations, std::vector<std::string>{"plain ascii"});
+}
+
 TEST(CsrInspectorRefusalTest, PatchedButValidSubjectIsAccepted) {
   auto facts = InspectPemRequest(
       MakeRequestPem(WithPatchedSubjectValue(kOidCommonName, V_ASN1_UTF8STRING, "m\xc3\xbcller")));
