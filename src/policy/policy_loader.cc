@@ -26,6 +26,13 @@ constexpr std::string_view kApiVersion = "csr.approver.io/v1";
 constexpr std::string_view kKind = "ApprovalPolicy";
 constexpr std::string_view kStringTag = "tag:yaml.org,2002:str";
 
+// YAML aliases let a few bytes stand for thousands of entries (each `*alias` is walked again),
+// so loading is bounded: past these limits the loader stops with one error instead of
+// spending seconds and gigabytes on a hostile or broken file.
+constexpr size_t kMaxEntries = 20000;  // mapping keys plus list items, aliases expanded
+constexpr size_t kMaxRegexes = 1000;
+constexpr size_t kMaxErrors = 100;
+
 // Group names in Kubernetes are case-sensitive: "System:Masters" is another group, so only these
 // exact spellings are protected.
 constexpr std::array<std::string_view, 2> kBuiltinProtectedOrganizations = {
@@ -121,6 +128,7 @@ class Loader {
                      [](const PolicyIssue& a, const PolicyIssue& b) {
                        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
                      });
+    if (!stop_reason_.empty()) errors_.push_back(PolicyIssue{file_, 0, 0, "", stop_reason_});
     result.errors = std::move(errors_);
     if (!result.errors.empty()) return result;
 
@@ -136,7 +144,28 @@ class Loader {
   using Fields = std::map<std::string, Value, std::less<>>;
 
   void AddError(Location at, std::string path, std::string message) {
+    if (errors_.size() >= kMaxErrors) {
+      Stop("more than " + std::to_string(kMaxErrors) + " errors; fix these first");
+      return;
+    }
     errors_.push_back(PolicyIssue{file_, at.line, at.column, std::move(path), std::move(message)});
+  }
+
+  // Ends loading: every later Mapping/Sequence yields nothing, so the walk unwinds quickly.
+  void Stop(std::string reason) {
+    if (!stop_reason_.empty()) return;
+    stop_reason_ = std::move(reason);
+  }
+
+  // Counts one more entry against kMaxEntries; false once loading must stop.
+  bool Spend() {
+    if (!stop_reason_.empty()) return false;
+    if (++entries_ > kMaxEntries) {
+      Stop("the policy has more than " + std::to_string(kMaxEntries) +
+           " entries (aliases counted each time they are used); loading stopped");
+      return false;
+    }
+    return true;
   }
   void AddError(const Value& value, std::string message) {
     AddError(value.at, value.path, std::move(message));
@@ -148,6 +177,7 @@ class Loader {
 
   // The known keys of a mapping; unknown and duplicate keys are reported here.
   std::optional<Fields> Mapping(const Value& value, std::initializer_list<std::string_view> keys) {
+    if (!stop_reason_.empty()) return std::nullopt;
     std::vector<std::string> expected(keys.begin(), keys.end());
     if (!value.node.IsMap()) {
       AddError(value, "expected a mapping with keys " + Join(expected) + ", found " +
@@ -157,6 +187,7 @@ class Loader {
     Fields fields;
     std::map<std::string, Location, std::less<>> seen;
     for (auto it = value.node.begin(); it != value.node.end(); ++it) {
+      if (!Spend()) return std::nullopt;
       const YAML::Node key = it->first;
       Location key_at = MarkOf(key);
       if (!key.IsScalar()) {
@@ -249,6 +280,7 @@ class Loader {
   }
 
   std::optional<std::vector<Value>> Sequence(const Value& value) {
+    if (!stop_reason_.empty()) return std::nullopt;
     if (!value.node.IsSequence()) {
       AddError(value, "expected a list, found " + DescribeKind(value.node));
       return std::nullopt;
@@ -256,6 +288,7 @@ class Loader {
     std::vector<Value> items;
     size_t index = 0;
     for (const YAML::Node& item : value.node) {
+      if (!Spend()) return std::nullopt;
       std::string path = value.path + "[" + std::to_string(index++) + "]";
       Location at = item.IsNull() ? value.at : MarkOf(item);
       items.push_back(Value{item, std::move(path), at});
@@ -289,6 +322,11 @@ class Loader {
     if (!text) return std::nullopt;
     if (text->empty()) {
       AddError(value, "empty regex; write \".*\" to allow any value or remove the entry");
+      return std::nullopt;
+    }
+    if (++regexes_ > kMaxRegexes) {
+      Stop("the policy has more than " + std::to_string(kMaxRegexes) +
+           " regexes (aliases counted each time they are used); loading stopped");
       return std::nullopt;
     }
     Result<Pattern> pattern = Pattern::Regex(std::move(*text), kind == PatternKind::kDnsName);
@@ -662,6 +700,9 @@ class Loader {
 
   std::string file_;
   std::vector<PolicyIssue> errors_;
+  std::string stop_reason_;  // non-empty once a bound was hit
+  size_t entries_ = 0;
+  size_t regexes_ = 0;
 };
 
 }  // namespace

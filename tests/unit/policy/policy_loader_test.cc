@@ -449,6 +449,42 @@ rules:
   EXPECT_TRUE(full.errors.empty()) << DescribeIssues(full.errors);
 }
 
+// A rule whose lists are aliases of one list, then `copies` aliases of that rule.
+std::string AliasBomb(int list_items, int copies, bool regexes) {
+  std::string items;
+  for (int i = 0; i < list_items; ++i) {
+    if (i > 0) items += ", ";
+    items += regexes ? "{regex: \"x" + std::to_string(i) + "[a-z]+\"}" : "x" + std::to_string(i);
+  }
+  std::string text = WithHeader("rules: [&R {name: a, action: log, allowed: {uris: &L [" + items +
+                                "], dnsNames: *L, emailAddresses: *L}}");
+  for (int i = 0; i < copies; ++i) text += ", *R";
+  return text + "]\n";
+}
+
+TEST(PolicyLoaderTest, AliasExpansionIsBounded) {
+  auto entries = Parse(AliasBomb(100, 200, false));
+  EXPECT_EQ(entries.policy, nullptr);
+  ASSERT_FALSE(entries.errors.empty());
+  EXPECT_NE(entries.errors.back().message.find("more than 20000 entries"), std::string::npos)
+      << DescribeIssues(entries.errors);
+
+  auto regexes = Parse(AliasBomb(50, 10, true));
+  EXPECT_EQ(regexes.policy, nullptr);
+  ASSERT_FALSE(regexes.errors.empty());
+  EXPECT_NE(regexes.errors.back().message.find("more than 1000 regexes"), std::string::npos)
+      << DescribeIssues(regexes.errors);
+}
+
+TEST(PolicyLoaderTest, ErrorsStopAfterAHundred) {
+  std::string text = WithHeader("rules:\n");
+  for (int i = 0; i < 150; ++i) text += "  - {name: r" + std::to_string(i) + ", action: bogus}\n";
+  auto result = Parse(text);
+  ASSERT_EQ(result.errors.size(), 101u);
+  EXPECT_EQ(result.errors[99].path, "rules[99].action");
+  EXPECT_EQ(result.errors[100].message, "more than 100 errors; fix these first");
+}
+
 TEST(PolicyLoaderTest, IssueToStringLeavesOutUnknownParts) {
   PolicyIssue full{"p.yaml", 3, 7, "rules[0].name", "bad"};
   EXPECT_EQ(full.ToString(), "p.yaml:3:7: rules[0].name: bad");
