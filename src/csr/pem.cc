@@ -1,5 +1,6 @@
 #include "pem.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -50,6 +51,15 @@ std::vector<std::string_view> BlockLabels(std::string_view text) {
   return labels;
 }
 
+bool IsPrivateKeyLabel(std::string_view label) {
+  constexpr std::string_view kSuffix = "PRIVATE KEY";
+  return label.size() >= kSuffix.size() && label.substr(label.size() - kSuffix.size()) == kSuffix;
+}
+
+constexpr std::string_view kReplaceKey =
+    "; a private key must never leave its owner: send only the \"CERTIFICATE REQUEST\" block "
+    "(and replace that key)";
+
 Error WrongLabel(std::string_view label) {
   const std::string quoted = Quote(label);
   if (label == "NEW CERTIFICATE REQUEST") {
@@ -60,10 +70,9 @@ Error WrongLabel(std::string_view label) {
     return Error{"the request holds a certificate (PEM block " + quoted +
                  "), not a certificate signing request; send the \"CERTIFICATE REQUEST\" block"};
   }
-  if (label.size() >= 11 && label.substr(label.size() - 11) == "PRIVATE KEY") {
+  if (IsPrivateKeyLabel(label)) {
     return Error{"the request holds a private key (PEM block " + quoted +
-                 "), not a certificate signing request; a private key must never leave its "
-                 "owner: send only the \"CERTIFICATE REQUEST\" block (and replace that key)"};
+                 "), not a certificate signing request" + std::string(kReplaceKey)};
   }
   return Error{"the request holds a PEM block labelled " + quoted +
                ", not \"CERTIFICATE REQUEST\""};
@@ -138,8 +147,10 @@ Result<std::string> ExtractRequestDer(std::string_view pem) {
       list += (i == 0 ? "" : ", ") + Quote(labels[i]);
     }
     if (labels.size() > 5) list += ", ...";
+    const bool has_private_key = std::any_of(labels.begin(), labels.end(), IsPrivateKeyLabel);
     return Error{"the request holds " + std::to_string(labels.size()) + " PEM blocks (" + list +
-                 "); exactly one \"CERTIFICATE REQUEST\" block is allowed"};
+                 "); exactly one \"CERTIFICATE REQUEST\" block is allowed" +
+                 (has_private_key ? std::string(kReplaceKey) : std::string())};
   }
 
   std::size_t line_end = pem.find('\n', pos);

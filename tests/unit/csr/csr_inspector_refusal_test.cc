@@ -141,6 +141,13 @@ TEST(CsrInspectorRefusalTest, RequestWithACertificate) {
                    "holds 2 PEM blocks (\"CERTIFICATE REQUEST\", \"CERTIFICATE\")");
 }
 
+TEST(CsrInspectorRefusalTest, RequestWithItsPrivateKey) {
+  ExpectRefusedPem(MakeRequestPem(Basic()) + testing::MakePrivateKeyPem(KeySpec::Ecdsa("P-256")),
+                   "holds 2 PEM blocks (\"CERTIFICATE REQUEST\", \"PRIVATE KEY\"); exactly one "
+                   "\"CERTIFICATE REQUEST\" block is allowed; a private key must never leave its "
+                   "owner");
+}
+
 TEST(CsrInspectorRefusalTest, CertificateInsteadOfRequest) {
   ExpectRefusedPem(testing::MakeCertificatePem(KeySpec::Ecdsa("P-256")),
                    "the request holds a certificate (PEM block \"CERTIFICATE\"), not a "
