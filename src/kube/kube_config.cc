@@ -362,4 +362,10 @@ Result<KubeConfig> LoadKubeconfigFile(const std::string& path) {
   }
 }
 
+Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
+                                    const EnvironmentLookup& env) {
+  if (!kubeconfig_path.empty()) return LoadKubeconfigFile(kubeconfig_path);
+  return LoadInClusterConfig(env);
+}
+
 }  // namespace kca::kube

@@ -67,4 +67,9 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env);
 // Always, a client certificate without its key.
 Result<KubeConfig> LoadKubeconfigFile(const std::string& path);
 
+// What `run` uses: the kubeconfig at `kubeconfig_path` when it is non-empty (--kubeconfig), else
+// the in-cluster configuration.
+Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
+                                    const EnvironmentLookup& env);
+
 }  // namespace kca::kube

@@ -334,6 +334,7 @@ TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops)
   CreateCsr("before-1");
   CreateCsr("before-2");
   std::mutex mutex;
+  std::condition_variable restarted;
   std::multiset<std::string> restarts;
   CsrInformerOptions options;
   options.page_size = 1;
@@ -342,6 +343,7 @@ TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops)
   options.on_watch_restart = [&](WatchRestartReason reason) {
     std::lock_guard lock(mutex);
     restarts.insert(std::string(ToString(reason)));
+    restarted.notify_all();
   };
   auto approver = Client("approver");
   ViewHandler view;
@@ -364,6 +366,13 @@ TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops)
   ASSERT_TRUE(view.WaitFor([](auto&, auto&, int syncs) { return syncs >= 2; }));
   // Then every watch is cut after one event; each CSR must still arrive.
   SetFaults({{"dropWatchAfterEvents", 1}});
+  {
+    // Faults apply to watches started after them: wait for the current one to end.
+    std::unique_lock lock(mutex);
+    const std::size_t seen = restarts.size();
+    ASSERT_TRUE(restarted.wait_for(lock, std::chrono::seconds(10),
+                                   [&] { return restarts.size() > seen; }));
+  }
   for (const char* name : {"dropped-1", "dropped-2", "dropped-3"}) CreateCsr(name);
   ASSERT_TRUE(view.WaitFor([](auto& names, auto&, int) {
     return names.contains("dropped-1") && names.contains("dropped-2") &&

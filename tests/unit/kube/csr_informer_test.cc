@@ -228,7 +228,7 @@ TEST_F(CsrInformerTest, StopsPromptlyWhileWatching) {
   ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.watch_calls().size() == 1; }));
   const auto start = std::chrono::steady_clock::now();
   informer_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // slack for loaded CI
   EXPECT_TRUE(restarts().empty());  // stopping is not a watch restart
   informer_->Stop();                // idempotent
 }
@@ -240,7 +240,7 @@ TEST_F(CsrInformerTest, StopsPromptlyDuringBackoff) {
   ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.list_calls().size() == 1; }));
   const auto start = std::chrono::steady_clock::now();
   informer_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(100));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // slack for loaded CI
 }
 
 }  // namespace

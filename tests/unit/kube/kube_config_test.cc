@@ -247,5 +247,18 @@ TEST_F(InClusterTest, ExplainsMissingEnvironmentAndFiles) {
   EXPECT_THAT(no_token.error().message, HasSubstr(dir_.path() + "/token"));
 }
 
+TEST_F(InClusterTest, ClientConfigPrefersAGivenKubeconfig) {
+  dir_.Write("ca.crt", kCaPem);
+  dir_.Write("token", "tok");
+  const std::string kubeconfig = dir_.Write(
+      "kubeconfig", Kubeconfig("    server: https://outside.example\n", "    token: t\n"));
+  auto outside = LoadClientConfig(kubeconfig, Env());
+  ASSERT_TRUE(outside.ok()) << outside.error().message;
+  EXPECT_EQ(outside->server, "https://outside.example");
+  auto inside = LoadClientConfig("", Env());
+  ASSERT_TRUE(inside.ok()) << inside.error().message;
+  EXPECT_EQ(inside->source, "in-cluster");
+}
+
 }  // namespace
 }  // namespace kca::kube
