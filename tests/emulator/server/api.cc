@@ -73,6 +73,16 @@ const std::vector<ResourceDef>& Catalogue() {
        {"create"},
        {},
        true},
+      {"authorization.k8s.io",
+       "v1",
+       "selfsubjectrulesreviews",
+       "SelfSubjectRulesReview",
+       "",
+       false,
+       {},
+       {"create"},
+       {},
+       true},
       {"authentication.k8s.io",
        "v1",
        "selfsubjectreviews",
@@ -296,6 +306,31 @@ bool SelectorMatches(const std::vector<Selector>& sel, const Json& object, bool 
     if (s.op == "!exists" && value) return false;
   }
   return true;
+}
+
+// Copying and dumping nlohmann values recurse: refuse absurd nesting before parsing (the
+// real server's decoder has a depth limit as well).
+constexpr int kMaxJsonDepth = 512;
+Json ParseBody(const std::string& text) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return Json(Json::value_t::discarded);
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return Json::parse(text, nullptr, false);
 }
 
 bool WantsTable(const std::string& accept) { return accept.find("as=Table") != std::string::npos; }
@@ -808,7 +843,7 @@ std::string ObjectStoreName(const Json& o) {
 // Applies a PATCH body to `current` by content type.
 std::optional<Json> ApplyPatch(const Json& current, const std::string& content_type,
                                const std::string& body, std::string* error) {
-  Json patch = Json::parse(body, nullptr, false);
+  Json patch = ParseBody(body);
   if (patch.is_discarded()) {
     *error = "error decoding patch: invalid JSON";
     return std::nullopt;
@@ -899,6 +934,22 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     }
     uint64_t rv = 0;
     std::vector<Json> all = store_.List(def.StoreKey(), info.ns, &rv);
+    if (!q("resourceVersionMatch").empty() && q("resourceVersion").empty()) {
+      return RespondStatus(InvalidStatus(
+          ResourceName{"meta.k8s.io", "", "ListOptions"}, "",
+          {FieldError{FieldError::Type::kForbidden, "resourceVersionMatch", "",
+                      "resourceVersionMatch is forbidden unless resourceVersion is provided"}}));
+    }
+    std::optional<int64_t> asked = ParseInt(q("resourceVersion"));
+    if (asked && *asked > 0 && static_cast<uint64_t>(*asked) > rv) {
+      return RespondStatus(
+          StatusFailure(504, "Timeout",
+                        "Timeout: Too large resource version: " + q("resourceVersion") +
+                            ", current: " + std::to_string(rv),
+                        Json{{"causes", Json::array({{{"reason", "ResourceVersionTooLarge"},
+                                                      {"message", "Too large resource version"}}})},
+                             {"retryAfterSeconds", 1}}));
+    }
     std::string start;
     if (!q("continue").empty()) {
       std::string error;
@@ -1083,7 +1134,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       if (!decoded) return RespondStatus(BadRequestStatus(error));
       body = *decoded;
     } else {
-      body = Json::parse(request.body, nullptr, false);
+      body = ParseBody(request.body);
     }
     if (body.is_discarded() || !body.is_object()) {
       std::string shown = request.body.substr(0, 128);
@@ -1146,6 +1197,16 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
           {"metadata", {{"creationTimestamp", nullptr}}},
           {"status", {{"userInfo", {{"username", user.name}, {"groups", user.groups}}}}}};
       if (!user.uid.empty()) review["status"]["userInfo"]["uid"] = user.uid;
+      return finish(JsonResponse(201, review));
+    }
+    if (def.resource == "selfsubjectrulesreviews") {
+      Json review = body;
+      review["metadata"] = {{"creationTimestamp", nullptr}};
+      std::string ns = body.contains("spec") && body["spec"].is_object()
+                           ? body["spec"].value("namespace", std::string())
+                           : "";
+      review["status"] = authorizer_.RulesFor(user, ns);
+      review["status"]["incomplete"] = false;
       return finish(JsonResponse(201, review));
     }
     if (def.review) {
@@ -1505,7 +1566,7 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
   const std::string& m = request.method;
   Json body = Json::object();
   if (!request.body.empty()) {
-    body = Json::parse(request.body, nullptr, false);
+    body = ParseBody(request.body);
     if (body.is_discarded() || !body.is_object()) {
       return RespondStatus(BadRequestStatus("control API: the body must be a JSON object"));
     }

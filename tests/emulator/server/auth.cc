@@ -147,6 +147,31 @@ bool Authorizer::Allowed(const UserInfo& user, const RequestAttributes& attribut
   return false;
 }
 
+nlohmann::ordered_json Authorizer::RulesFor(const UserInfo& user, const std::string& ns) const {
+  std::lock_guard lock(mu_);
+  nlohmann::ordered_json resource_rules = nlohmann::ordered_json::array();
+  nlohmann::ordered_json non_resource_rules = nlohmann::ordered_json::array();
+  for (const Binding& b : bindings_) {
+    bool applies = (!b.user.empty() && b.user == user.name) ||
+                   (!b.group.empty() && std::find(user.groups.begin(), user.groups.end(),
+                                                  b.group) != user.groups.end());
+    if (!applies) continue;
+    for (const Rule& r : b.rules) {
+      if (!r.non_resource_urls.empty()) {
+        non_resource_rules.push_back(
+            {{"verbs", r.verbs}, {"nonResourceURLs", r.non_resource_urls}});
+        continue;
+      }
+      if (!r.namespaces.empty() && !Matches(r.namespaces, ns)) continue;
+      nlohmann::ordered_json rule = {
+          {"verbs", r.verbs}, {"apiGroups", r.api_groups}, {"resources", r.resources}};
+      if (!r.resource_names.empty()) rule["resourceNames"] = r.resource_names;
+      resource_rules.push_back(std::move(rule));
+    }
+  }
+  return {{"resourceRules", resource_rules}, {"nonResourceRules", non_resource_rules}};
+}
+
 void Authorizer::Add(std::vector<Binding> bindings) {
   std::lock_guard lock(mu_);
   for (Binding& b : bindings) bindings_.push_back(std::move(b));

@@ -58,6 +58,8 @@ class Authorizer {
   // Starts with the emulator's built-in bindings (docs/emulator.md, "Identities").
   Authorizer();
   bool Allowed(const UserInfo& user, const RequestAttributes& attributes) const;
+  // SelfSubjectRulesReview status {resourceRules, nonResourceRules} for `user` in namespace `ns`.
+  nlohmann::ordered_json RulesFor(const UserInfo& user, const std::string& ns) const;
   // Appends bindings (control API); `Reset` restores the built-ins.
   void Add(std::vector<Binding> bindings);
   void Reset();

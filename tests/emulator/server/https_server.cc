@@ -9,6 +9,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <future>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -104,11 +105,13 @@ class HttpsServer::Impl {
     });
   }
 
-  void RefuseConnections(std::chrono::milliseconds duration) {
+  // Runs on the io thread. `spared_fd` is the connection that asked (it closes itself after
+  // answering).
+  void RefuseConnections(std::chrono::milliseconds duration, int spared_fd = -1) {
     if (stopping_) return;
     boost::system::error_code ec;
     acceptor_.close(ec);
-    ShutdownSessions();
+    ShutdownSessions(spared_fd);
     reopen_timer_.expires_after(duration);
     reopen_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
       if (wait_ec || stopping_) return;
@@ -132,9 +135,11 @@ class HttpsServer::Impl {
     io_.stop();
   }
 
-  void ShutdownSessions() {
+  void ShutdownSessions(int spared_fd = -1) {
     std::lock_guard lock(sessions_mu_);
-    for (const auto& [id, fd] : sessions_) ::shutdown(fd, SHUT_RDWR);
+    for (const auto& [id, fd] : sessions_) {
+      if (fd != spared_fd) ::shutdown(fd, SHUT_RDWR);
+    }
   }
 
   void StartSession(tcp::socket socket) {
@@ -145,7 +150,13 @@ class HttpsServer::Impl {
       sessions_[id] = socket.native_handle();
     }
     std::thread([this, id, s = std::move(socket)]() mutable {
-      Serve(std::move(s));
+      try {
+        Serve(std::move(s));
+      } catch (const std::exception& e) {
+        // Never let one connection take the process down.
+        std::cerr << "kube-apiserver-emulator: connection ended by an internal error: " << e.what()
+                  << std::endl;
+      }
       std::lock_guard lock(sessions_mu_);
       sessions_.erase(id);
       sessions_done_.notify_all();
@@ -278,12 +289,20 @@ class HttpsServer::Impl {
       res.keep_alive(keep_alive);
       if (req.method() != http::verb::head) res.body() = std::move(outcome.response.body);
       res.prepare_payload();
-      http::write(stream, res, ec);
-      if (outcome.response.refuse_connections_for.count() > 0) {
-        std::chrono::milliseconds d = outcome.response.refuse_connections_for;
-        net::post(io_, [this, d] { RefuseConnections(d); });
-        break;
+      const std::chrono::milliseconds outage = outcome.response.refuse_connections_for;
+      if (outage.count() > 0) {
+        // The outage starts before the answer leaves, so the client's next request fails.
+        res.keep_alive(false);
+        auto started = std::make_shared<std::promise<void>>();
+        std::future<void> ready = started->get_future();
+        net::post(io_, [this, outage, fd, started] {
+          RefuseConnections(outage, fd);
+          started->set_value();
+        });
+        ready.wait_for(std::chrono::seconds(5));
       }
+      http::write(stream, res, ec);
+      if (outage.count() > 0) break;
       if (ec || !keep_alive) break;
     }
     stream.shutdown(ec);

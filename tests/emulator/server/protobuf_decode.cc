@@ -319,6 +319,27 @@ std::optional<Json> DecodeKubernetesProtobuf(const std::string& body, std::strin
   object["apiVersion"] = api_version;
   object["metadata"] = Json::object();
   if (kind == "SelfSubjectReview") return object;  // nothing in it is read
+  if (kind == "SelfSubjectRulesReview") {
+    // SelfSubjectRulesReviewSpec {namespace = 1} is field 2 of the review.
+    object["spec"] = Json::object();
+    ok = Walk(raw, [&](Reader& r, uint32_t f, uint32_t w) {
+      std::string_view s;
+      if (f != 2) return r.Skip(w);
+      if (w != 2 || !r.Bytes(&s)) return false;
+      return Walk(s, [&](Reader& in, uint32_t sf, uint32_t sw) {
+        std::string ns;
+        if (sf != 1) return in.Skip(sw);
+        if (!String(in, sw, &ns)) return false;
+        object["spec"]["namespace"] = ns;
+        return true;
+      });
+    });
+    if (!ok) {
+      *error = "unable to decode the protobuf body of a " + kind + ": malformed message";
+      return std::nullopt;
+    }
+    return object;
+  }
   if (kind == "SubjectAccessReview" || kind == "SelfSubjectAccessReview") {
     object["spec"] = Json::object();
     ok = Walk(raw, [&](Reader& r, uint32_t f, uint32_t w) {

@@ -721,6 +721,10 @@ TEST_F(EmulatorTest, MalformedRequestsGetStatusErrors) {
   EXPECT_EQ(r.Json()["message"], "the server could not find the requested resource");
   r = Must(alice_->Request("POST", kCsrs, std::string(4 * 1024 * 1024, 'a')));
   EXPECT_EQ(r.status, 413);
+  r = Must(alice_->Request("POST", kCsrs, std::string(200000, '[') + std::string(200000, ']')));
+  EXPECT_EQ(r.status, 400) << "deep nesting is refused before it can exhaust the stack";
+  r = Must(alice_->Get(std::string(kCsrs) + "?resourceVersion=99999999"));
+  EXPECT_EQ(r.status, 504);
   // The server is still serving.
   EXPECT_EQ(Must(admin_->Get("/version")).status, 200);
 }
