@@ -160,15 +160,25 @@ Result<std::string> Ia5Value(const ASN1_IA5STRING* value, std::string_view kind)
   return text;
 }
 
-Status ReadSubjectAlternativeNames(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
+// Decodes one extension by NID; absent is fine, duplicated or undecodable is refused.
+template <typename T>
+Result<T*> DecodeExtension(const STACK_OF(X509_EXTENSION) * exts, int nid, std::string_view what) {
   int critical = -1;
-  GeneralNamesPtr names(
-      static_cast<GENERAL_NAMES*>(X509V3_get_d2i(exts, NID_subject_alt_name, &critical, nullptr)));
-  if (!names) {
-    if (critical == -1) return Status::Ok();
-    if (critical == -2) return Error{"the request has more than one subjectAltName extension"};
-    return Error{"the request's subjectAltName extension cannot be decoded"};
+  void* decoded = X509V3_get_d2i(exts, nid, &critical, nullptr);
+  if (decoded == nullptr && critical == -2) {
+    return Error{"the request has more than one " + std::string(what) + " extension"};
   }
+  if (decoded == nullptr && critical >= 0) {
+    return Error{"the request's " + std::string(what) + " extension cannot be decoded"};
+  }
+  return static_cast<T*>(decoded);
+}
+
+Status ReadSubjectAlternativeNames(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
+  auto decoded = DecodeExtension<GENERAL_NAMES>(exts, NID_subject_alt_name, "subjectAltName");
+  if (!decoded.ok()) return decoded.error();
+  GeneralNamesPtr names(*decoded);
+  if (!names) return Status::Ok();
   SubjectAlternativeNames& sans = facts.sans;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
@@ -191,8 +201,9 @@ Status ReadSubjectAlternativeNames(const STACK_OF(X509_EXTENSION) * exts, CsrFac
             reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.iPAddress)),
             static_cast<std::size_t>(ASN1_STRING_length(name->d.iPAddress)));
         auto address = IpAddress::FromBytes(bytes);
-        if (!address.ok())
+        if (!address.ok()) {
           return Error{"an IP address SAN is malformed: " + address.error().message};
+        }
         sans.ip_addresses.push_back(*address);
         break;
       }
@@ -217,20 +228,6 @@ Status ReadSubjectAlternativeNames(const STACK_OF(X509_EXTENSION) * exts, CsrFac
     }
   }
   return Status::Ok();
-}
-
-// Decodes one extension by NID; absent is fine, duplicated or undecodable is refused.
-template <typename T>
-Result<T*> DecodeExtension(const STACK_OF(X509_EXTENSION) * exts, int nid, std::string_view what) {
-  int critical = -1;
-  void* decoded = X509V3_get_d2i(exts, nid, &critical, nullptr);
-  if (decoded == nullptr && critical == -2) {
-    return Error{"the request has more than one " + std::string(what) + " extension"};
-  }
-  if (decoded == nullptr && critical >= 0) {
-    return Error{"the request's " + std::string(what) + " extension cannot be decoded"};
-  }
-  return static_cast<T*>(decoded);
 }
 
 Status ReadExtensions(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
