@@ -5,11 +5,18 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "run_command.h"
+#include "run_options.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"kube-csr-approver: approves, denies or logs Kubernetes CertificateSigningRequests "
                "by policy"};
   app.require_subcommand(1);
+
+  kca::RunOptions run;
+  auto* run_command = app.add_subcommand(
+      "run", "Watch CertificateSigningRequests and approve, deny or log them by policy");
+  kca::AddRunFlags(*run_command, run);
 
   kca::CheckOptions check;
   auto* check_command =
@@ -53,6 +60,7 @@ int main(int argc, char** argv) {
     return kca::kExitUsageError;
   }
 
+  if (*run_command) return kca::RunController(std::move(run));
   kca::CommandStreams streams{std::cin, std::cout, std::cerr};
   if (*check_command) return kca::RunCheck(check, streams);
   if (*validate_command) return kca::RunValidatePolicy(policy_to_validate, streams);

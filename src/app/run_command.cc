@@ -1,0 +1,210 @@
+#include "run_command.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <prometheus/exposer.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "commands.h"
+#include "kube_csr_approver/controller/controller.h"
+#include "kube_csr_approver/health.h"
+#include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/credentials.h"
+#include "kube_csr_approver/kube/kube_config.h"
+#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/version.h"
+
+namespace kca {
+namespace {
+
+constexpr int kExitStartupFailure = 1;
+
+// The work loop counts as stuck when waiting CSRs see no progress for this long (/healthz).
+constexpr auto kStuckAfter = std::chrono::minutes(2);
+
+// Unique among replicas: the pod name (HOSTNAME in Kubernetes) plus a random suffix, so a
+// restarted pod with the same name is a new holder.
+std::string LeaderIdentity() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::random_device random;
+  return std::string(host) + "_" + std::to_string(random() % 100000000);
+}
+
+// Signals are blocked in every thread (they inherit the mask) and taken synchronously here, so
+// no handler runs in signal context; the first SIGTERM/SIGINT stops the controller.
+class SignalWaiter {
+ public:
+  SignalWaiter() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+  }
+  ~SignalWaiter() { Finish(); }
+
+  // Starts the waiting thread; `callback` runs on it for the first signal.
+  void OnSignal(std::function<void(int)> callback) {
+    thread_ = std::thread([this, callback = std::move(callback)] {
+      int signal = 0;
+      if (sigwait(&set_, &signal) == 0 && !finished_) callback(signal);
+    });
+  }
+
+  // Ends the waiting thread (a callback already running completes first), so nothing the
+  // callback touches is used after this returns.
+  void Finish() {
+    finished_ = true;
+    if (thread_.joinable()) {
+      pthread_kill(thread_.native_handle(), SIGTERM);  // wakes sigwait if no signal came
+      thread_.join();
+    }
+  }
+
+ private:
+  sigset_t set_;
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
+// /metrics on its own port; prometheus-cpp throws when it cannot bind.
+Result<std::unique_ptr<prometheus::Exposer>> StartMetricsServer(const std::string& address,
+                                                                 const ApproverMetrics& metrics) {
+  try {
+    std::string civet_address = address.starts_with(":") ? address.substr(1) : address;
+    auto exposer = std::make_unique<prometheus::Exposer>(civet_address, 2);
+    exposer->RegisterCollectable(metrics.registry());
+    exposer->RegisterCollectable(metrics.process_collector());
+    return exposer;
+  } catch (const std::exception& e) {
+    return Error{"--metrics-bind-address " + address + ": cannot listen: " + e.what()};
+  }
+}
+
+}  // namespace
+
+int RunController(RunOptions options) {
+  SignalWaiter signals;  // first: before any library starts a thread
+
+  if (const Status status = FinishRunOptions(options); !status.ok()) {
+    std::fprintf(stderr, "error: %s\n", status.message().c_str());
+    return kExitUsageError;
+  }
+  if (const Status status = ConfigureLogging(options.log_level, options.log_format);
+      !status.ok()) {
+    std::fprintf(stderr, "error: %s\n", status.message().c_str());
+    return kExitUsageError;
+  }
+  LogEvent(spdlog::level::info, "starting",
+           {{"version", kVersion},
+            {"revision", kRevision},
+            {"policy", options.policy_path},
+            {"dry_run", options.dry_run},
+            {"workers", options.workers},
+            {"leader_elect", options.leader_elect}});
+
+  const Clock& clock = RealClock::Instance();
+  ApproverMetrics metrics(kVersion, kRevision);
+  HealthState health(clock, kStuckAfter);
+
+  // 1. The policy: an invalid one at start is fatal, with every loader error.
+  controller::PolicyHolder policies;
+  controller::PolicyFileWatcher policy_file(options.policy_path, policies, metrics);
+  if (const Status status = policy_file.LoadInitial(); !status.ok()) {
+    spdlog::critical("the policy cannot be loaded; nothing was started:\n{}", status.message());
+    spdlog::shutdown();
+    return kExitUsageError;
+  }
+  health.SetPolicyLoaded(true);
+
+  // 2. The API server: configuration, credentials, client.
+  auto config = kube::LoadClientConfig(options.kubeconfig, kube::ProcessEnvironment());
+  if (!config.ok()) {
+    spdlog::critical("{}", config.error().message);
+    spdlog::shutdown();
+    return kExitStartupFailure;
+  }
+  kube::ApiClientOptions client_options;
+  client_options.qps = options.qps;
+  client_options.burst = options.burst;
+  client_options.observer = [&metrics](std::string_view verb, int code) {
+    metrics.CountApiRequest(verb, code == 0 ? "error" : std::to_string(code));
+  };
+  auto client = kube::NewApiClient(*config, kube::NewCredentialSource(*config, clock), clock,
+                                   client_options);
+  if (!client.ok()) {
+    spdlog::critical("{}", client.error().message);
+    spdlog::shutdown();
+    return kExitStartupFailure;
+  }
+
+  // 3. The controller.
+  controller::ControllerOptions controller_options;
+  controller_options.workers = options.workers;
+  controller_options.dry_run = options.dry_run;
+  controller_options.resync_period = options.resync_period;
+  if (options.leader_elect) {
+    controller::LeaderElectionOptions election;
+    election.lease_namespace = options.leader_election_namespace.empty()
+                                   ? config->namespace_name
+                                   : options.leader_election_namespace;
+    election.lease_name = options.leader_election_id;
+    election.identity = LeaderIdentity();
+    controller_options.leader_election = election;
+  }
+  controller::Controller controller(**client, clock, metrics, health, policies, &policy_file,
+                                    controller_options);
+  if (const Status status = controller.Validate(); !status.ok()) {
+    spdlog::critical("{}", status.message());
+    spdlog::shutdown();
+    return kExitUsageError;
+  }
+
+  // 4. HTTP: probes and metrics.
+  auto probes = ProbeServer::Start(options.health_probe_bind_address, HealthRoutes(health));
+  if (!probes.ok()) {
+    spdlog::critical("--health-probe-bind-address: {}", probes.error().message);
+    spdlog::shutdown();
+    return kExitStartupFailure;
+  }
+  auto exposer = StartMetricsServer(options.metrics_bind_address, metrics);
+  if (!exposer.ok()) {
+    spdlog::critical("{}", exposer.error().message);
+    spdlog::shutdown();
+    return kExitStartupFailure;
+  }
+  LogEvent(spdlog::level::info, "serving",
+           {{"api_server", config->server},
+            {"credentials", config->source},
+            {"metrics_port", (*exposer)->GetListeningPorts().empty()
+                                 ? 0
+                                 : (*exposer)->GetListeningPorts().front()},
+            {"health_port", (*probes)->port()}});
+
+  // 5. Run until a signal; Run() performs the ordered shutdown before it returns.
+  signals.OnSignal([&controller](int signal) {
+    LogEvent(spdlog::level::info, "shutting down", {{"signal", strsignal(signal)}});
+    controller.Stop();
+  });
+  controller.Run();
+  signals.Finish();
+
+  // 6. Teardown in reverse order of start-up: HTTP servers, then the client. civetweb takes up
+  // to its 2 s poll quantum to stop a server, so both servers stop side by side.
+  std::thread stop_metrics([&exposer] { exposer->reset(); });
+  probes->reset();
+  stop_metrics.join();
+  client->reset();
+  LogEvent(spdlog::level::info, "stopped", nlohmann::json::object());
+  spdlog::shutdown();
+  return kExitOk;
+}
+
+}  // namespace kca
