@@ -1,6 +1,7 @@
 // ParsePolicy: YAML (or JSON) text → validated, compiled Policy. Strict: every problem becomes
 // an issue with file, line, column and path, and all of them are collected before giving up.
 #include <openssl/evp.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <tuple>
 
 #include "kube_csr_approver/policy.h"
@@ -32,6 +34,7 @@ constexpr std::string_view kStringTag = "tag:yaml.org,2002:str";
 constexpr size_t kMaxEntries = 20000;  // mapping keys plus list items, aliases expanded
 constexpr size_t kMaxRegexes = 1000;
 constexpr size_t kMaxErrors = 100;
+constexpr size_t kMaxDocuments = 10;  // enough to say how many there are
 
 // Group names in Kubernetes are case-sensitive: "System:Masters" is another group, so only these
 // exact spellings are protected.
@@ -46,11 +49,12 @@ struct Value {
   Location at;
 };
 
-Location MarkOf(const YAML::Node& node) {
-  YAML::Mark mark = node.Mark();
+Location LocationOf(const YAML::Mark& mark) {
   if (mark.is_null()) return {};
   return {mark.line + 1, mark.column + 1};
 }
+
+Location MarkOf(const YAML::Node& node) { return LocationOf(node.Mark()); }
 
 std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
@@ -109,6 +113,31 @@ std::string NormalizeDnsName(std::string name) {
   return name;
 }
 
+// Records where each document of a YAML stream starts. yaml-cpp 0.7's LoadAll never returns on
+// some malformed input (a lone ","): its parser keeps yielding empty documents without moving
+// on, and LoadAll collects them until memory runs out. Counting documents here, and stopping
+// when the parser stops advancing, turns that into an error.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  const std::vector<YAML::Mark>& starts() const { return starts_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { starts_.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::vector<YAML::Mark> starts_;
+};
+
 class Loader {
  public:
   explicit Loader(std::string_view file_name) : file_(file_name) {}
@@ -120,9 +149,7 @@ class Loader {
       ParseDocument(text, *policy);
     } catch (const YAML::Exception& e) {
       // Node accessors can throw on malformed trees; report rather than crash.
-      AddError(Location{e.mark.is_null() ? 0 : e.mark.line + 1,
-                        e.mark.is_null() ? 0 : e.mark.column + 1},
-               "", "cannot read the YAML: " + e.msg);
+      AddError(LocationOf(e.mark), "", "cannot read the YAML: " + e.msg);
     }
     std::stable_sort(errors_.begin(), errors_.end(),
                      [](const PolicyIssue& a, const PolicyIssue& b) {
@@ -608,29 +635,48 @@ class Loader {
     policy.rules.push_back(std::move(rule));
   }
 
-  void ParseDocument(std::string_view text, Policy& policy) {
-    std::vector<YAML::Node> documents;
+  // The single document of `text`, or nullopt after reporting why there is none.
+  std::optional<YAML::Node> LoadSingleDocument(std::string_view text) {
     try {
-      documents = YAML::LoadAll(std::string(text));
+      std::istringstream stream{std::string(text)};
+      YAML::Parser parser(stream);
+      DocumentCounter counter;
+      while (counter.starts().size() <= kMaxDocuments && parser.HandleNextDocument(counter)) {
+        const auto& starts = counter.starts();
+        if (starts.size() >= 2 && starts.back().pos <= starts[starts.size() - 2].pos) {
+          AddError(LocationOf(starts.back()), "",
+                   "invalid YAML: the parser cannot get past this point; look for a stray ',' "
+                   "or other character outside a [ ] or { } collection");
+          return std::nullopt;
+        }
+      }
+      const auto& starts = counter.starts();
+      if (starts.size() > 1) {
+        AddError(LocationOf(starts[1]), "",
+                 "a policy file holds exactly one YAML document, found " +
+                     (starts.size() > kMaxDocuments ? "more than " + std::to_string(kMaxDocuments)
+                                                    : std::to_string(starts.size())) +
+                     "; remove the extra '---' sections");
+        return std::nullopt;
+      }
+      YAML::Node root = starts.empty() ? YAML::Node() : YAML::Load(std::string(text));
+      if (root.IsNull()) {
+        AddError(Location{}, "",
+                 "the policy is empty; expected a mapping with apiVersion: " +
+                     std::string(kApiVersion) + " and kind: " + std::string(kKind));
+        return std::nullopt;
+      }
+      return root;
     } catch (const YAML::ParserException& e) {
-      AddError(Location{e.mark.is_null() ? 0 : e.mark.line + 1,
-                        e.mark.is_null() ? 0 : e.mark.column + 1},
-               "", "invalid YAML: " + e.msg);
-      return;
+      AddError(LocationOf(e.mark), "", "invalid YAML: " + e.msg);
+      return std::nullopt;
     }
-    if (documents.empty() || (documents.size() == 1 && documents[0].IsNull())) {
-      AddError(Location{}, "",
-               "the policy is empty; expected a mapping with apiVersion: " +
-                   std::string(kApiVersion) + " and kind: " + std::string(kKind));
-      return;
-    }
-    if (documents.size() > 1) {
-      AddError(MarkOf(documents[1]), "",
-               "a policy file holds exactly one YAML document, found " +
-                   std::to_string(documents.size()) + "; remove the extra '---' sections");
-      return;
-    }
-    Value root{documents[0], "", MarkOf(documents[0])};
+  }
+
+  void ParseDocument(std::string_view text, Policy& policy) {
+    std::optional<YAML::Node> document = LoadSingleDocument(text);
+    if (!document) return;
+    Value root{*document, "", MarkOf(*document)};
     for (std::string_view name : kBuiltinProtectedOrganizations) {
       policy.protected_organizations.emplace_back(name);
     }
