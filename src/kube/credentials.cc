@@ -1,9 +1,9 @@
 #include "kube_csr_approver/kube/credentials.h"
 
+#include <spdlog/spdlog.h>
+
 #include <mutex>
 #include <optional>
-
-#include <spdlog/spdlog.h>
 
 #include "exec_plugin.h"
 #include "files.h"
@@ -72,9 +72,9 @@ class TokenFileCredentials final : public CredentialSource {
   const Clock& clock_;
   const std::chrono::seconds refresh_;
   std::mutex mutex_;
-  std::string token_;                                          // guarded by mutex_
+  std::string token_;                                             // guarded by mutex_
   std::optional<std::chrono::steady_clock::time_point> read_at_;  // guarded by mutex_
-  bool stale_ = false;                                         // guarded by mutex_
+  bool stale_ = false;                                            // guarded by mutex_
 };
 
 // An exec plugin's credential, cached until shortly before its expiry or until a 401.
@@ -90,9 +90,9 @@ class ExecCredentials final : public CredentialSource {
       return *cached_;
     }
     auto output = RunExecPlugin(*config_.exec, config_, options_.exec_timeout);
-    Result<ExecCredential> parsed =
-        output.ok() ? ParseExecCredential(*output, config_.exec->api_version)
-                    : Result<ExecCredential>(output.error());
+    Result<ExecCredential> parsed = output.ok()
+                                        ? ParseExecCredential(*output, config_.exec->api_version)
+                                        : Result<ExecCredential>(output.error());
     if (!parsed.ok()) {
       // An expired credential is useless; a merely invalidated one may still work.
       if (cached_ && (!expiry_ || clock_.WallNow() < *expiry_)) {
@@ -123,9 +123,9 @@ class ExecCredentials final : public CredentialSource {
   const Clock& clock_;
   const CredentialOptions options_;
   std::mutex mutex_;
-  std::optional<Credentials> cached_;                           // guarded by mutex_
+  std::optional<Credentials> cached_;                            // guarded by mutex_
   std::optional<std::chrono::system_clock::time_point> expiry_;  // guarded by mutex_
-  bool stale_ = false;                                          // guarded by mutex_
+  bool stale_ = false;                                           // guarded by mutex_
 };
 
 }  // namespace

@@ -1,8 +1,8 @@
 #include "kube_csr_approver/kube/csr_informer.h"
 
-#include <random>
-
 #include <spdlog/spdlog.h>
+
+#include <random>
 
 namespace kca::kube {
 namespace {

@@ -10,9 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 extern char** environ;
 
@@ -64,8 +63,8 @@ std::string ExecInfo(const ExecPluginConfig& plugin, const KubeConfig& cluster) 
     }
     spec["cluster"] = info;
   }
-  return nlohmann::json{{"apiVersion", plugin.api_version}, {"kind", "ExecCredential"},
-                        {"spec", spec}}
+  return nlohmann::json{
+      {"apiVersion", plugin.api_version}, {"kind", "ExecCredential"}, {"spec", spec}}
       .dump();
 }
 

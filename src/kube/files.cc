@@ -17,8 +17,7 @@ Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes
   while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
     contents.append(chunk, static_cast<std::size_t>(in.gcount()));
     if (contents.size() > max_bytes) {
-      return Error{"cannot read " + path + ": larger than " + std::to_string(max_bytes) +
-                   " bytes"};
+      return Error{"cannot read " + path + ": larger than " + std::to_string(max_bytes) + " bytes"};
     }
   }
   if (in.bad()) {

@@ -1,19 +1,17 @@
 // ApiClient over cpprestsdk. See shared/reference/libraries.md for the pitfalls heeded here:
 // blocking .get() only on caller threads, bodies read incrementally with our own caps, a fresh
 // X509_STORE so only the cluster CA is trusted, cancellation through pplx tokens.
-#include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
-
+#include <cpprest/http_client.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/ssl.hpp>
 #include <memory>
 #include <mutex>
-
-#include <boost/asio/ssl.hpp>
-#include <cpprest/http_client.h>
-#include <spdlog/spdlog.h>
+#include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
 
 #include "kube_csr_approver/kube/api_client.h"
 
@@ -157,10 +155,9 @@ class HttpWatchStream final : public WatchStream {
       }
       scanned_ = pending_.size();
       if (pending_.size() > max_line_) {
-        return TransportError("BadResponse",
-                              request_ + ": watch event longer than " +
-                                  std::to_string(max_line_) + " bytes",
-                              true);
+        return TransportError(
+            "BadResponse",
+            request_ + ": watch event longer than " + std::to_string(max_line_) + " bytes", true);
       }
       if (eof_) {
         if (pending_.empty()) return std::optional<WatchEvent>();
@@ -197,8 +194,7 @@ class HttpWatchStream final : public WatchStream {
       return TransportError("BadResponse",
                             request_ + ": watch line lacks a string type and an object", true);
     }
-    return std::optional<WatchEvent>(
-        WatchEvent{type->get<std::string>(), std::move(*object)});
+    return std::optional<WatchEvent>(WatchEvent{type->get<std::string>(), std::move(*object)});
   }
 
   OpenResponse open_;
@@ -397,11 +393,11 @@ class HttpApiClient final : public ApiClient {
           }
         }
         if (!failure && !success) {
-          failure = DecodeApiError(
-              code, received,
-              open.response.headers().has("Retry-After") ? open.response.headers()["Retry-After"]
-                                                          : std::string(),
-              request);
+          failure = DecodeApiError(code, received,
+                                   open.response.headers().has("Retry-After")
+                                       ? open.response.headers()["Retry-After"]
+                                       : std::string(),
+                                   request);
         }
       } catch (const std::exception& e) {
         if (cancel != nullptr && cancel->cancelled()) {
@@ -427,9 +423,9 @@ class HttpApiClient final : public ApiClient {
       if (error.retry_after) {
         delay = std::min<std::chrono::nanoseconds>(*error.retry_after, options_.max_retry_after);
       }
-      const bool retry = can_retry && (error.http_status == 429 ||
-                                       (error.transient && call.idempotent &&
-                                        error.http_status != 401));
+      const bool retry =
+          can_retry && (error.http_status == 429 ||
+                        (error.transient && call.idempotent && error.http_status != 401));
       if (!retry) return error;
       spdlog::debug("{}; retrying in {} ms", error.message,
                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
@@ -444,9 +440,9 @@ class HttpApiClient final : public ApiClient {
     if (body.empty()) return nlohmann::json();
     nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
     if (parsed.is_discarded()) {
-      return TransportError(
-          "BadResponse", std::string(call.method) + " " + call.target + ": response is not JSON",
-          false);
+      return TransportError("BadResponse",
+                            std::string(call.method) + " " + call.target + ": response is not JSON",
+                            false);
     }
     return parsed;
   }
@@ -482,16 +478,16 @@ Result<std::unique_ptr<ApiClient>> NewApiClient(const KubeConfig& config,
     return Error{source + ": certificate authority: no PEM CERTIFICATE found"};
   }
   if (!config.client_certificate_pem.empty()) {
-    if (Status s = CheckClientCertificate(config.client_certificate_pem, config.client_key_pem,
-                                          source);
+    if (Status s =
+            CheckClientCertificate(config.client_certificate_pem, config.client_key_pem, source);
         !s.ok()) {
       return s.error();
     }
   }
   if (!credentials) return Error{source + ": no credential source given"};
   try {
-    return std::unique_ptr<ApiClient>(std::make_unique<HttpApiClient>(
-        config, std::move(credentials), clock, std::move(options)));
+    return std::unique_ptr<ApiClient>(
+        std::make_unique<HttpApiClient>(config, std::move(credentials), clock, std::move(options)));
   } catch (const std::exception& e) {
     return Error{source + ": cannot create the HTTP client: " + e.what()};
   }

@@ -1,10 +1,10 @@
 #include "kube_csr_approver/kube/kube_config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cctype>
 #include <cstdlib>
 #include <exception>
-
-#include <yaml-cpp/yaml.h>
 
 #include "base64.h"
 #include "files.h"
@@ -49,9 +49,9 @@ Result<bool> OptionalBool(const Source& src, const YAML::Node& parent, const std
 
 // The map of the entry named `name` in list `list_key` (clusters, users, contexts), found under
 // `inner_key` (cluster, user, context).
-Result<YAML::Node> NamedEntry(const Source& src, const YAML::Node& root, const std::string& list_key,
-                              const std::string& inner_key, const std::string& name,
-                              const std::string& referrer) {
+Result<YAML::Node> NamedEntry(const Source& src, const YAML::Node& root,
+                              const std::string& list_key, const std::string& inner_key,
+                              const std::string& name, const std::string& referrer) {
   const YAML::Node list = root[list_key];
   if (list.IsDefined() && !list.IsNull() && !list.IsSequence()) {
     return src.At(list, list_key, "expected a list");
@@ -276,16 +276,15 @@ Result<KubeConfig> ParseKubeconfig(const Source& src, const YAML::Node& root) {
   auto cluster =
       NamedEntry(src, root, "clusters", "cluster", **cluster_name, context_field + ".cluster");
   if (!cluster.ok()) return cluster.error();
-  if (Status s = ParseCluster(src, *cluster, "clusters[name=" + **cluster_name + "].cluster",
-                              config);
+  if (Status s =
+          ParseCluster(src, *cluster, "clusters[name=" + **cluster_name + "].cluster", config);
       !s.ok()) {
     return s.error();
   }
   if (user_name->has_value() && !(*user_name)->empty()) {
     auto user = NamedEntry(src, root, "users", "user", **user_name, context_field + ".user");
     if (!user.ok()) return user.error();
-    if (Status s = ParseUser(src, *user, "users[name=" + **user_name + "].user", config);
-        !s.ok()) {
+    if (Status s = ParseUser(src, *user, "users[name=" + **user_name + "].user", config); !s.ok()) {
       return s.error();
     }
   }
@@ -322,8 +321,8 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env) {
   const bool ipv6 = host->find(':') != std::string::npos;
   config.server = "https://" + (ipv6 ? "[" + *host + "]" : *host) + ":" + *port;
 
-  const std::string dir = env("KUBE_CSR_APPROVER_SERVICEACCOUNT_DIR").value_or(
-      std::string(kServiceAccountDir));
+  const std::string dir =
+      env("KUBE_CSR_APPROVER_SERVICEACCOUNT_DIR").value_or(std::string(kServiceAccountDir));
   auto ca = ReadSmallFile(dir + "/ca.crt");
   if (!ca.ok()) {
     return Error{"in-cluster configuration: " + ca.error().message +

@@ -6,13 +6,12 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "kube_csr_approver/clock.h"
 #include "kube_csr_approver/kube/cancellation.h"
@@ -25,10 +24,10 @@ namespace kca::kube {
 
 // A failed API call: the server's Status, or what went wrong on the way. A plain value type.
 struct ApiError {
-  int http_status = 0;   // 0: no HTTP answer (connection, TLS, timeout, cancelled, bad body)
-  std::string reason;    // Status.reason (NotFound, Conflict, Forbidden, Expired, ...); without
-                         // an HTTP answer: "NetworkError", "Canceled" or "BadResponse"
-  std::string message;   // Status.message or the transport error, prefixed with the request
+  int http_status = 0;  // 0: no HTTP answer (connection, TLS, timeout, cancelled, bad body)
+  std::string reason;   // Status.reason (NotFound, Conflict, Forbidden, Expired, ...); without
+                        // an HTTP answer: "NetworkError", "Canceled" or "BadResponse"
+  std::string message;  // Status.message or the transport error, prefixed with the request
   std::optional<std::chrono::seconds> retry_after;  // from a Retry-After header
   bool transient = false;  // retrying later may succeed: 429, 5xx, 401 (token may rotate), network
 
@@ -48,8 +47,8 @@ ApiError DecodeApiError(int http_status, std::string_view body, std::string_view
 template <typename T>
 class [[nodiscard]] ApiResult {
  public:
-  ApiResult(T value) : state_(std::move(value)) {}           // NOLINT: implicit by design
-  ApiResult(ApiError error) : state_(std::move(error)) {}    // NOLINT: implicit by design
+  ApiResult(T value) : state_(std::move(value)) {}         // NOLINT: implicit by design
+  ApiResult(ApiError error) : state_(std::move(error)) {}  // NOLINT: implicit by design
   bool ok() const { return std::holds_alternative<T>(state_); }
   T& value() & { return std::get<T>(state_); }
   const T& value() const& { return std::get<T>(state_); }
@@ -143,10 +142,10 @@ struct ApiClientOptions {
   // interval (~60 s). Default: 150 s.
   std::chrono::seconds watch_inactivity_timeout{150};
   int max_attempts = 5;  // per call, for the retries described on ApiClient. Default: 5.
-  ExponentialBackoff::Options retry_backoff{std::chrono::milliseconds(200), std::chrono::seconds(10),
-                                            2.0, 0.2};
+  ExponentialBackoff::Options retry_backoff{std::chrono::milliseconds(200),
+                                            std::chrono::seconds(10), 2.0, 0.2};
   std::chrono::seconds max_retry_after{30};  // a larger Retry-After is cut to this. Default: 30 s.
-  std::size_t max_response_bytes = 64u << 20;  // larger bodies fail (BadResponse). Default 64 MiB.
+  std::size_t max_response_bytes = 64u << 20;   // larger bodies fail (BadResponse). Default 64 MiB.
   std::size_t max_watch_line_bytes = 4u << 20;  // longer watch lines fail. Default: 4 MiB.
   std::string user_agent = "kube-csr-approver";
   RequestObserver observer;  // optional

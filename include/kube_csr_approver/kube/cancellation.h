@@ -50,7 +50,7 @@ class Cancellation {
 
   mutable std::mutex mutex_;
   mutable std::condition_variable cancelled_cv_;
-  bool cancelled_ = false;                                    // guarded by mutex_
+  bool cancelled_ = false;  // guarded by mutex_
   // Subscribing does not change whether this is cancelled, so it works on a const object.
   mutable std::uint64_t next_id_ = 1;                                 // guarded by mutex_
   mutable std::map<std::uint64_t, std::function<void()>> callbacks_;  // guarded by mutex_

@@ -53,8 +53,8 @@ struct CsrInformerOptions {
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
   // Delay between failed attempts (list errors, watch errors, drops). Reset after a success.
-  ExponentialBackoff::Options backoff{std::chrono::milliseconds(500), std::chrono::seconds(30),
-                                      2.0, 0.2};
+  ExponentialBackoff::Options backoff{std::chrono::milliseconds(500), std::chrono::seconds(30), 2.0,
+                                      0.2};
   std::string label_selector;  // optional, passed to list and watch
   std::string field_selector;  // optional (metadata.name and spec.signerName only)
   // Told of every watch end, on the informer's thread; optional; must be quick.

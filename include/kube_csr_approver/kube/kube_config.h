@@ -37,7 +37,7 @@ struct KubeConfig {
   std::string token_file;  // bearer token re-read periodically (wins over `token`, as in client-go)
   std::optional<ExecPluginConfig> exec;
   std::string namespace_name = "default";  // for namespaced objects we own (Lease, Events)
-  std::string source;  // "in-cluster" or the kubeconfig path, for messages
+  std::string source;                      // "in-cluster" or the kubeconfig path, for messages
 };
 
 // Reads one environment variable; nullopt when unset. Injected so tests need not touch the
@@ -48,7 +48,8 @@ using EnvironmentLookup = std::function<std::optional<std::string>(std::string_v
 EnvironmentLookup ProcessEnvironment();
 
 // Default directory of the mounted service-account token, CA and namespace.
-inline constexpr std::string_view kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+inline constexpr std::string_view kServiceAccountDir =
+    "/var/run/secrets/kubernetes.io/serviceaccount";
 
 // In-cluster configuration, as client-go's rest.InClusterConfig: server from
 // KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT (IPv6 hosts are bracketed), CA from

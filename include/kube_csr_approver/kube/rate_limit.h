@@ -30,7 +30,7 @@ class TokenBucket {
   const double burst_;
   const Clock& clock_;
   std::mutex mutex_;
-  double tokens_;                                // guarded by mutex_; negative = debt
+  double tokens_;                               // guarded by mutex_; negative = debt
   std::chrono::steady_clock::time_point last_;  // guarded by mutex_
 };
 

@@ -79,7 +79,9 @@ class ViewHandler final : public CsrEventHandler {
 
 class KubeClientIntegrationTest : public ::testing::Test {
  protected:
-  void SetUp() override { StartEmulator({"--bookmark-interval", "1", "--token-grace-seconds", "0"}); }
+  void SetUp() override {
+    StartEmulator({"--bookmark-interval", "1", "--token-grace-seconds", "0"});
+  }
 
   void StartEmulator(std::vector<std::string> args) {
     emulator::EmulatorProcess::Options options;
@@ -100,7 +102,8 @@ class KubeClientIntegrationTest : public ::testing::Test {
 
   std::unique_ptr<ApiClient> ClientFor(const KubeConfig& config, ApiClientOptions options = {}) {
     options.qps = 0;  // tests measure behaviour, not pacing
-    options.retry_backoff = {std::chrono::milliseconds(10), std::chrono::milliseconds(50), 2.0, 0.1};
+    options.retry_backoff = {std::chrono::milliseconds(10), std::chrono::milliseconds(50), 2.0,
+                             0.1};
     auto client = NewApiClient(config, NewCredentialSource(config, RealClock::Instance()),
                                RealClock::Instance(), std::move(options));
     EXPECT_TRUE(client.ok()) << client.error().message;
@@ -167,10 +170,8 @@ TEST_F(KubeClientIntegrationTest, MapsServerStatusesToTypedErrors) {
   nlohmann::json csr = CreateCsr("conflicted");
   nlohmann::json stale = csr;
   stale["metadata"]["resourceVersion"] = "1";
-  stale["status"]["conditions"] = {{{"type", "Approved"},
-                                    {"status", "True"},
-                                    {"reason", "AutoApproved"},
-                                    {"message", "test"}}};
+  stale["status"]["conditions"] = {
+      {{"type", "Approved"}, {"status", "True"}, {"reason", "AutoApproved"}, {"message", "test"}}};
   auto conflict = admin_->Update(kCsrs + "/conflicted/approval", stale);
   ASSERT_FALSE(conflict.ok());
   EXPECT_TRUE(conflict.error().conflict()) << conflict.error().message;
@@ -349,9 +350,8 @@ TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops)
   ViewHandler view;
   CsrInformer informer(*approver, view, options);
   informer.Start();
-  ASSERT_TRUE(view.WaitFor([](auto& names, auto&, int syncs) {
-    return syncs == 1 && names.size() == 2;
-  }));
+  ASSERT_TRUE(
+      view.WaitFor([](auto& names, auto&, int syncs) { return syncs == 1 && names.size() == 2; }));
   EXPECT_TRUE(informer.synced());
 
   CreateCsr("during-watch");
@@ -370,8 +370,8 @@ TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops)
     // Faults apply to watches started after them: wait for the current one to end.
     std::unique_lock lock(mutex);
     const std::size_t seen = restarts.size();
-    ASSERT_TRUE(restarted.wait_for(lock, std::chrono::seconds(10),
-                                   [&] { return restarts.size() > seen; }));
+    ASSERT_TRUE(
+        restarted.wait_for(lock, std::chrono::seconds(10), [&] { return restarts.size() > seen; }));
   }
   for (const char* name : {"dropped-1", "dropped-2", "dropped-3"}) CreateCsr(name);
   ASSERT_TRUE(view.WaitFor([](auto& names, auto&, int) {

@@ -39,16 +39,17 @@ TEST(DecodeApiErrorTest, ReadsRetryAfterSeconds) {
       "GET /x");
   ASSERT_TRUE(error.retry_after.has_value());
   EXPECT_EQ(*error.retry_after, std::chrono::seconds(7));
-  EXPECT_FALSE(DecodeApiError(429, "", "Wed, 21 Oct 2015 07:28:00 GMT", "GET /x")
-                   .retry_after.has_value());
+  EXPECT_FALSE(
+      DecodeApiError(429, "", "Wed, 21 Oct 2015 07:28:00 GMT", "GET /x").retry_after.has_value());
   EXPECT_FALSE(DecodeApiError(429, "", "-1", "GET /x").retry_after.has_value());
 }
 
 TEST(DecodeApiErrorTest, RecognisesExpiryByCodeOrReason) {
   EXPECT_TRUE(DecodeApiError(410, "", "", "GET /x").expired());
   const ApiError from_event = DecodeApiError(
-      200, R"js({"kind":"Status","reason":"Expired","message":"too old resource version: 1 (5)"})js",
-      "", "watch");
+      200,
+      R"js({"kind":"Status","reason":"Expired","message":"too old resource version: 1 (5)"})js", "",
+      "watch");
   EXPECT_TRUE(from_event.expired());
 }
 

@@ -10,8 +10,8 @@
 namespace kca::kube {
 namespace {
 
-using ::testing::HasSubstr;
 using std::chrono::seconds;
+using ::testing::HasSubstr;
 
 TEST(CredentialSourceTest, StaticTokenAndCertificate) {
   testing::FakeClock clock;
@@ -86,8 +86,7 @@ class ExecPluginTest : public ::testing::Test {
   // its runs in a file, so tests see when it was re-run.
   KubeConfig Config(const std::string& script_body) {
     const std::string script = dir_.Write(
-        "plugin.sh",
-        "#!/bin/sh\necho run >> \"" + dir_.path() + "/runs\"\n" + script_body, true);
+        "plugin.sh", "#!/bin/sh\necho run >> \"" + dir_.path() + "/runs\"\n" + script_body, true);
     KubeConfig config;
     config.server = "https://cluster.example:6443";
     config.ca_pem = "CA";
@@ -128,8 +127,7 @@ TEST_F(ExecPluginTest, CachesTheTokenUntilShortlyBeforeExpiry) {
 }
 
 TEST_F(ExecPluginTest, RerunsAfterInvalidate) {
-  auto source =
-      NewCredentialSource(Config(Credential(R"({"token":"no-expiry"})")), clock_);
+  auto source = NewCredentialSource(Config(Credential(R"({"token":"no-expiry"})")), clock_);
   EXPECT_TRUE(source->Current().ok());
   EXPECT_TRUE(source->Current().ok());
   EXPECT_EQ(Runs(), 1);
@@ -196,8 +194,10 @@ TEST(ParseExecCredentialTest, RefusesMalformedOutput) {
   EXPECT_THAT(error_of("not json"), HasSubstr("not a JSON"));
   EXPECT_THAT(error_of(R"({"kind":"Other","apiVersion":")" + v1 + R"(","status":{"token":"x"}})"),
               HasSubstr("kind must be ExecCredential"));
-  EXPECT_THAT(error_of(R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"x"}})"),
-              HasSubstr("apiVersion must be"));
+  EXPECT_THAT(
+      error_of(
+          R"({"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"x"}})"),
+      HasSubstr("apiVersion must be"));
   EXPECT_THAT(error_of(R"({"kind":"ExecCredential","apiVersion":")" + v1 + R"(","status":{}})"),
               HasSubstr("neither token nor"));
   EXPECT_THAT(error_of(R"({"kind":"ExecCredential","apiVersion":")" + v1 +

@@ -182,11 +182,10 @@ TEST_F(CsrInformerTest, ResumesAfterADroppedConnectionOrServerError) {
   client_.QueueWatch(
       WatchScript{std::nullopt, {Event("ADDED", Csr("a", "11")), testing::NetworkError()}, false});
   client_.QueueWatch(WatchScript{testing::HttpError(500, "InternalError"), {}, false});
-  client_.QueueWatch(WatchScript{std::nullopt,
-                                 {Event("ERROR", {{"kind", "Status"},
-                                                  {"reason", "InternalError"},
-                                                  {"code", 500}})},
-                                 false});
+  client_.QueueWatch(WatchScript{
+      std::nullopt,
+      {Event("ERROR", {{"kind", "Status"}, {"reason", "InternalError"}, {"code", 500}})},
+      false});
   Start();
   ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.watch_calls().size() == 4; }));
   const auto watches = client_.watch_calls();
@@ -201,10 +200,10 @@ TEST_F(CsrInformerTest, RetriesAFailedListAndSkipsUnreadableObjects) {
   nlohmann::json broken = Csr("broken", "4");
   broken["spec"].erase("signerName");
   client_.QueueList(Page({broken, Csr("ok", "5")}, "10"));
-  client_.QueueWatch(WatchScript{std::nullopt,
-                                 {Event("ADDED", {{"metadata", {{"name", "x"},
-                                                                {"resourceVersion", "12"}}}})},
-                                 false});
+  client_.QueueWatch(
+      WatchScript{std::nullopt,
+                  {Event("ADDED", {{"metadata", {{"name", "x"}, {"resourceVersion", "12"}}}})},
+                  false});
   Start();
   ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.watch_calls().size() == 2; }));
   EXPECT_THAT(handler_.log(), ElementsAre("upsert:ok@5", "synced"));
@@ -228,9 +227,10 @@ TEST_F(CsrInformerTest, StopsPromptlyWhileWatching) {
   ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.watch_calls().size() == 1; }));
   const auto start = std::chrono::steady_clock::now();
   informer_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // slack for loaded CI
-  EXPECT_TRUE(restarts().empty());  // stopping is not a watch restart
-  informer_->Stop();                // idempotent
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::seconds(1));  // slack for loaded CI
+  EXPECT_TRUE(restarts().empty());     // stopping is not a watch restart
+  informer_->Stop();                   // idempotent
 }
 
 TEST_F(CsrInformerTest, StopsPromptlyDuringBackoff) {
@@ -240,7 +240,8 @@ TEST_F(CsrInformerTest, StopsPromptlyDuringBackoff) {
   ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.list_calls().size() == 1; }));
   const auto start = std::chrono::steady_clock::now();
   informer_->Stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));  // slack for loaded CI
+  EXPECT_LT(std::chrono::steady_clock::now() - start,
+            std::chrono::seconds(1));  // slack for loaded CI
 }
 
 }  // namespace

@@ -104,8 +104,7 @@ class FakeApiClient final : public kube::ApiClient {
       script.hang = true;
     }
     if (script.open_error) return *script.open_error;
-    return std::unique_ptr<kube::WatchStream>(
-        std::make_unique<Stream>(std::move(script), cancel));
+    return std::unique_ptr<kube::WatchStream>(std::make_unique<Stream>(std::move(script), cancel));
   }
 
   kube::ApiResult<nlohmann::json> Get(const std::string&, const kube::Cancellation*) override {

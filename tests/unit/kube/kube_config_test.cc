@@ -22,8 +22,7 @@ std::string Kubeconfig(const std::string& cluster, const std::string& user,
   return "apiVersion: v1\nkind: Config\ncurrent-context: ctx\n"
          "contexts:\n- name: other\n  context: {cluster: nowhere, user: nobody}\n"
          "- name: ctx\n  context:\n    cluster: c1\n    user: u1\n" +
-         context_extra +
-         "clusters:\n- name: c1\n  cluster:\n" + cluster +
+         context_extra + "clusters:\n- name: c1\n  cluster:\n" + cluster +
          "users:\n- name: u1\n  user:\n" + user;
 }
 
@@ -41,13 +40,12 @@ class KubeconfigTest : public ::testing::Test {
 };
 
 TEST_F(KubeconfigTest, ReadsInlineDataOfTheCurrentContext) {
-  auto config = Load(Kubeconfig(
-      std::string("    server: https://api.example.com:6443/\n"
-                  "    certificate-authority-data: ") +
-          kCaPemBase64 + "\n    tls-server-name: kubernetes.default\n",
-      std::string("    client-certificate-data: ") + kCaPemBase64 +
-          "\n    client-key-data: a2V5\n    token: s3cret\n",
-      "    namespace: ops\n"));
+  auto config = Load(Kubeconfig(std::string("    server: https://api.example.com:6443/\n"
+                                            "    certificate-authority-data: ") +
+                                    kCaPemBase64 + "\n    tls-server-name: kubernetes.default\n",
+                                std::string("    client-certificate-data: ") + kCaPemBase64 +
+                                    "\n    client-key-data: a2V5\n    token: s3cret\n",
+                                "    namespace: ops\n"));
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->server, "https://api.example.com:6443");
   EXPECT_EQ(config->ca_pem, kCaPem);
@@ -64,10 +62,10 @@ TEST_F(KubeconfigTest, ResolvesRelativeFilesAgainstTheKubeconfigDirectory) {
   dir_.Write("pki/client.crt", "CERT");
   dir_.Write("pki/client.key", "KEY");
   const std::string token_path = dir_.Write("token", "t0\n");
-  auto config = Load(Kubeconfig(
-      "    server: https://10.0.0.1\n    certificate-authority: pki/ca.crt\n",
-      "    client-certificate: pki/client.crt\n    client-key: pki/client.key\n"
-      "    tokenFile: token\n"));
+  auto config =
+      Load(Kubeconfig("    server: https://10.0.0.1\n    certificate-authority: pki/ca.crt\n",
+                      "    client-certificate: pki/client.crt\n    client-key: pki/client.key\n"
+                      "    tokenFile: token\n"));
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->ca_pem, kCaPem);
   EXPECT_EQ(config->client_certificate_pem, "CERT");
@@ -77,12 +75,11 @@ TEST_F(KubeconfigTest, ResolvesRelativeFilesAgainstTheKubeconfigDirectory) {
 }
 
 TEST_F(KubeconfigTest, ReadsAnExecPlugin) {
-  auto config = Load(Kubeconfig(
-      "    server: https://10.0.0.1\n",
-      "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
-      "      command: ./bin/get-token\n      args: [--cluster, prod]\n"
-      "      env:\n      - {name: REGION, value: eu-west-1}\n"
-      "      interactiveMode: Never\n      provideClusterInfo: true\n"));
+  auto config = Load(Kubeconfig("    server: https://10.0.0.1\n",
+                                "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                                "      command: ./bin/get-token\n      args: [--cluster, prod]\n"
+                                "      env:\n      - {name: REGION, value: eu-west-1}\n"
+                                "      interactiveMode: Never\n      provideClusterInfo: true\n"));
   ASSERT_TRUE(config.ok()) << config.error().message;
   ASSERT_TRUE(config->exec.has_value());
   EXPECT_EQ(config->exec->command, dir_.path() + "/./bin/get-token");
@@ -94,9 +91,10 @@ TEST_F(KubeconfigTest, ReadsAnExecPlugin) {
 }
 
 TEST_F(KubeconfigTest, BareExecCommandIsLeftForPathLookup) {
-  auto config = Load(Kubeconfig("    server: https://10.0.0.1\n",
-                                "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
-                                "      command: aws\n"));
+  auto config =
+      Load(Kubeconfig("    server: https://10.0.0.1\n",
+                      "    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n"
+                      "      command: aws\n"));
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->exec->command, "aws");
 }
@@ -132,8 +130,8 @@ TEST_F(KubeconfigTest, RequiresCurrentContext) {
 }
 
 TEST_F(KubeconfigTest, NamesBadBase64WithItsLine) {
-  const std::string error = ErrorOf(Kubeconfig(
-      "    server: https://10.0.0.1\n    certificate-authority-data: not*base64\n", ""));
+  const std::string error = ErrorOf(
+      Kubeconfig("    server: https://10.0.0.1\n    certificate-authority-data: not*base64\n", ""));
   EXPECT_THAT(error, HasSubstr("certificate-authority-data: not valid base64"));
   EXPECT_THAT(error, HasSubstr("config:15:"));  // the line of the bad value
 }
@@ -146,9 +144,9 @@ TEST_F(KubeconfigTest, NamesAnUnreadableFile) {
 }
 
 TEST_F(KubeconfigTest, RefusesACertificateWithoutKey) {
-  EXPECT_THAT(ErrorOf(Kubeconfig("    server: https://10.0.0.1\n",
-                                 "    client-certificate-data: a2V5\n")),
-              HasSubstr("must be given together"));
+  EXPECT_THAT(
+      ErrorOf(Kubeconfig("    server: https://10.0.0.1\n", "    client-certificate-data: a2V5\n")),
+      HasSubstr("must be given together"));
 }
 
 TEST_F(KubeconfigTest, RefusesExecWithTokenAndInteractivePlugins) {
@@ -161,13 +159,14 @@ TEST_F(KubeconfigTest, RefusesExecWithTokenAndInteractivePlugins) {
                                  "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
                                  "      command: x\n      interactiveMode: Always\n")),
               HasSubstr("interactiveMode"));
-  EXPECT_THAT(ErrorOf(Kubeconfig("    server: https://10.0.0.1\n",
-                                 "    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n"
-                                 "      command: x\n")),
-              HasSubstr("is not supported"));
-  EXPECT_THAT(ErrorOf(Kubeconfig("    server: https://10.0.0.1\n",
-                                 "    auth-provider: {name: gcp}\n")),
-              HasSubstr("use an exec credential plugin"));
+  EXPECT_THAT(
+      ErrorOf(Kubeconfig("    server: https://10.0.0.1\n",
+                         "    exec:\n      apiVersion: client.authentication.k8s.io/v1alpha1\n"
+                         "      command: x\n")),
+      HasSubstr("is not supported"));
+  EXPECT_THAT(
+      ErrorOf(Kubeconfig("    server: https://10.0.0.1\n", "    auth-provider: {name: gcp}\n")),
+      HasSubstr("use an exec credential plugin"));
 }
 
 TEST_F(KubeconfigTest, ReportsYamlSyntaxErrorsWithTheLine) {
@@ -178,9 +177,9 @@ TEST_F(KubeconfigTest, ReportsYamlSyntaxErrorsWithTheLine) {
 TEST_F(KubeconfigTest, ReportsWrongTypes) {
   EXPECT_THAT(ErrorOf(Kubeconfig("    server: [a, b]\n", "")),
               HasSubstr("clusters[name=c1].cluster.server: expected a string"));
-  EXPECT_THAT(ErrorOf(Kubeconfig("    server: https://x\n    insecure-skip-tls-verify: maybe\n",
-                                 "")),
-              HasSubstr("expected true or false"));
+  EXPECT_THAT(
+      ErrorOf(Kubeconfig("    server: https://x\n    insecure-skip-tls-verify: maybe\n", "")),
+      HasSubstr("expected true or false"));
 }
 
 TEST(KubeconfigFileTest, NamesAMissingKubeconfig) {
