@@ -211,7 +211,10 @@ TokenAuthenticator::TokenAuthenticator(std::string token_file, std::chrono::seco
 void TokenAuthenticator::ReloadIfChanged() {
   std::error_code ec;
   auto mtime = std::filesystem::last_write_time(token_file_, ec);
-  if (ec || mtime == loaded_mtime_) return;
+  if (ec) return;
+  // Size as well as time: an append within the file system's time granularity still counts.
+  uintmax_t size = std::filesystem::file_size(token_file_, ec);
+  if (ec || (mtime == loaded_mtime_ && size == loaded_size_)) return;
   std::ifstream in(token_file_);
   std::map<std::string, UserInfo> tokens;
   std::string line;
@@ -238,6 +241,7 @@ void TokenAuthenticator::ReloadIfChanged() {
   }
   tokens_ = std::move(tokens);
   loaded_mtime_ = mtime;
+  loaded_size_ = size;
 }
 
 std::optional<UserInfo> TokenAuthenticator::Authenticate(const std::string& token) {
@@ -293,6 +297,7 @@ Result<std::string> TokenAuthenticator::Rotate(const std::string& user,
   tokens_ = std::move(next);
   std::error_code ec;
   loaded_mtime_ = std::filesystem::last_write_time(token_file_, ec);
+  loaded_size_ = std::filesystem::file_size(token_file_, ec);
   return fresh;
 }
 

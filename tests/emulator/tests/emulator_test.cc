@@ -608,6 +608,26 @@ TEST_F(EmulatorTest, TokenRotationKeepsTheOldTokenForTheGracePeriod) {
   EXPECT_EQ(Must(new_client->Get(kCsrs)).status, 200);
 }
 
+TEST_F(EmulatorTest, TokenFileIsReReadWhenItChanges) {
+  Credentials creds = *Credentials::FromDataDir(emulator_->data_dir(), "anonymous");
+  creds.token = "bob-token-1";
+  HttpsClient bob("127.0.0.1", emulator_->port(), creds);
+  EXPECT_EQ(Must(bob.Get(kCsrs)).status, 401);
+  {
+    std::ofstream out(emulator_->data_dir() + "/tokens.csv", std::ios::app);
+    out << "bob-token-1,bob,uid-bob,\"devs,testers\"\n";
+  }
+  HttpResponse r = Must(bob.Get(kCsrs));
+  EXPECT_EQ(r.status, 403) << "authenticated now, but bob has no rules";
+  EXPECT_NE(r.Json()["message"].get<std::string>().find("User \"bob\" cannot list"),
+            std::string::npos);
+  json who = Must(bob.Post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                           {{"apiVersion", "authentication.k8s.io/v1"},
+                            {"kind", "SelfSubjectReview"}}))
+                 .Json();
+  EXPECT_EQ(who["status"]["userInfo"]["groups"], json({"devs", "testers", "system:authenticated"}));
+}
+
 TEST_F(EmulatorTest, LeasesUseOptimisticConcurrency) {
   const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
   json lease = {{"apiVersion", "coordination.k8s.io/v1"},
