@@ -35,6 +35,8 @@ struct PolicyLoadResult {
 };
 
 // Parses and validates policy text. `file_name` is only used in PolicyIssue::file.
+// Bounded whatever the text: loading stops with an error past 20000 entries or 1000 regexes
+// (YAML aliases counted each time they are used), and reports at most 100 errors.
 PolicyLoadResult ParsePolicy(std::string_view text, std::string_view file_name);
 
 // Reads the file (I/O) then ParsePolicy. An unreadable file is one error naming the path.
