@@ -1,10 +1,12 @@
 #include "yaml_to_json.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "text.h"
 
@@ -183,11 +185,64 @@ class Converter {
   std::optional<Error> error_;
 };
 
+// Counts documents from parser events alone: no nodes are built, so a runaway parse costs
+// nothing but the scan, which stops after kMaxDocuments.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  int with_content() const { return with_content_; }
+
+  void OnDocumentStart(const YAML::Mark&) override { has_content_ = false; }
+  void OnDocumentEnd() override { with_content_ += has_content_ ? 1 : 0; }
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { has_content_ = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    has_content_ = true;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    has_content_ = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    has_content_ = true;
+  }
+  void OnMapEnd() override {}
+
+ private:
+  bool has_content_ = false;
+  int with_content_ = 0;
+};
+
+// Exactly one document with content (empty ones from stray "---" are fine). Throws what
+// yaml-cpp throws on syntax errors.
+Status ScanDocuments(std::string_view text) {
+  constexpr int kMaxDocuments = 16;
+  std::istringstream stream{std::string(text)};
+  YAML::Parser parser(stream);
+  DocumentCounter counter;
+  int documents = 0;
+  while (parser.HandleNextDocument(counter)) {
+    if (++documents > kMaxDocuments) {
+      return Error{"not valid YAML: it never ends (a stray ',' or quote after a value?)"};
+    }
+  }
+  if (counter.with_content() > 1) {
+    return Error{"holds " + std::to_string(counter.with_content()) +
+                 " YAML documents (separated by ---); give one object or one List of them"};
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<nlohmann::json> YamlToJson(std::string_view text) {
   std::vector<YAML::Node> documents;
   try {
+    // yaml-cpp 0.7 loops forever on some inputs (a stray ',' after a top-level scalar yields
+    // empty documents without end): count them with the bounded scan before building nodes.
+    if (Status scan = ScanDocuments(text); !scan.ok()) return scan.error();
     documents = YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     return Error{"not valid YAML: " + std::string(e.what())};
@@ -197,10 +252,6 @@ Result<nlohmann::json> YamlToJson(std::string_view text) {
   // A stray "---" at the end makes an empty document; that is not a second object.
   std::erase_if(documents, [](const YAML::Node& node) { return node.IsNull(); });
   if (documents.empty()) return Error{"the document is empty"};
-  if (documents.size() > 1) {
-    return Error{"holds " + std::to_string(documents.size()) +
-                 " YAML documents (separated by ---); give one object or one List of them"};
-  }
   try {
     Converter converter(text.size() + 64);
     json converted = converter.Convert(documents.front());

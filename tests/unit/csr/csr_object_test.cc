@@ -391,6 +391,15 @@ TEST(CsrDocumentTest, RefusesDuplicateJsonKeys) {
   EXPECT_TRUE(siblings.ok()) << siblings.error().message;
 }
 
+// yaml-cpp 0.7 alone never returns from these (found by fuzz_csr_document).
+TEST(CsrDocumentTest, InputsThatHangYamlCppAreRefused) {
+  for (const char* text : {"\"\",", "\"\",\"\"", "\"a\", b", "'x',"}) {
+    EXPECT_EQ(ErrorOf(DecodeCsrDocument(text, "h.yaml")),
+              "h.yaml: not valid YAML: it never ends (a stray ',' or quote after a value?)")
+        << text;
+  }
+}
+
 TEST(CsrDocumentTest, ReportsSyntaxErrors) {
   const std::string yaml_error = ErrorOf(DecodeCsrDocument("metadata:\n  name: [a\n", "s.yaml"));
   EXPECT_EQ(yaml_error.rfind("s.yaml: not valid YAML: yaml-cpp: error at line", 0), 0u)
