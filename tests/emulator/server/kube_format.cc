@@ -123,18 +123,6 @@ std::string FormatTime(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-std::string FormatMicroTime(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[48];
-  auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() % 1000000;
-  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%06lldZ", static_cast<long long>(micros));
-  return buf;
-}
-
 std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& s) {
   std::tm tm{};
   const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -45,9 +45,8 @@ Json BadRequestStatus(const std::string& message);
 // Go %q of a string (JSON-style escaping is close enough for printable input).
 std::string Quote(const std::string& s);
 
-// RFC 3339 with seconds ("2024-01-02T03:04:05Z") and with microseconds (MicroTime).
+// RFC 3339 with seconds ("2024-01-02T03:04:05Z"), as metav1.Time.
 std::string FormatTime(std::chrono::system_clock::time_point t);
-std::string FormatMicroTime(std::chrono::system_clock::time_point t);
 std::optional<std::chrono::system_clock::time_point> ParseTime(const std::string& s);
 
 // k8s.io/apimachinery/pkg/util/duration.HumanDuration.

@@ -114,11 +114,6 @@ void Store::Shutdown() {
   changed_.notify_all();
 }
 
-bool Store::IsShutDown() const {
-  std::lock_guard lock(mu_);
-  return shut_down_;
-}
-
 Json Store::Dump() const {
   std::lock_guard lock(mu_);
   Json out;

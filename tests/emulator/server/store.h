@@ -77,7 +77,6 @@ class Store {
   void Reset();
   // Wakes every waiter for good.
   void Shutdown();
-  bool IsShutDown() const;
 
   // Full state, for the control API: {"resourceVersion", "objects": {resource: [...]}}.
   Json Dump() const;
