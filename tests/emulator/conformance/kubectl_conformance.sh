@@ -22,6 +22,10 @@ expect_eq() {  # expect_eq WHAT EXPECTED ACTUAL
   [[ "$2" == "$3" ]] || fail "$1: expected [$2], got [$3]"
   echo "ok: $1"
 }
+expect_match() {  # expect_match WHAT ERE TEXT
+  grep -Eq "$2" <<<"$3" || fail "$1: expected a line matching [$2], got [$3]"
+  echo "ok: $1"
+}
 expect_contains() {  # expect_contains WHAT NEEDLE HAYSTACK
   [[ "$3" == *"$2"* ]] || fail "$1: expected output containing [$2], got [$3]"
   echo "ok: $1"
@@ -152,16 +156,49 @@ done
 kill "$WATCH_PID" "$WATCH_ONE_PID" 2>/dev/null || true
 wait "$WATCH_PID" "$WATCH_ONE_PID" 2>/dev/null || true
 out=$(cat "$WORK/watch.out")
-expect_match() {  # expect_match WHAT ERE TEXT
-  grep -Eq "$2" <<<"$3" || fail "$1: expected a line matching [$2], got [$3]"
-  echo "ok: $1"
-}
 expect_match "watch ADDED" "^ADDED +watched .* Pending$" "$out"
 expect_match "watch MODIFIED to Approved" "^MODIFIED +watched .* Approved$" "$out"
 expect_match "watch DELETED" "^DELETED +watched " "$out"
 out=$(cat "$WORK/watch-one.out")
 [[ "$out" != *watched* ]] || fail "a watch by name saw another object: $out"
 echo "ok: watch by name is filtered"
+
+# --- more kubectl verbs ---------------------------------------------------------------------
+expect_eq "auth can-i as alice" "yes" "$(k "${ALICE[@]}" auth can-i create certificatesigningrequests)"
+expect_eq "auth can-i approval as alice" "no" \
+  "$(k "${ALICE[@]}" auth can-i update certificatesigningrequests --subresource=approval || true)"
+expect_contains "auth whoami" "alice" "$(k "${ALICE[@]}" auth whoami)"
+out=$(k "${ADMIN[@]}" get csr alice-client --as alice --as-group devs -o name)
+expect_eq "impersonation by the admin" "certificatesigningrequest.certificates.k8s.io/alice-client" "$out"
+out=$(k "${ALICE[@]}" get csr --as bob 2>&1 || true)
+expect_contains "impersonation needs rights" 'users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope' "$out"
+expect_eq "label" "certificatesigningrequest.certificates.k8s.io/alice-client labeled" \
+  "$(k "${ADMIN[@]}" label csr alice-client team=devs)"
+expect_eq "label selector" "certificatesigningrequest.certificates.k8s.io/alice-client" \
+  "$(k "${ADMIN[@]}" get csr -l team=devs -o name)"
+out=$(k "${ADMIN[@]}" patch csr alice-client --subresource=approval --type=merge -p '{"status":{"conditions":[]}}' 2>&1 || true)
+expect_eq "approval may not remove Approved" 'The CertificateSigningRequest "alice-client" is invalid: status.conditions: Forbidden: updates may not remove a condition of type "Approved"' "$out"
+make_csr waited "/CN=waited" kubernetes.io/kube-apiserver-client
+k "${ALICE[@]}" create -f "$WORK/waited.yaml" >/dev/null
+k "${ADMIN[@]}" wait --for=condition=Approved csr/waited --timeout=20s >"$WORK/wait.out" 2>&1 &
+WAIT_PID=$!
+echo '{"conflictNextApprovals":1}' >"$WORK/fault.json"
+k "${ADMIN[@]}" create --raw /emulator/v1/faults -f "$WORK/fault.json" >/dev/null
+out=$(k "${APPROVER[@]}" certificate approve waited)
+expect_eq "approve retries after a 409" "certificatesigningrequest.certificates.k8s.io/waited approved" "$out"
+wait "$WAIT_PID" || fail "kubectl wait: $(cat "$WORK/wait.out")"
+expect_eq "kubectl wait for Approved" "certificatesigningrequest.certificates.k8s.io/waited condition met" "$(cat "$WORK/wait.out")"
+UID_WAITED=$(k "${ADMIN[@]}" get csr waited -o jsonpath='{.metadata.uid}')
+cat >"$WORK/event.json" <<JSON
+{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"waited.1"},
+ "regarding":{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","name":"waited","uid":"$UID_WAITED"},
+ "reason":"Approved","note":"matched rule clients","type":"Normal","action":"Approve",
+ "reportingController":"kube-csr-approver","reportingInstance":"test","eventTime":"$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)"}
+JSON
+k "${APPROVER[@]}" create -n default -f "$WORK/event.json" >/dev/null
+out=$(k "${ADMIN[@]}" describe csr waited)
+expect_match "describe shows the approver's event" "Normal +Approved .* kube-csr-approver +matched rule clients" "$out"
+k "${ADMIN[@]}" delete csr waited >/dev/null
 
 # --- list chunking --------------------------------------------------------------------------
 out=$(k "${ADMIN[@]}" get csr --chunk-size=1 -o name | wc -l)
