@@ -1,5 +1,7 @@
 #include "kube_csr_approver/controller/leader_elector.h"
 
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
 #include "kube_csr_approver/logging.h"
@@ -7,6 +9,9 @@
 
 namespace kca::controller {
 namespace {
+
+// How long a shutting-down leader tries to hand its Lease over (the process must exit within 5 s).
+constexpr auto kReleaseTimeout = std::chrono::milliseconds(1500);
 
 int64_t WholeSeconds(std::chrono::milliseconds duration) {
   return std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(duration).count());
@@ -214,8 +219,15 @@ void LeaderElector::Run(const kube::Cancellation& stop) {
     held_lease_ = nullptr;
     SetLeading(false);
   }
-  // `stop` is cancelled by now and the release must still be sent: no cancellation for it.
-  Release(nullptr);
+  // `stop` is cancelled by now and the release must still be sent, but shutdown must not hang
+  // on an unreachable API server: give it kReleaseTimeout.
+  kube::Cancellation release_cancel, released;
+  std::thread deadline([&] {
+    if (released.SleepFor(kReleaseTimeout)) release_cancel.Cancel();
+  });
+  Release(&release_cancel);
+  released.Cancel();
+  deadline.join();
 }
 
 }  // namespace kca::controller
