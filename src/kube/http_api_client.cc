@@ -119,8 +119,56 @@ ApiError CanceledError(const std::string& request) {
   return TransportError("Canceled", request + ": cancelled", false);
 }
 
-// An open response, with what keeps its cancellation wired up.
+// Runs on a cpprestsdk thread for each new connection: must not block or throw.
+void ConfigureTls(boost::asio::ssl::context& context, const std::string& ca_pem,
+                  const std::string& cert_pem, const std::string& key_pem) {
+  if (!ca_pem.empty()) {
+    // A fresh store: the system CAs cpprestsdk loaded must not vouch for the API server.
+    X509_STORE* store = X509_STORE_new();
+    for (const auto& cert : ParseCertificates(ca_pem)) X509_STORE_add_cert(store, cert.get());
+    SSL_CTX_set_cert_store(context.native_handle(), store);
+  }
+  if (cert_pem.empty()) return;
+  try {
+    context.use_certificate_chain(boost::asio::buffer(cert_pem));
+    context.use_private_key(boost::asio::buffer(key_pem), boost::asio::ssl::context::pem);
+  } catch (const std::exception& e) {
+    spdlog::error("TLS client certificate unusable, connecting without it: {}", e.what());
+  }
+}
+
+// Connection pools presenting one client certificate (or none). A new certificate (from an exec
+// plugin) gets new pools, because pooled connections keep the certificate they were opened with.
+struct Connections {
+  Connections(const std::string& server, const std::string& ca_pem, std::string cert,
+              std::string key, const ApiClientOptions& options)
+      : cert_pem(std::move(cert)),
+        key_pem(std::move(key)),
+        requests(server, Config(options.request_timeout, ca_pem)),
+        watches(server, Config(options.watch_inactivity_timeout, ca_pem)) {}
+
+  http::client::http_client_config Config(std::chrono::seconds timeout,
+                                          const std::string& ca_pem) const {
+    http::client::http_client_config config;
+    config.set_timeout(timeout);
+    config.set_validate_certificates(true);
+    // By value: the callback may outlive this object inside cpprestsdk's connection pool.
+    config.set_ssl_context_callback(
+        [ca_pem, cert = cert_pem, key = key_pem](boost::asio::ssl::context& context) {
+          ConfigureTls(context, ca_pem, cert, key);
+        });
+    return config;
+  }
+
+  const std::string cert_pem;
+  const std::string key_pem;
+  http::client::http_client requests;
+  http::client::http_client watches;
+};
+
+// An open response, with what keeps its connection pool and cancellation wired up.
 struct OpenResponse {
+  std::shared_ptr<Connections> connections;
   http::http_response response;
   pplx::cancellation_token_source cts;
   Cancellation::Subscription subscription;
@@ -221,12 +269,13 @@ class HttpApiClient final : public ApiClient {
   HttpApiClient(const KubeConfig& config, std::unique_ptr<CredentialSource> credentials,
                 const Clock& clock, ApiClientOptions options)
       : options_(std::move(options)),
+        server_(config.server),
         ca_pem_(config.ca_pem),
         tls_server_name_(config.tls_server_name),
         credentials_(std::move(credentials)),
         bucket_(options_.qps, options_.burst, clock),
-        client_(config.server, ClientConfig(options_.request_timeout)),
-        watch_client_(config.server, ClientConfig(options_.watch_inactivity_timeout)) {}
+        connections_(std::make_shared<Connections>(server_, ca_pem_, config.client_certificate_pem,
+                                                   config.client_key_pem, options_)) {}
 
   ApiResult<nlohmann::json> Get(const std::string& path, const Cancellation* cancel) override {
     return Exchange({"get", http::methods::GET, path, nullptr, true, false}, cancel);
@@ -276,50 +325,27 @@ class HttpApiClient final : public ApiClient {
   }
 
  private:
-  http::client::http_client_config ClientConfig(std::chrono::seconds timeout) {
-    http::client::http_client_config config;
-    config.set_timeout(timeout);
-    config.set_validate_certificates(true);
-    config.set_ssl_context_callback(
-        [this](boost::asio::ssl::context& context) { ConfigureTls(context); });
-    return config;
-  }
-
-  // Runs on a cpprestsdk thread for each new connection: must not block or throw.
-  void ConfigureTls(boost::asio::ssl::context& context) {
-    SSL_CTX* native = context.native_handle();
-    if (!ca_pem_.empty()) {
-      // A fresh store: the system CAs cpprestsdk loaded must not vouch for the API server.
-      X509_STORE* store = X509_STORE_new();
-      for (const auto& cert : ParseCertificates(ca_pem_)) X509_STORE_add_cert(store, cert.get());
-      SSL_CTX_set_cert_store(native, store);
-    }
-    std::string cert, key;
-    {
-      std::lock_guard lock(client_cert_mutex_);
-      cert = client_cert_pem_;
-      key = client_key_pem_;
-    }
-    if (cert.empty()) return;
-    try {
-      context.use_certificate_chain(boost::asio::buffer(cert));
-      context.use_private_key(boost::asio::buffer(key), boost::asio::ssl::context::pem);
-    } catch (const std::exception& e) {
-      spdlog::error("TLS client certificate unusable, connecting without it: {}", e.what());
-    }
-  }
-
-  // Credentials for the next request; the client certificate is kept for new connections.
-  ApiResult<Credentials> CurrentCredentials(const std::string& request) {
+  // Credentials for the next request, and the connection pools presenting their certificate.
+  ApiResult<std::pair<Credentials, std::shared_ptr<Connections>>> CurrentCredentials(
+      const std::string& request) {
     auto credentials = credentials_->Current();
     if (!credentials.ok()) {
       return TransportError("CredentialsUnavailable",
                             request + ": no credentials: " + credentials.error().message, true);
     }
-    std::lock_guard lock(client_cert_mutex_);
-    client_cert_pem_ = credentials->client_certificate_pem;
-    client_key_pem_ = credentials->client_key_pem;
-    return std::move(*credentials);
+    std::lock_guard lock(connections_mutex_);
+    if (connections_->cert_pem != credentials->client_certificate_pem ||
+        connections_->key_pem != credentials->client_key_pem) {
+      try {
+        connections_ =
+            std::make_shared<Connections>(server_, ca_pem_, credentials->client_certificate_pem,
+                                          credentials->client_key_pem, options_);
+      } catch (const std::exception& e) {
+        return TransportError("NetworkError", request + ": cannot set up connections: " + e.what(),
+                              true);
+      }
+    }
+    return std::make_pair(std::move(*credentials), connections_);
   }
 
   bool Wait(std::chrono::nanoseconds delay, const Cancellation* cancel) {
@@ -354,16 +380,17 @@ class HttpApiClient final : public ApiClient {
     bool refreshed_after_401 = false;
     for (int attempt = 1;; ++attempt) {
       if (!Wait(bucket_.Reserve(), cancel)) return CanceledError(request);
-      auto credentials = CurrentCredentials(request);
-      if (!credentials.ok()) return credentials.error();
+      auto current = CurrentCredentials(request);
+      if (!current.ok()) return current.error();
+      const Credentials& credentials = current->first;
 
       http::http_request message(call.method);
       message.set_request_uri(call.target);
       auto& headers = message.headers();
       headers.add(http::header_names::accept, "application/json");
       headers.add(http::header_names::user_agent, options_.user_agent);
-      if (!credentials->bearer_token.empty()) {
-        headers.add(http::header_names::authorization, "Bearer " + credentials->bearer_token);
+      if (!credentials.bearer_token.empty()) {
+        headers.add(http::header_names::authorization, "Bearer " + credentials.bearer_token);
       }
       if (!tls_server_name_.empty()) headers.add(http::header_names::host, tls_server_name_);
       if (call.body != nullptr) {
@@ -372,6 +399,7 @@ class HttpApiClient final : public ApiClient {
       }
 
       OpenResponse open;
+      open.connections = current->second;
       if (cancel != nullptr) {
         auto cts = open.cts;
         open.subscription = cancel->OnCancel([cts]() mutable { cts.cancel(); });
@@ -380,7 +408,7 @@ class HttpApiClient final : public ApiClient {
       std::string received;
       std::optional<ApiError> failure;
       try {
-        auto& client = call.watch ? watch_client_ : client_;
+        auto& client = call.watch ? open.connections->watches : open.connections->requests;
         open.response = client.request(message, open.cts.get_token()).get();
         code = open.response.status_code();
         const bool success = code >= 200 && code < 300;
@@ -448,16 +476,13 @@ class HttpApiClient final : public ApiClient {
   }
 
   const ApiClientOptions options_;
+  const std::string server_;
   const std::string ca_pem_;
   const std::string tls_server_name_;
   const std::unique_ptr<CredentialSource> credentials_;
   TokenBucket bucket_;
-  std::mutex client_cert_mutex_;
-  std::string client_cert_pem_;  // guarded by client_cert_mutex_
-  std::string client_key_pem_;   // guarded by client_cert_mutex_
-  // Last: destroyed first, before anything their TLS callback uses.
-  http::client::http_client client_;
-  http::client::http_client watch_client_;
+  std::mutex connections_mutex_;
+  std::shared_ptr<Connections> connections_;  // guarded by connections_mutex_; never null
 };
 
 }  // namespace

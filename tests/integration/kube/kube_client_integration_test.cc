@@ -255,6 +255,50 @@ TEST_F(KubeClientIntegrationTest, DropsAWatchThatStaysSilent) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
+// Presents whichever identity the test picks, like an exec plugin handing out a new certificate.
+class SwitchableCredentials final : public CredentialSource {
+ public:
+  explicit SwitchableCredentials(Credentials initial) : current_(std::move(initial)) {}
+  void Set(Credentials next) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(next);
+  }
+  Result<Credentials> Current() override {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void Invalidate() override {}
+
+ private:
+  std::mutex mutex_;
+  Credentials current_;
+};
+
+TEST_F(KubeClientIntegrationTest, PresentsANewClientCertificateOnNewConnections) {
+  auto alice = LoadKubeconfigFile(emulator_->kubeconfig("user"));
+  auto admin = LoadKubeconfigFile(emulator_->kubeconfig("admin"));
+  ASSERT_TRUE(alice.ok() && admin.ok());
+  ASSERT_FALSE(alice->client_certificate_pem.empty());
+  auto source = std::make_unique<SwitchableCredentials>(
+      Credentials{"", alice->client_certificate_pem, alice->client_key_pem});
+  SwitchableCredentials& switchable = *source;
+  ApiClientOptions options;
+  options.qps = 0;
+  auto client = NewApiClient(*alice, std::move(source), RealClock::Instance(), options);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+
+  nlohmann::json csr = CreateCsr("by-certificate");
+  csr["status"]["conditions"] = {
+      {{"type", "Approved"}, {"status", "True"}, {"reason", "AutoApproved"}, {"message", "test"}}};
+  auto as_alice = (*client)->Update(kCsrs + "/by-certificate/approval", csr);
+  ASSERT_FALSE(as_alice.ok());
+  EXPECT_TRUE(as_alice.error().forbidden()) << as_alice.error().message;
+
+  switchable.Set(Credentials{"", admin->client_certificate_pem, admin->client_key_pem});
+  auto as_admin = (*client)->Update(kCsrs + "/by-certificate/approval", csr);
+  EXPECT_TRUE(as_admin.ok()) << as_admin.error().message;
+}
+
 TEST_F(KubeClientIntegrationTest, RereadsTheTokenFileAfterA401) {
   RequestLog log;
   ApiClientOptions options;
