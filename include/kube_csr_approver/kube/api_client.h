@@ -152,9 +152,11 @@ struct ApiClientOptions {
 };
 
 // An ApiClient for `config` over HTTPS (cpprestsdk). TLS trusts only config.ca_pem (or the system
-// store when it is empty) and verifies the server's name; client certificates come from
-// `credentials` on each new connection. `clock` must outlive the client.
-// Errors: an invalid server URL, CA bundle or client certificate/key.
+// store when it is empty) and verifies the server's name (tls_server_name, sent as the Host
+// header, else the URL's host). The client certificate is the one `credentials` currently
+// returns; when it changes (an exec plugin), later requests use fresh connections presenting it.
+// `clock` must outlive the client. Errors: an invalid server URL, CA bundle or client
+// certificate/key in `config`.
 Result<std::unique_ptr<ApiClient>> NewApiClient(const KubeConfig& config,
                                                 std::unique_ptr<CredentialSource> credentials,
                                                 const Clock& clock, ApiClientOptions options = {});
