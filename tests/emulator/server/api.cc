@@ -1307,13 +1307,17 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       std::vector<FieldError> csr_errs = ValidateCsrCreate(body);
       errs.insert(errs.end(), csr_errs.begin(), csr_errs.end());
     }
+    if (IsEventsApi(def)) body = EventToCore(body);
+    if (def.resource == "events") {
+      std::vector<FieldError> event_errs = ValidateEventCreate(body, IsEventsApi(def));
+      errs.insert(errs.end(), event_errs.begin(), event_errs.end());
+    }
     if (!errs.empty()) return RespondStatus(InvalidStatus(rname, name, errs));
     if (is_csr) {
       if (std::optional<std::string> refused = CsrSubjectRestriction(body)) {
         return RespondStatus(ForbiddenStatus(rname, name, *refused));
       }
     }
-    if (IsEventsApi(def)) body = EventToCore(body);
     if (dry_run) return finish(JsonResponse(201, FromStorage(def, body)));
     key.name = name;
     bool exists = false;

@@ -90,7 +90,7 @@ class TokenAuthenticator {
   std::string token_file_;
   std::chrono::seconds grace_;
   std::filesystem::file_time_type loaded_mtime_{};  // GUARDED_BY(mu_)
-  uintmax_t loaded_size_ = 0;                        // GUARDED_BY(mu_)
+  uintmax_t loaded_size_ = 0;                       // GUARDED_BY(mu_)
   std::map<std::string, UserInfo> tokens_;          // GUARDED_BY(mu_)
   struct Retired {
     UserInfo user;

@@ -621,10 +621,10 @@ TEST_F(EmulatorTest, TokenFileIsReReadWhenItChanges) {
   EXPECT_EQ(r.status, 403) << "authenticated now, but bob has no rules";
   EXPECT_NE(r.Json()["message"].get<std::string>().find("User \"bob\" cannot list"),
             std::string::npos);
-  json who = Must(bob.Post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
-                           {{"apiVersion", "authentication.k8s.io/v1"},
-                            {"kind", "SelfSubjectReview"}}))
-                 .Json();
+  json who =
+      Must(bob.Post("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                    {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "SelfSubjectReview"}}))
+          .Json();
   EXPECT_EQ(who["status"]["userInfo"]["groups"], json({"devs", "testers", "system:authenticated"}));
 }
 
@@ -658,6 +658,26 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
                 {"regarding", {{"kind", "CertificateSigningRequest"}, {"name", "csr1"}}},
                 {"reason", "Approved"},
                 {"type", "Normal"}};
+  // events.k8s.io/v1 validation: eventTime, reportingController, reportingInstance, action.
+  HttpResponse invalid =
+      Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/default/events", event));
+  ASSERT_EQ(invalid.status, 422) << invalid.body;
+  EXPECT_EQ(invalid.Json()["message"],
+            "Event.events.k8s.io \"csr1.17a\" is invalid: eventTime: Required value");
+  event["eventTime"] = "2026-01-01T00:00:00.000000Z";
+  invalid = Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/default/events", event));
+  ASSERT_EQ(invalid.status, 422) << invalid.body;
+  std::vector<std::string> fields;
+  json invalid_status = invalid.Json();
+  for (const json& c : invalid_status["details"]["causes"]) fields.push_back(c["field"]);
+  EXPECT_EQ(fields, (std::vector<std::string>{"reportingController", "reportingController",
+                                              "reportingInstance", "action"}));
+  event["reportingController"] = "example.com/kube-csr-approver";
+  event["reportingInstance"] = "pod-1";
+  event["action"] = "Approve";
+  EXPECT_EQ(Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/other/events", event)).status,
+            422)
+      << "a cluster-scoped object's events live in default or kube-system";
   EXPECT_EQ(Must(approver_->Post("/apis/events.k8s.io/v1/namespaces/default/events", event)).status,
             201);
   json core = {{"apiVersion", "v1"},
