@@ -7,7 +7,8 @@
 namespace kca::controller {
 namespace {
 
-constexpr std::string_view kCsrCollection = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+constexpr std::string_view kCsrCollection =
+    "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
 nlohmann::json EncodeCondition(const CsrCondition& condition) {
   nlohmann::json encoded = {{"type", condition.type}, {"status", condition.status}};
@@ -62,9 +63,8 @@ nlohmann::json EncodeCsrObject(const CsrObject& csr) {
   if (!csr.resource_version.empty()) metadata["resourceVersion"] = csr.resource_version;
   if (!csr.creation_timestamp.empty()) metadata["creationTimestamp"] = csr.creation_timestamp;
 
-  nlohmann::json spec = {{"request", csr.request},
-                         {"signerName", csr.signer_name},
-                         {"usages", csr.usages}};
+  nlohmann::json spec = {
+      {"request", csr.request}, {"signerName", csr.signer_name}, {"usages", csr.usages}};
   if (csr.expiration_seconds) spec["expirationSeconds"] = *csr.expiration_seconds;
   if (!csr.username.empty()) spec["username"] = csr.username;
   if (!csr.requestor_uid.empty()) spec["uid"] = csr.requestor_uid;
@@ -117,7 +117,8 @@ nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
                       {"uri", facts->sans.uris},
                       {"other", facts->sans.other}};
     std::string key(KeyAlgorithmName(facts->key.algorithm));
-    key += facts->key.curve.empty() ? " " + std::to_string(facts->key.bits) : " " + facts->key.curve;
+    key +=
+        facts->key.curve.empty() ? " " + std::to_string(facts->key.bits) : " " + facts->key.curve;
     fields["key"] = key;
   } else {
     fields["request_error"] = facts.error().message;

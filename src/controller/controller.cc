@@ -1,10 +1,10 @@
 #include "kube_csr_approver/controller/controller.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <thread>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "kube_csr_approver/logging.h"
 
@@ -17,8 +17,8 @@ constexpr auto kMaintenanceTick = std::chrono::milliseconds(100);
 }  // namespace
 
 Controller::Controller(kube::ApiClient& client, const Clock& clock, ApproverMetrics& metrics,
-                       HealthState& health, PolicyHolder& policies,
-                       PolicyFileWatcher* policy_file, ControllerOptions options)
+                       HealthState& health, PolicyHolder& policies, PolicyFileWatcher* policy_file,
+                       ControllerOptions options)
     : client_(client),
       clock_(clock),
       metrics_(metrics),
@@ -118,14 +118,13 @@ void Controller::Run() {
   }
   ReconcilerOptions reconciler_options = options_.reconciler;
   reconciler_options.dry_run = options_.dry_run;
-  reconciler_ = std::make_unique<Reconciler>(client_, cache_, policies_, metrics_, clock_,
-                                             events_.get(), [this] { return MayWrite(); },
-                                             reconciler_options);
+  reconciler_ = std::make_unique<Reconciler>(
+      client_, cache_, policies_, metrics_, clock_, events_.get(), [this] { return MayWrite(); },
+      reconciler_options);
 
   std::vector<std::thread> workers;
-  for (int i = 0; i < std::max(1, options_.workers); ++i) workers.emplace_back([this] {
-    WorkerLoop();
-  });
+  for (int i = 0; i < std::max(1, options_.workers); ++i)
+    workers.emplace_back([this] { WorkerLoop(); });
   std::thread elector_thread;
   if (elector_ != nullptr) elector_thread = std::thread([this] { elector_->Run(stop_elector_); });
   std::unique_ptr<kube::CsrInformer> informer;

@@ -1,8 +1,8 @@
 #include "kube_csr_approver/controller/event_recorder.h"
 
-#include <cstdio>
-
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
 
 #include "kube_csr_approver/controller/approval_writer.h"
 #include "time_format.h"
@@ -32,17 +32,18 @@ nlohmann::json MakeDecisionEvent(const CsrObject& csr, const Decision& decision,
                               {"kind", "CertificateSigningRequest"},
                               {"name", csr.name}};
   if (!csr.uid.empty()) regarding["uid"] = csr.uid;
-  return {{"apiVersion", "events.k8s.io/v1"},
-          {"kind", "Event"},
-          {"metadata", {{"name", EventName(csr.name, now)}, {"namespace", options.event_namespace}}},
-          {"regarding", std::move(regarding)},
-          {"reason", approve ? "AutoApproved" : "AutoDenied"},
-          {"action", approve ? "Approve" : "Deny"},
-          {"note", DecisionMessage(decision)},
-          {"type", approve ? "Normal" : "Warning"},
-          {"reportingController", kReportingController},
-          {"reportingInstance", options.reporting_instance},
-          {"eventTime", FormatMicroTime(now)}};
+  return {
+      {"apiVersion", "events.k8s.io/v1"},
+      {"kind", "Event"},
+      {"metadata", {{"name", EventName(csr.name, now)}, {"namespace", options.event_namespace}}},
+      {"regarding", std::move(regarding)},
+      {"reason", approve ? "AutoApproved" : "AutoDenied"},
+      {"action", approve ? "Approve" : "Deny"},
+      {"note", DecisionMessage(decision)},
+      {"type", approve ? "Normal" : "Warning"},
+      {"reportingController", kReportingController},
+      {"reportingInstance", options.reporting_instance},
+      {"eventTime", FormatMicroTime(now)}};
 }
 
 EventRecorder::EventRecorder(kube::ApiClient& client, const Clock& clock,
@@ -79,7 +80,8 @@ bool EventRecorder::Record(const CsrObject& csr, const Decision& decision) {
 }
 
 void EventRecorder::Run() {
-  const std::string path = "/apis/events.k8s.io/v1/namespaces/" + options_.event_namespace + "/events";
+  const std::string path =
+      "/apis/events.k8s.io/v1/namespaces/" + options_.event_namespace + "/events";
   while (true) {
     nlohmann::json event;
     {

@@ -1,8 +1,8 @@
 #include "kube_csr_approver/controller/leader_elector.h"
 
-#include <thread>
-
 #include <spdlog/spdlog.h>
+
+#include <thread>
 
 #include "kube_csr_approver/logging.h"
 #include "time_format.h"
@@ -44,8 +44,9 @@ int64_t IntField(const nlohmann::json& record, const char* key) {
 
 Status ValidateLeaderElectionOptions(const LeaderElectionOptions& options) {
   if (options.lease_namespace.empty()) {
-    return Error{"leader election: --leader-election-namespace is required (the namespace the "
-                 "controller runs in, where its Lease lives)"};
+    return Error{
+        "leader election: --leader-election-namespace is required (the namespace the "
+        "controller runs in, where its Lease lives)"};
   }
   if (options.lease_name.empty()) return Error{"leader election: --leader-election-id is empty"};
   if (options.identity.empty()) {
@@ -65,9 +66,8 @@ Status ValidateLeaderElectionOptions(const LeaderElectionOptions& options) {
   return Status::Ok();
 }
 
-LeaderElector::LeaderElector(kube::ApiClient& client, const Clock& clock,
-                             ApproverMetrics* metrics, LeaderElectionOptions options,
-                             Callbacks callbacks)
+LeaderElector::LeaderElector(kube::ApiClient& client, const Clock& clock, ApproverMetrics* metrics,
+                             LeaderElectionOptions options, Callbacks callbacks)
     : client_(client),
       clock_(clock),
       metrics_(metrics),

@@ -1,10 +1,10 @@
 #include "kube_csr_approver/controller/policy_holder.h"
 
-#include <fstream>
-#include <utility>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <utility>
 
 #include "kube_csr_approver/logging.h"
 

@@ -1,8 +1,8 @@
 #include "kube_csr_approver/controller/reconciler.h"
 
-#include <utility>
-
 #include <spdlog/spdlog.h>
+
+#include <utility>
 
 #include "kube_csr_approver/controller/approval_writer.h"
 #include "kube_csr_approver/csr_inspector.h"
@@ -18,7 +18,9 @@ std::string RuleLabel(const Decision& decision) {
 
 void LogWriteFailure(const std::string& name, const kube::ApiError& error, std::string_view what) {
   LogEvent(spdlog::level::warn, what,
-           {{"csr", name}, {"code", error.http_status}, {"reason", error.reason},
+           {{"csr", name},
+            {"code", error.http_status},
+            {"reason", error.reason},
             {"error", error.message}});
 }
 
@@ -59,8 +61,8 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name,
     }
     // Leadership may have been lost while evaluating: check right before writing.
     if (!may_write_()) return Outcome::kDone;
-    auto written = client_.Update(ApprovalPath(name), ApprovalBody(csr, decision, clock_.WallNow()),
-                                  cancel);
+    auto written =
+        client_.Update(ApprovalPath(name), ApprovalBody(csr, decision, clock_.WallNow()), cancel);
     if (written.ok()) {
       cache_.MarkDecided(name, csr.uid);
       metrics_.CountDecision(decision.action, RuleLabel(decision), decision.signer_label);

@@ -1,7 +1,7 @@
 #include "time_format.h"
 
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 
 namespace kca::controller {
 namespace {
@@ -9,7 +9,8 @@ namespace {
 std::string Format(std::chrono::system_clock::time_point time, bool micros) {
   const auto since_epoch = time.time_since_epoch();
   auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
-  const auto fraction = std::chrono::duration_cast<std::chrono::microseconds>(since_epoch - seconds);
+  const auto fraction =
+      std::chrono::duration_cast<std::chrono::microseconds>(since_epoch - seconds);
   const std::time_t whole = static_cast<std::time_t>(seconds.count());
   std::tm utc{};
   gmtime_r(&whole, &utc);

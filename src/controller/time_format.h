@@ -1,4 +1,5 @@
-// Kubernetes timestamps: metav1.Time (RFC 3339, seconds) and metav1.MicroTime (6 fractional digits).
+// Kubernetes timestamps: metav1.Time (RFC 3339, seconds) and metav1.MicroTime (6 fractional
+// digits).
 #pragma once
 
 #include <chrono>

@@ -4,9 +4,8 @@
 
 #include <chrono>
 #include <cstddef>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "kube_csr_approver/csr_inspector.h"
 #include "kube_csr_approver/csr_object.h"

@@ -27,8 +27,8 @@
 namespace kca::controller {
 
 struct ControllerOptions {
-  int workers = 2;         // --workers: parallel reconcilers (< 1 is treated as 1). Default: 2.
-  bool dry_run = false;    // --dry-run: decide, audit-log and count; write nothing. Default: off.
+  int workers = 2;       // --workers: parallel reconcilers (< 1 is treated as 1). Default: 2.
+  bool dry_run = false;  // --dry-run: decide, audit-log and count; write nothing. Default: off.
   // --resync-period: every pending CSR is queued again this often, so a changed policy or a
   // missed event still reaches old requests. Zero disables. Default: 10 min.
   std::chrono::milliseconds resync_period{std::chrono::minutes(10)};
@@ -108,8 +108,8 @@ class Controller final : public kube::CsrEventHandler {
 
   PendingCsrCache cache_;
   WorkQueue queue_;
-  std::unique_ptr<LeaderElector> elector_;     // null without leader election
-  std::unique_ptr<EventRecorder> events_;      // created by Run()
+  std::unique_ptr<LeaderElector> elector_;  // null without leader election
+  std::unique_ptr<EventRecorder> events_;   // created by Run()
   std::unique_ptr<Reconciler> reconciler_;
 
   kube::Cancellation cancel_in_flight_;  // aborts workers' API calls at the end of the grace

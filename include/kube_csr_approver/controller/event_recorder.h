@@ -8,10 +8,9 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "kube_csr_approver/clock.h"
 #include "kube_csr_approver/csr_object.h"
@@ -68,8 +67,8 @@ class EventRecorder {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;                    // GUARDED_BY(mutex_)
-  std::deque<nlohmann::json> queue_;         // GUARDED_BY(mutex_)
+  bool stopping_ = false;                              // GUARDED_BY(mutex_)
+  std::deque<nlohmann::json> queue_;                   // GUARDED_BY(mutex_)
   std::uint64_t sent_ = 0, dropped_ = 0, failed_ = 0;  // GUARDED_BY(mutex_)
   std::thread thread_;  // last: starts after everything above is built
 };

@@ -6,11 +6,10 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "kube_csr_approver/clock.h"
 #include "kube_csr_approver/kube/api_client.h"
@@ -21,9 +20,9 @@
 namespace kca::controller {
 
 struct LeaderElectionOptions {
-  std::string lease_namespace;  // --leader-election-namespace (required)
+  std::string lease_namespace;                   // --leader-election-namespace (required)
   std::string lease_name = "kube-csr-approver";  // --leader-election-id. Default as shown.
-  std::string identity;         // this replica, unique among replicas (e.g. the pod name)
+  std::string identity;  // this replica, unique among replicas (e.g. the pod name)
   // client-go's defaults. Required: lease_duration > renew_deadline > retry_period * jitter.
   std::chrono::milliseconds lease_duration{15000};  // Default: 15 s.
   std::chrono::milliseconds renew_deadline{10000};  // Default: 10 s.
@@ -82,12 +81,12 @@ class LeaderElector {
   std::mt19937_64 random_{std::random_device{}()};
 
   mutable std::mutex mutex_;
-  bool leading_ = false;                                  // GUARDED_BY(mutex_)
-  std::chrono::steady_clock::time_point renewed_at_;      // GUARDED_BY(mutex_)
+  bool leading_ = false;                              // GUARDED_BY(mutex_)
+  std::chrono::steady_clock::time_point renewed_at_;  // GUARDED_BY(mutex_)
   // Elector thread only:
-  nlohmann::json observed_spec_;                          // the last record seen
-  std::chrono::steady_clock::time_point observed_at_;     // when it was seen to change
-  nlohmann::json held_lease_;                             // our last written Lease (for Release)
+  nlohmann::json observed_spec_;                       // the last record seen
+  std::chrono::steady_clock::time_point observed_at_;  // when it was seen to change
+  nlohmann::json held_lease_;                          // our last written Lease (for Release)
 };
 
 }  // namespace kca::controller

@@ -82,7 +82,7 @@ class PendingCsrCache {
   const Clock& clock_;
   const SignerLabeler initial_signer_label_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> pending_;                // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, Entry> pending_;                    // GUARDED_BY(mutex_)
   std::unordered_map<std::string, std::string> decided_uid_by_name_;  // GUARDED_BY(mutex_)
 };
 

@@ -88,17 +88,17 @@ class WorkQueue {
 
   mutable std::mutex mutex_;
   std::condition_variable ready_cv_;
-  bool shut_down_ = false;                                     // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, Bucket> buckets_;            // GUARDED_BY(mutex_)
-  std::list<std::string> rotation_;                            // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, std::string> queued_;        // name → requestor; GUARDED_BY
+  bool shut_down_ = false;                               // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, Bucket> buckets_;      // GUARDED_BY(mutex_)
+  std::list<std::string> rotation_;                      // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, std::string> queued_;  // name → requestor; GUARDED_BY
   std::unordered_map<std::string, std::string> dirty_while_processing_;  // GUARDED_BY(mutex_)
-  std::unordered_set<std::string> processing_;                 // GUARDED_BY(mutex_)
+  std::unordered_set<std::string> processing_;                           // GUARDED_BY(mutex_)
   // Delayed retries: due time → names; and name → (due, requestor) to keep one per name.
   std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_;  // GUARDED_BY
   std::unordered_map<std::string, std::pair<std::chrono::steady_clock::time_point, std::string>>
-      delayed_by_name_;                                        // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, int> failures_;              // GUARDED_BY(mutex_)
+      delayed_by_name_;                            // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, int> failures_;  // GUARDED_BY(mutex_)
 };
 
 }  // namespace kca::controller

@@ -84,8 +84,9 @@ class Replica {
     client_options.qps = 0;
     client_options.retry_backoff = {10ms, 50ms, 2.0, 0.1};
     client_options.observer = requests.Observer();
-    auto client = kube::NewApiClient(*config, kube::NewCredentialSource(*config, RealClock::Instance()),
-                                     RealClock::Instance(), client_options);
+    auto client =
+        kube::NewApiClient(*config, kube::NewCredentialSource(*config, RealClock::Instance()),
+                           RealClock::Instance(), client_options);
     EXPECT_TRUE(client.ok()) << client.error().message;
     client_ = std::move(*client);
     watcher_ = std::make_unique<PolicyFileWatcher>(policy_path, policies_, metrics);
@@ -138,8 +139,9 @@ class ControllerIntegrationTest : public ::testing::Test {
     if (!config.ok()) return nullptr;
     kube::ApiClientOptions options;
     options.qps = 0;
-    auto client = kube::NewApiClient(*config, kube::NewCredentialSource(*config, RealClock::Instance()),
-                                     RealClock::Instance(), options);
+    auto client =
+        kube::NewApiClient(*config, kube::NewCredentialSource(*config, RealClock::Instance()),
+                           RealClock::Instance(), options);
     EXPECT_TRUE(client.ok()) << client.error().message;
     return client.ok() ? std::move(*client) : nullptr;
   }
@@ -278,7 +280,8 @@ TEST_F(ControllerIntegrationTest, TwoReplicasElectOneWriterAndTheOtherTakesOver)
   ASSERT_TRUE(WaitUntil([&] { return b.controller().MayWrite(); }, 5s));
   CreateCsr("second", "alice", "devs");
   ASSERT_TRUE(WaitUntil([&] { return Condition("second") == "Approved"; }));
-  auto lease = admin_->Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-csr-approver");
+  auto lease =
+      admin_->Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-csr-approver");
   ASSERT_TRUE(lease.ok()) << lease.error().message;
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "replica-b");
   EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);

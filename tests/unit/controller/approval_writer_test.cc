@@ -11,7 +11,9 @@ TEST(TruncateTest, CutsAtACharacterBoundaryAndMarksTheCut) {
   EXPECT_EQ(Truncate("short", 10), "short");
   EXPECT_EQ(Truncate("abcdefghij", 8), "abcde...");
   // "é" is two bytes: a cut in its middle backs up before it.
-  const std::string text = "abcd\xC3\xA9" "fgh";
+  const std::string text =
+      "abcd\xC3\xA9"
+      "fgh";
   const std::string cut = Truncate(text, 8);
   EXPECT_EQ(cut, "abcd...");
   EXPECT_LE(cut.size(), 8u);
@@ -23,8 +25,8 @@ TEST(DecisionMessageTest, NamesTheRuleOrTheDefaultAndStaysBounded) {
   Decision deny{Action::kDeny, std::nullopt, {"no rule selects this CSR"}, {}, "other"};
   EXPECT_EQ(DecisionMessage(deny),
             "Denied by kube-csr-approver: defaultAction: no rule selects this CSR");
-  Decision flood{Action::kDeny, "r", std::vector<std::string>(500, "organization x not allowed"),
-                 {}, "other"};
+  Decision flood{
+      Action::kDeny, "r", std::vector<std::string>(500, "organization x not allowed"), {}, "other"};
   const std::string message = DecisionMessage(flood);
   EXPECT_EQ(message.size(), kMaxMessageBytes);
   EXPECT_TRUE(message.ends_with("..."));

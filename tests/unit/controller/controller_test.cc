@@ -96,7 +96,8 @@ TEST_F(ControllerTest, DecidesWhatIsListedAndWhatArrivesLaterThenStops) {
 
   ASSERT_TRUE(WaitUntil([&] {
     return testing::MetricValue(
-               metrics_, "kube_csr_approver_pending_csrs{signer=\"kubernetes.io/kube-apiserver-client\"}") ==
+               metrics_,
+               "kube_csr_approver_pending_csrs{signer=\"kubernetes.io/kube-apiserver-client\"}") ==
            1;
   }));
   EXPECT_EQ(testing::MetricValue(metrics_, "kube_csr_approver_leader"), 1);
@@ -113,7 +114,8 @@ TEST_F(ControllerTest, DryRunWritesNothing) {
   options.dry_run = true;
   RunningController controller(api_, RealClock::Instance(), metrics_, health_, policies_, nullptr,
                                options);
-  ASSERT_TRUE(WaitUntil([&] { return log_.Count("dry run: nothing written") == 2; })) << log_.text();
+  ASSERT_TRUE(WaitUntil([&] { return log_.Count("dry run: nothing written") == 2; }))
+      << log_.text();
   controller.Stop();
   for (const auto& call : api_.calls()) {
     EXPECT_TRUE(call.verb == "list" || call.verb == "watch") << call.verb << " " << call.path;
@@ -131,9 +133,8 @@ TEST_F(ControllerTest, TransientFailuresAreRetriedUntilDecided) {
                                options);
   ASSERT_TRUE(WaitUntil([&] { return ConditionOf("ok") == "Approved"; }));
   EXPECT_EQ(ApprovalWrites(), 4);
-  EXPECT_EQ(testing::MetricValue(metrics_,
-                                 "kube_csr_approver_decision_errors_total{reason=\"api\"}"),
-            3);
+  EXPECT_EQ(
+      testing::MetricValue(metrics_, "kube_csr_approver_decision_errors_total{reason=\"api\"}"), 3);
 }
 
 TEST_F(ControllerTest, ResyncAppliesAChangedPolicyToOldRequests) {
@@ -180,9 +181,9 @@ rules:
     action: deny
 )");
   ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Denied"; }));
-  EXPECT_EQ(testing::MetricValue(metrics_,
-                                 "kube_csr_approver_policy_reloads_total{result=\"success\"}"),
-            1);
+  EXPECT_EQ(
+      testing::MetricValue(metrics_, "kube_csr_approver_policy_reloads_total{result=\"success\"}"),
+      1);
 }
 
 TEST_F(ControllerTest, OnlyTheLeaderWritesAndAnotherTakesOverWhenItStops) {

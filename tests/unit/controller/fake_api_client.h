@@ -12,11 +12,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "kube_csr_approver/kube/api_client.h"
 
@@ -104,7 +103,8 @@ class FakeApiClient final : public kube::ApiClient {
     return it->second;
   }
 
-  kube::ApiResult<nlohmann::json> List(const std::string& path, const kube::ListOptions& /*options*/,
+  kube::ApiResult<nlohmann::json> List(const std::string& path,
+                                       const kube::ListOptions& /*options*/,
                                        const kube::Cancellation* /*cancel*/) override {
     std::lock_guard lock(mutex_);
     Record("list", path, nullptr);

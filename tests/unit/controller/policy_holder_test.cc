@@ -40,8 +40,8 @@ class ConfigMapVolume {
 class PolicyFileWatcherTest : public ::testing::Test {
  protected:
   double Reloads(const std::string& result) {
-    return MetricValue(metrics_, "kube_csr_approver_policy_reloads_total{result=\"" + result +
-                                     "\"}")
+    return MetricValue(metrics_,
+                       "kube_csr_approver_policy_reloads_total{result=\"" + result + "\"}")
         .value_or(-1);
   }
 

@@ -29,9 +29,7 @@ class ReconcilerTest : public ::testing::Test {
     return csr;
   }
   nlohmann::json Stored(const std::string& name) { return *api_.Object(CsrPath(name)); }
-  double Series(const std::string& series) {
-    return MetricValue(metrics_, series).value_or(-1);
-  }
+  double Series(const std::string& series) { return MetricValue(metrics_, series).value_or(-1); }
 
   testing::CapturedLog log_;
   testing::FakeClock clock_;
@@ -42,8 +40,9 @@ class ReconcilerTest : public ::testing::Test {
   std::atomic<bool> leader_{true};
   ReconcilerOptions options_;
   std::unique_ptr<Reconciler> MakeReconciler(EventRecorder* events = nullptr) {
-    return std::make_unique<Reconciler>(api_, cache_, policies_, metrics_, clock_, events,
-                                        [this] { return leader_.load(); }, options_);
+    return std::make_unique<Reconciler>(
+        api_, cache_, policies_, metrics_, clock_, events, [this] { return leader_.load(); },
+        options_);
   }
 };
 
@@ -184,7 +183,8 @@ TEST_F(ReconcilerTest, TransientErrorsAreRetriedNeverTurnedIntoADeny) {
   EXPECT_EQ(Series("kube_csr_approver_decision_errors_total{reason=\"forbidden\"}"), 1);
   EXPECT_EQ(Series("kube_csr_approver_decisions_total{decision=\"approved\",rule=\"alice-clients\","
                    "signer=\"kubernetes.io/kube-apiserver-client\"}"),
-            -1) << "nothing counted before a write is accepted";
+            -1)
+      << "nothing counted before a write is accepted";
 
   EXPECT_EQ(reconciler->Reconcile("a"), Outcome::kDone);
   const auto conditions = Stored("a")["status"]["conditions"];
@@ -213,8 +213,8 @@ TEST_F(ReconcilerTest, ANonLeaderNeitherReadsNorWrites) {
 TEST_F(ReconcilerTest, TheGateIsCheckedRightBeforeTheWrite) {
   Arrive(CsrJson("a", "alice", "alice", "team-a"));
   int checks = 0;
-  Reconciler reconciler(api_, cache_, policies_, metrics_, clock_, nullptr,
-                        [&] { return ++checks == 1; }, options_);
+  Reconciler reconciler(
+      api_, cache_, policies_, metrics_, clock_, nullptr, [&] { return ++checks == 1; }, options_);
   EXPECT_EQ(reconciler.Reconcile("a"), Outcome::kDone);
   EXPECT_EQ(checks, 2);
   EXPECT_TRUE(api_.calls().empty());

@@ -66,7 +66,8 @@ inline CsrObject MustDecode(const nlohmann::json& object) {
 }
 
 // The value of the sample whose rendered name{labels} is exactly `series`, or nullopt.
-inline std::optional<double> MetricValue(const ApproverMetrics& metrics, const std::string& series) {
+inline std::optional<double> MetricValue(const ApproverMetrics& metrics,
+                                         const std::string& series) {
   prometheus::TextSerializer serializer;
   const std::string text = serializer.Serialize(metrics.registry()->Collect());
   std::istringstream lines(text);
