@@ -464,6 +464,24 @@ Json Table(const ResourceDef& def, const std::vector<Json>& objects, const Json&
   return table;
 }
 
+// pkg/apis/coordination/validation ValidateLeaseSpec (the numeric rules).
+std::vector<FieldError> ValidateLeaseSpec(const Json& lease) {
+  std::vector<FieldError> errs;
+  if (!lease.contains("spec") || !lease["spec"].is_object()) return errs;
+  const Json& spec = lease["spec"];
+  auto check = [&](const char* field, int64_t minimum, const char* detail) {
+    if (!spec.contains(field) || !spec[field].is_number_integer()) return;
+    int64_t v = spec[field].get<int64_t>();
+    if (v < minimum) {
+      errs.push_back(
+          {FieldError::Type::kInvalid, std::string("spec.") + field, std::to_string(v), detail});
+    }
+  };
+  check("leaseDurationSeconds", 1, "must be greater than 0");
+  check("leaseTransitions", 0, "must be greater than or equal to 0");
+  return errs;
+}
+
 // Discovery documents.
 Json ResourceList(const std::string& group_version) {
   Json list;
@@ -1312,6 +1330,10 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       std::vector<FieldError> event_errs = ValidateEventCreate(body, IsEventsApi(def));
       errs.insert(errs.end(), event_errs.begin(), event_errs.end());
     }
+    if (def.resource == "leases") {
+      std::vector<FieldError> lease_errs = ValidateLeaseSpec(body);
+      errs.insert(errs.end(), lease_errs.begin(), lease_errs.end());
+    }
     if (!errs.empty()) return RespondStatus(InvalidStatus(rname, name, errs));
     if (is_csr) {
       if (std::optional<std::string> refused = CsrSubjectRestriction(body)) {
@@ -1440,6 +1462,12 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
                   "user not permitted to approve requests with signerName " + Quote(signer));
               return std::nullopt;
             }
+          }
+        } else if (def.resource == "leases") {
+          std::vector<FieldError> errs = ValidateLeaseSpec(next);
+          if (!errs.empty()) {
+            failure = InvalidStatus(rname, info.name, errs);
+            return std::nullopt;
           }
         } else if (info.subresource == "status") {
           next["spec"] = (*current).value("spec", Json::object());

@@ -649,6 +649,12 @@ TEST_F(EmulatorTest, LeasesUseOptimisticConcurrency) {
             "Operation cannot be fulfilled on leases.coordination.k8s.io \"kube-csr-approver\": "
             "the object has been modified; please apply your changes to the latest version and "
             "try again");
+  renewed["spec"]["leaseDurationSeconds"] = 0;
+  r = Must(approver_->Put(leases + "/kube-csr-approver", renewed));
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.Json()["message"],
+            "Lease.coordination.k8s.io \"kube-csr-approver\" is invalid: "
+            "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0");
 }
 
 TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
