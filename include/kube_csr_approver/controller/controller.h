@@ -61,6 +61,12 @@ struct ControllerOptions {
 // (not from a signal handler: flip an atomic there and call Stop() from a normal thread).
 // The CsrEventHandler methods are called by the informer's thread (or by tests).
 //
+// Wiring for `run` (after ConfigureLogging and NewApiClient with an observer counting
+// api_requests_total): PolicyHolder + PolicyFileWatcher::LoadInitial() (an error: print it, exit
+// non-zero); Controller(...); Validate(); serve /metrics and HealthRoutes(health); Run() on the
+// main thread; a signal-watching thread calls Stop(). Leader identity: the pod name (client-go
+// uses hostname + "_" + a random suffix); events.reporting_instance: the same.
+//
 // Shutdown order (Stop): stop watching; stop handing out work and give in-flight CSRs
 // `shutdown_grace`; cancel what is still in flight and join the workers; release the Lease;
 // drop unsent Events. Run() then returns.
