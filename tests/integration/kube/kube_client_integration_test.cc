@@ -157,6 +157,15 @@ TEST_F(KubeClientIntegrationTest, CreatesGetsAndListsInPages) {
   } while (!options.continue_token.empty());
   EXPECT_EQ(pages, 3);
   EXPECT_EQ(names.size(), 7u);
+
+  // Selector values are percent-encoded ('=' and ',' survive the trip).
+  ListOptions selected;
+  selected.field_selector =
+      "metadata.name=page-3,spec.signerName=kubernetes.io/kube-apiserver-client";
+  auto only = admin_->List(kCsrs, selected);
+  ASSERT_TRUE(only.ok()) << only.error().message;
+  ASSERT_EQ((*only)["items"].size(), 1u);
+  EXPECT_EQ((*only)["items"][0]["metadata"]["name"], "page-3");
 }
 
 TEST_F(KubeClientIntegrationTest, MapsServerStatusesToTypedErrors) {
