@@ -194,7 +194,12 @@ class Checker {
       Add("commonName", false,
           Cat({"common name \"", name, "\" is not allowed: allowed.commonName is not set"}));
     } else if (allowed.same_as_requestor) {
-      if (name == csr_.username) {
+      if (csr_.username.empty()) {
+        // Fail closed: an empty CN must not pass by equalling a missing requestor.
+        Add("commonName", false,
+            Cat({"common name \"", name,
+                 "\" cannot be checked: the CSR has no spec.username to compare with"}));
+      } else if (name == csr_.username) {
         Add("commonName", true, Cat({"common name \"", name, "\" is the requestor's username"}));
       } else {
         Add("commonName", false,

@@ -227,6 +227,16 @@ std::vector<Case> Cases() {
        kNode,
        {"commonName"},
        "common name \"system:node:other\" is not the requestor's username \"system:node:n1\""},
+      {"SameAsRequestorNeedsARequestor",
+       [](Input& in) {
+         AimAtNodeSelf(in);
+         in.csr.username = "";
+         in.SetCommonNames({""});
+       },
+       Action::kLog,
+       kNode,
+       {"commonName"},
+       "the CSR has no spec.username to compare with"},
       {"SameAsRequestorNeedsACommonName",
        [](Input& in) {
          AimAtNodeSelf(in);
