@@ -49,18 +49,6 @@ std::string JoinFailures(const std::vector<std::string>& failures) {
   return out;
 }
 
-std::string_view KeyAlgorithmSpelling(KeyAlgorithm algorithm) {
-  switch (algorithm) {
-    case KeyAlgorithm::kRsa:
-      return "RSA";
-    case KeyAlgorithm::kEcdsa:
-      return "ECDSA";
-    case KeyAlgorithm::kEd25519:
-      return "Ed25519";
-  }
-  return "unknown";
-}
-
 // Step 1: a decided or issued CSR is not ours to touch again.
 std::optional<std::string> AlreadyDecided(const CsrObject& csr) {
   for (const CsrCondition& condition : csr.conditions) {
@@ -409,7 +397,7 @@ class Checker {
                    (key.algorithm == KeyAlgorithm::kEcdsa && constraints.ecdsa) ||
                    (key.algorithm == KeyAlgorithm::kEd25519 && constraints.ed25519);
     Add("keyAlgorithm", allowed,
-        Cat({"key algorithm ", KeyAlgorithmSpelling(key.algorithm),
+        Cat({"key algorithm ", KeyAlgorithmName(key.algorithm),
              allowed ? " is in" : " is not in", " constraints.keyAlgorithms ",
              constraints.key_algorithms_description}));
     if (key.algorithm == KeyAlgorithm::kRsa) {
