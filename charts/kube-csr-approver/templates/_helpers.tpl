@@ -65,7 +65,7 @@ rbac.signers; rendering fails when the result would be empty or a wildcard.
 {{- $literal = add1 $literal }}
 {{- end }}
 {{- end }}
-{{- if and (ne (len $names) $literal) (not $.Values.rbac.signers) }}
+{{- if and (or (not $names) (ne (len $names) $literal)) (not $.Values.rbac.signers) }}
 {{- fail (printf "policy.inline.rules[%d] (%s) approves for signers given by a pattern or for any signer; list the signers it may approve for in rbac.signers" $i $rule.name) }}
 {{- end }}
 {{- end }}
