@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# helm lint --strict and helm template of the chart with every case of cases.json; each rendering
+# is checked by check_rendered.mjs and its policy by `kube-csr-approver validate-policy`.
+# Usage: chart_test.sh REPO_DIR TOOLS_DIR APPROVER_BINARY
+set -euo pipefail
+repo=$1 tools=$2 approver=$3
+here=$repo/tests/deploy
+bash "$here/setup.sh" "$tools"
+helm=$tools/bin/helm
+chart=$repo/charts/kube-csr-approver
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+cp "$here/check_rendered.mjs" "$tools/"   # resolves node_modules from the tools dir
+
+n=$(node -e 'console.log(require(process.argv[1]).length)' "$here/cases.json")
+for i in $(seq 0 $((n - 1))); do
+  case_json=$(node -e 'console.log(JSON.stringify(require(process.argv[1])[process.argv[2]]))' "$here/cases.json" "$i")
+  name=$(node -e 'console.log(JSON.parse(process.argv[1]).name)' "$case_json")
+  values=$(node -e 'console.log(JSON.parse(process.argv[1]).values ?? "")' "$case_json")
+  set -- ; [ -n "$values" ] && set -- -f "$here/$values"
+  echo "== $name"
+  "$helm" lint --strict "$chart" "$@" --namespace csr-system
+  "$helm" template kca "$chart" "$@" --namespace csr-system > "$out/$name.yaml"
+  node "$tools/check_rendered.mjs" "$out/$name.yaml" "$case_json" "$out/$name.policy.yaml"
+  if [ -f "$out/$name.policy.yaml" ]; then
+    "$approver" validate-policy "$out/$name.policy.yaml"
+  fi
+done
+
+# Misconfigurations must fail to render, with a message naming the value to fix.
+expect_failure() {
+  local want=$1; shift
+  if msg=$("$helm" template kca "$chart" "$@" 2>&1); then
+    echo "FAIL: rendering with $* succeeded" >&2; exit 1
+  fi
+  grep -q -- "$want" <<<"$msg" || { echo "FAIL: '$want' not in: $msg" >&2; exit 1; }
+}
+expect_failure 'leaderElection.enabled' --set leaderElection.enabled=false
+expect_failure 'rbac.signers' --set policy.existingConfigMap=x
+expect_failure 'does not match pattern' --set 'rbac.signers[0]=example.com/*'
+expect_failure 'rbac.signers' -f /dev/stdin <<'VALUES'
+policy:
+  inline:
+    apiVersion: csr.approver.io/v1
+    kind: ApprovalPolicy
+    rules:
+      - name: any-signer
+        action: approve
+VALUES
+# A policy change rolls the pods only when hot reload is off.
+a=$("$helm" template kca "$chart" --set policy.hotReload=false --set policy.inline.defaultAction=deny | grep checksum/policy)
+b=$("$helm" template kca "$chart" --set policy.hotReload=false --set policy.inline.defaultAction=log | grep checksum/policy)
+[ "$a" != "$b" ] || { echo "FAIL: checksum does not follow the policy" >&2; exit 1; }
+if "$helm" template kca "$chart" | grep -q checksum/policy; then
+  echo "FAIL: checksum annotation with hot reload on" >&2; exit 1
+fi
+echo "chart_test: all cases passed"
