@@ -33,6 +33,10 @@ wait_for() {  # wait_for WHAT COMMAND...: poll until COMMAND succeeds, at most 3
     sleep 0.2
   done
 }
+# http_get URL: prints the body; fails unless the status is 200 (python3 is in install-deps, curl is not).
+http_get() {
+  python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 echo "== $($bin version)"
@@ -62,8 +66,8 @@ KUBE_CSR_APPROVER_SERVICEACCOUNT_DIR="$work/cluster/serviceaccount" \
   --metrics-bind-address "127.0.0.1:$metrics" --health-probe-bind-address "127.0.0.1:$health" \
   >"$work/approver.log" 2>&1 &
 pids+=($!)
-wait_for "/readyz" curl -sf "http://127.0.0.1:$health/readyz"
-echo "ready: $(curl -s "http://127.0.0.1:$health/readyz")"
+wait_for "/readyz" http_get "http://127.0.0.1:$health/readyz"
+echo "ready: $(http_get "http://127.0.0.1:$health/readyz")"
 
 # submit FILE USER GROUP...: create the CSR as USER would (kubectl --as), so the API server stamps
 # spec.username and spec.groups with that requestor, as it does for a real user.
@@ -90,7 +94,7 @@ submitted=9
 
 decided() {
   local n
-  n=$(curl -s "http://127.0.0.1:$metrics/metrics" |
+  n=$(http_get "http://127.0.0.1:$metrics/metrics" |
     awk '/^kube_csr_approver_decisions_total\{/ { s += $NF } END { print s + 0 }')
   [ "$n" -ge "$submitted" ]
 }
@@ -103,6 +107,6 @@ $admin get events -n default
 echo "== the escalation attempt explained offline: kube-csr-approver check, same policy"
 $bin check --policy "$policy" examples/csrs/seed-escalation.yaml
 echo "== metrics (kube_csr_approver_decisions_total, leader, pending)"
-curl -s "http://127.0.0.1:$metrics/metrics" |
+http_get "http://127.0.0.1:$metrics/metrics" |
   grep -E '^kube_csr_approver_(decisions_total|leader|pending_csrs|policy_info)[{ ]' || true
 echo "== stopping"

@@ -49,7 +49,9 @@ env "${env_lines[@]}" KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=
 approver_pid=$!
 pids+=("$approver_pid")
 
-readyz() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health_port/readyz")" = 200 ]; }
+# http_get URL: prints the body, fails unless the status is 200 (node is needed anyway; curl is not installed by install-deps).
+http_get() { node -e 'fetch(process.argv[1]).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.status === 200 ? 0 : 1) }, () => process.exit(1))' "$1"; }
+readyz() { http_get "http://127.0.0.1:$health_port/readyz"; }
 wait_for "/readyz" readyz
 
 kubectl="kubectl --kubeconfig $work/cluster/user.kubeconfig"
@@ -58,7 +60,7 @@ sed '/^  creationTimestamp:/d; /^  resourceVersion:/d; /^  uid:/d' "$repo/exampl
 approved() { $kubectl get csr alice-client -o jsonpath='{.status.conditions[?(@.type=="Approved")].status}' | grep -qx True; }
 wait_for "alice-client to be approved" approved
 counted() {
-  curl -s "http://127.0.0.1:$metrics_port/metrics" |
+  http_get "http://127.0.0.1:$metrics_port/metrics" |
     grep -q '^kube_csr_approver_decisions_total{.*decision="approved".*rule="devs-own-client-cert".*} 1$'
 }
 wait_for "the approval in /metrics" counted
