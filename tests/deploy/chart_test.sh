@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# helm lint --strict and helm template of the chart with every case of cases.json; each rendering
-# is checked by check_rendered.mjs and its policy by `kube-csr-approver validate-policy`.
+# helm lint --strict and helm template of the chart with every case of cases.json, and
+# `kubectl kustomize deploy/`; each rendering is checked by check_rendered.mjs and its policy by
+# `kube-csr-approver validate-policy`.
 # Usage: chart_test.sh REPO_DIR TOOLS_DIR APPROVER_BINARY
 set -euo pipefail
 repo=$1 tools=$2 approver=$3
@@ -26,6 +27,14 @@ for i in $(seq 0 $((n - 1))); do
     "$approver" validate-policy "$out/$name.policy.yaml"
   fi
 done
+
+# deploy/ (plain manifests) must meet the same bar as the chart.
+echo "== deploy/ (kubectl kustomize)"
+kubectl kustomize "$repo/deploy" > "$out/deploy.yaml"
+node "$tools/check_rendered.mjs" "$out/deploy.yaml" \
+  '{"name":"deploy","signers":["kubernetes.io/kube-apiserver-client","kubernetes.io/kube-apiserver-client-kubelet"],"replicas":2,"pdb":true,"monitoring":false,"policyInline":true,"helmTestPod":false}' \
+  "$out/deploy.policy.yaml"
+"$approver" validate-policy "$out/deploy.policy.yaml"
 
 # Misconfigurations must fail to render, with a message naming the value to fix.
 expect_failure() {
