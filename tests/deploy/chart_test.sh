@@ -63,4 +63,10 @@ b=$("$helm" template kca "$chart" --set policy.hotReload=false --set policy.inli
 if "$helm" template kca "$chart" | grep -q checksum/policy; then
   echo "FAIL: checksum annotation with hot reload on" >&2; exit 1
 fi
+# NOTES.txt tells the admin how to check the install and which signers it may approve for.
+notes=$("$helm" install kca "$chart" --namespace csr-system --dry-run=client -f "$here/values/monitoring.yaml")
+for want in 'rollout status deployment/kca-kube-csr-approver' 'helm test kca -n csr-system' \
+            '  - kubernetes.io/kube-apiserver-client-kubelet' 'kube-csr-approver validate-policy'; do
+  grep -qF -- "$want" <<<"$notes" || { echo "FAIL: NOTES lack '$want'" >&2; exit 1; }
+done
 echo "chart_test: all cases passed"
