@@ -1,7 +1,5 @@
 #include "commands.h"
 
-#include <openssl/evp.h>
-
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -10,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "decision_report.h"
+#include "kube_csr_approver/base64.h"
 #include "kube_csr_approver/csr_inspector.h"
 #include "kube_csr_approver/csr_object.h"
 #include "kube_csr_approver/policy.h"
@@ -47,15 +46,6 @@ bool LooksLikePem(std::string_view text) {
   return start != std::string_view::npos && text.substr(start).starts_with("-----BEGIN");
 }
 
-std::string Base64Encode(std::string_view bytes) {
-  std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
-                                     reinterpret_cast<const unsigned char*>(bytes.data()),
-                                     static_cast<int>(bytes.size()));
-  encoded.resize(static_cast<size_t>(length));
-  return encoded;
-}
-
 // A bare PEM request carries no Kubernetes object: the flags supply what the API server would.
 Result<CsrObject> ObjectFromBarePem(const std::string& source, std::string_view pem,
                                     const CheckOptions& options) {
@@ -66,7 +56,7 @@ Result<CsrObject> ObjectFromBarePem(const std::string& source, std::string_view 
   }
   CsrObject csr;
   csr.name = source;
-  csr.request = Base64Encode(pem);
+  csr.request = EncodeBase64(pem);
   csr.signer_name = options.signer_name;
   csr.username = options.username;
   csr.groups = options.groups;

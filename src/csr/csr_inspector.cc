@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 
+#include "kube_csr_approver/base64.h"
 #include "pem.h"
 #include "text.h"
 
@@ -462,7 +463,7 @@ std::string_view KeyAlgorithmName(KeyAlgorithm algorithm) {
 
 Result<CsrFacts> InspectEncodedRequest(std::string_view base64) {
   if (base64.size() > kMaxRequestBytes) return TooLarge(base64.size());
-  auto pem = csr_internal::DecodeBase64(base64, "spec.request");
+  auto pem = DecodeBase64(base64, "spec.request");
   if (!pem.ok()) return pem.error();
   return InspectPemRequest(*pem);
 }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kube_csr_approver/base64.h"
 #include "text.h"
 
 namespace kca::csr_internal {
@@ -16,15 +17,6 @@ constexpr std::string_view kRequestLabel = "CERTIFICATE REQUEST";
 
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-int Base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
 }
 
 std::string_view TrimRight(std::string_view line) {
@@ -79,45 +71,6 @@ Error WrongLabel(std::string_view label) {
 }
 
 }  // namespace
-
-Result<std::string> DecodeBase64(std::string_view text, std::string_view what) {
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  std::size_t symbols = 0;
-  std::size_t padding = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (IsSpace(c)) continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    const int value = Base64Value(c);
-    if (value < 0) {
-      return Error{std::string(what) + " is not valid base64: unexpected character " +
-                   Quote(text.substr(i, 1)) + " at offset " + std::to_string(i)};
-    }
-    if (padding > 0) {
-      return Error{std::string(what) + " is not valid base64: padding \"=\" before offset " +
-                   std::to_string(i) + " is not at the end"};
-    }
-    ++symbols;
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  if (padding > 2 || (symbols + padding) % 4 != 0) {
-    return Error{std::string(what) +
-                 " is not valid base64: its length without whitespace is not a multiple of 4 "
-                 "(truncated, or padding missing)"};
-  }
-  return out;
-}
 
 Result<std::string> ExtractRequestDer(std::string_view pem) {
   std::size_t pos = 0;

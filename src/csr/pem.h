@@ -1,4 +1,4 @@
-// Framing of spec.request: strict base64, then exactly one PEM block. Internal to src/csr.
+// Framing of spec.request: exactly one PEM block (base64 is kca::DecodeBase64). Internal to src/csr.
 // Pure functions, thread-safe.
 #pragma once
 
@@ -8,10 +8,6 @@
 #include "kube_csr_approver/result.h"
 
 namespace kca::csr_internal {
-
-// Standard alphabet, padding required; ASCII whitespace is skipped anywhere (line-wrapped input).
-// `what` names the input in errors: `<what> is not valid base64: ...`.
-Result<std::string> DecodeBase64(std::string_view text, std::string_view what);
 
 // The DER inside `pem`, which must hold exactly one block labelled "CERTIFICATE REQUEST", with
 // only whitespace around it and no header lines (Proc-Type, DEK-Info: a request is never

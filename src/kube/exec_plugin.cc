@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "kube_csr_approver/base64.h"
+
 extern char** environ;
 
 namespace kca::kube {
@@ -45,21 +47,7 @@ std::string ExecInfo(const ExecPluginConfig& plugin, const KubeConfig& cluster) 
     if (!cluster.tls_server_name.empty()) info["tls-server-name"] = cluster.tls_server_name;
     if (!cluster.ca_pem.empty()) {
       // The cluster's certificate-authority-data is base64 of the PEM bytes.
-      static constexpr char kAlphabet[] =
-          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-      std::string encoded;
-      const std::string& in = cluster.ca_pem;
-      for (std::size_t i = 0; i < in.size(); i += 3) {
-        const std::size_t n = std::min<std::size_t>(3, in.size() - i);
-        std::uint32_t group = 0;
-        for (std::size_t j = 0; j < 3; ++j) {
-          group = (group << 8) | (j < n ? static_cast<unsigned char>(in[i + j]) : 0u);
-        }
-        for (std::size_t j = 0; j < 4; ++j) {
-          encoded.push_back(j <= n ? kAlphabet[(group >> (18 - 6 * j)) & 0x3f] : '=');
-        }
-      }
-      info["certificate-authority-data"] = encoded;
+      info["certificate-authority-data"] = EncodeBase64(cluster.ca_pem);
     }
     spec["cluster"] = info;
   }

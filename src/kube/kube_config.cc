@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <exception>
 
-#include "base64.h"
+#include "kube_csr_approver/base64.h"
 #include "files.h"
 
 namespace kca::kube {
@@ -83,10 +83,13 @@ Result<std::string> PemFromDataOrFile(const Source& src, const YAML::Node& paren
   auto data = OptionalString(src, parent, data_key, field_prefix + data_key);
   if (!data.ok()) return data.error();
   if (data->has_value() && !(*data)->empty()) {
-    auto decoded = DecodeBase64(**data);
-    if (!decoded) {
+    constexpr std::string_view kWhat = "the value";
+    auto decoded = DecodeBase64(**data, kWhat);
+    if (!decoded.ok()) {
+      // "the value is not valid base64: <why>" → "not valid base64: <why>" after the field name.
       return src.At(parent[data_key], field_prefix + data_key,
-                    "not valid base64 (it must hold the base64 of the PEM text)");
+                    decoded.error().message.substr(kWhat.size() + 4) +
+                        " (it must hold the base64 of the PEM text)");
     }
     return *decoded;
   }
