@@ -9,8 +9,11 @@ packages=(
   prometheus-cpp-dev libcivetweb-dev zlib1g-dev libcurl4-openssl-dev
   libyaml-cpp-dev libre2-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
-  python3
+  python3 unzip
 )
+# The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
+# here; on a bare Debian machine take Debian's.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
