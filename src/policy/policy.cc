@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kube_csr_approver/key_usages.h"
 #include "policy_model.h"
 
 namespace kca {
@@ -86,29 +87,7 @@ PolicyLoadResult LoadPolicyFile(const std::string& path) {
 namespace policy {
 
 const std::vector<std::string>& KnownUsages() {
-  static const std::vector<std::string> kUsages = {"signing",
-                                                   "digital signature",
-                                                   "content commitment",
-                                                   "key encipherment",
-                                                   "key agreement",
-                                                   "data encipherment",
-                                                   "cert sign",
-                                                   "crl sign",
-                                                   "encipher only",
-                                                   "decipher only",
-                                                   "any",
-                                                   "server auth",
-                                                   "client auth",
-                                                   "code signing",
-                                                   "email protection",
-                                                   "s/mime",
-                                                   "ipsec end system",
-                                                   "ipsec tunnel",
-                                                   "ipsec user",
-                                                   "timestamping",
-                                                   "ocsp signing",
-                                                   "microsoft sgc",
-                                                   "netscape sgc"};
+  static const std::vector<std::string> kUsages(kKeyUsages.begin(), kKeyUsages.end());
   return kUsages;
 }
 

@@ -6,35 +6,14 @@
 #include <ctime>
 #include <set>
 
+#include "kube_csr_approver/key_usages.h"
 #include "pki.h"
 
 namespace kca::emulator {
 namespace {
 
 const std::set<std::string>& ValidUsages() {
-  static const std::set<std::string> kUsages = {"signing",
-                                                "digital signature",
-                                                "content commitment",
-                                                "key encipherment",
-                                                "key agreement",
-                                                "data encipherment",
-                                                "cert sign",
-                                                "crl sign",
-                                                "encipher only",
-                                                "decipher only",
-                                                "any",
-                                                "server auth",
-                                                "client auth",
-                                                "code signing",
-                                                "email protection",
-                                                "s/mime",
-                                                "ipsec end system",
-                                                "ipsec tunnel",
-                                                "ipsec user",
-                                                "timestamping",
-                                                "ocsp signing",
-                                                "microsoft sgc",
-                                                "netscape sgc"};
+  static const std::set<std::string> kUsages(kKeyUsages.begin(), kKeyUsages.end());
   return kUsages;
 }
 
