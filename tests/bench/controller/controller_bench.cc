@@ -21,7 +21,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -216,9 +215,16 @@ std::unique_ptr<ApproverProcess> StartApprover(const EmulatorProcess& emulator,
                                                const std::string& log_path,
                                                std::vector<std::string> extra) {
   ApproverProcess::Options options;
-  options.args = {"--policy", policy, "--kubeconfig", emulator.kubeconfig("approver"),
-                  "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address",
-                  "127.0.0.1:0", "--log-format", "json"};
+  options.args = {"--policy",
+                  policy,
+                  "--kubeconfig",
+                  emulator.kubeconfig("approver"),
+                  "--metrics-bind-address",
+                  "127.0.0.1:0",
+                  "--health-probe-bind-address",
+                  "127.0.0.1:0",
+                  "--log-format",
+                  "json"};
   options.args.insert(options.args.end(), extra.begin(), extra.end());
   options.log_path = log_path;
   options.start_timeout = std::chrono::seconds(120);
@@ -363,20 +369,19 @@ int main(int argc, char** argv) {
   // --- 3. pending footprint: dry run, so every CSR stays pending.
   {
     ResetCounts(admin);
-    auto approver = StartApprover(emu, policy, work + "/dry-run.log",
-                                  [&] {
-                                    auto args = tuning;
-                                    args.push_back("--dry-run");
-                                    return args;
-                                  }());
+    auto approver = StartApprover(emu, policy, work + "/dry-run.log", [&] {
+      auto args = tuning;
+      args.push_back("--dry-run");
+      return args;
+    }());
     if (!approver) return 1;
-    // Every pending CSR has been evaluated once the dry-run logs one decision per CSR; wait for
-    // the pending gauge to be complete, then give the workers time to finish their pass.
+    // The pending gauge counts the listed CSRs before the workers have evaluated them all: the
+    // footprint is read once the approver's CPU time also stops growing.
     const bool counted = WaitFor(
         [&] {
           return approver->Metric(
-                     "kube_csr_approver_pending_csrs{signer=\"kubernetes.io/kube-apiserver-client\"}") >=
-                 csrs;
+                     "kube_csr_approver_pending_csrs{signer=\"kubernetes.io/"
+                     "kube-apiserver-client\"}") >= csrs;
         },
         std::chrono::seconds(120));
     double cpu_before = -1;
@@ -412,8 +417,7 @@ int main(int argc, char** argv) {
     if (!approver) return 1;
     const auto ready = Clock::now();
     const ProcessUsage at_ready = ReadUsage(approver->pid());
-    const bool done =
-        WaitFor([&] { return approved.load() >= csrs; }, std::chrono::seconds(240));
+    const bool done = WaitFor([&] { return approved.load() >= csrs; }, std::chrono::seconds(240));
     const ProcessUsage usage = ReadUsage(approver->pid());
     const auto last = Clock::time_point(Clock::duration(last_ns.load()));
     const double from_spawn = Seconds(last - spawned);
@@ -425,9 +429,10 @@ int main(int argc, char** argv) {
         "load average %.2f\n",
         approved.load(), csrs, done ? "" : " (TIMED OUT)", from_spawn, csrs / from_spawn,
         from_ready, csrs / from_ready, cpu, at_ready.cpu_seconds, csrs / cpu, load);
-    std::printf("drain vs baseline: %.1f%% of the emulator's approval capacity (from spawn), "
-                "%.1f%% (from ready)\n",
-                100.0 * csrs / from_spawn / baseline_rate, 100.0 * csrs / from_ready / baseline_rate);
+    std::printf(
+        "drain vs baseline: %.1f%% of the emulator's approval capacity (from spawn), "
+        "%.1f%% (from ready)\n",
+        100.0 * csrs / from_spawn / baseline_rate, 100.0 * csrs / from_ready / baseline_rate);
     std::printf("after drain: VmRSS=%.1f MiB VmHWM=%.1f MiB\n", usage.rss_kib / 1024.0,
                 usage.hwm_kib / 1024.0);
     // Best-effort Events may still be in flight when the last approval is seen.
@@ -456,7 +461,8 @@ int main(int argc, char** argv) {
                             });
     // Requests are built before the clock starts so the pacing measures the approver only.
     std::vector<std::string> bodies;
-    for (int i = 0; i < total; ++i) bodies.push_back(CsrObject("bench-steady-" + std::to_string(i)).dump());
+    for (int i = 0; i < total; ++i)
+      bodies.push_back(CsrObject("bench-steady-" + std::to_string(i)).dump());
     const double cpu_before = ReadUsage(approver->pid()).cpu_seconds;
     const double load = LoadAverage();
     HttpsClient creator("127.0.0.1", port, *admin_creds);
@@ -465,8 +471,10 @@ int main(int argc, char** argv) {
     int late = 0, failed = 0;
     for (int i = 0; i < total; ++i) {
       const auto due = start + i * interval;
-      if (Clock::now() < due) std::this_thread::sleep_until(due);
-      else if (Clock::now() - due > std::chrono::milliseconds(5)) ++late;
+      if (Clock::now() < due)
+        std::this_thread::sleep_until(due);
+      else if (Clock::now() - due > std::chrono::milliseconds(5))
+        ++late;
       {
         std::lock_guard lock(mu);
         created[static_cast<size_t>(i)] = Clock::now();
@@ -476,8 +484,8 @@ int main(int argc, char** argv) {
       if (!r.ok() || r->status != 201) ++failed;
     }
     const double sent = static_cast<double>(total) / Seconds(Clock::now() - start);
-    const bool done = WaitFor([&] { return seen.load() >= total - failed; },
-                              std::chrono::seconds(60));
+    const bool done =
+        WaitFor([&] { return seen.load() >= total - failed; }, std::chrono::seconds(60));
     const double cpu = ReadUsage(approver->pid()).cpu_seconds - cpu_before;
     std::vector<double> copy;
     {
@@ -489,8 +497,8 @@ int main(int argc, char** argv) {
         "create→Approved p50=%.1f ms p90=%.1f ms p99=%.1f ms max=%.1f ms; approver CPU %.2fs "
         "(%.0f%% of one core); load average %.2f\n",
         total, sent, rate, late, failed, seen.load(), done ? "" : " (TIMED OUT)",
-        Percentile(copy, 0.5), Percentile(copy, 0.9), Percentile(copy, 0.99),
-        Percentile(copy, 1.0), cpu, 100.0 * cpu / seconds, load);
+        Percentile(copy, 0.5), Percentile(copy, 0.9), Percentile(copy, 0.99), Percentile(copy, 1.0),
+        cpu, 100.0 * cpu / seconds, load);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     PrintRequests("steady", ApproverCounts(admin), seen.load());
     const ProcessUsage usage = ReadUsage(approver->pid());
