@@ -70,6 +70,11 @@ struct CsrFacts {
   std::string signature_algorithm;  // OpenSSL long name, e.g. "sha256WithRSAEncryption"
 };
 
+// For logs and reports: "CN=alice, O=devs" (the subject in request order, "(empty)" when it has
+// no attribute) and "RSA 2048 bits", "ECDSA P-256", "Ed25519".
+std::string SubjectToString(const CsrFacts& facts);
+std::string KeyToString(const PublicKeyFacts& key);
+
 // The largest spec.request accepted, in bytes of base64 or PEM text.
 inline constexpr size_t kMaxRequestBytes = 64 * 1024;
 

@@ -25,13 +25,6 @@ std::string SansToString(const SubjectAlternativeNames& sans) {
   return parts.empty() ? "none" : Join(parts, ", ");
 }
 
-std::string KeyToString(const PublicKeyFacts& key) {
-  std::string text(KeyAlgorithmName(key.algorithm));
-  if (key.algorithm == KeyAlgorithm::kRsa) text += " " + std::to_string(key.bits) + " bits";
-  if (key.algorithm == KeyAlgorithm::kEcdsa) text += " " + key.curve;
-  return text;
-}
-
 std::string Upper(std::string_view word) {
   std::string upper(word);
   for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -50,12 +43,6 @@ nlohmann::json DecisionToJson(const std::string& csr_name, const Decision& decis
           {"rule", decision.rule ? nlohmann::json(*decision.rule) : nlohmann::json(nullptr)},
           {"reasons", decision.reasons},
           {"checks", std::move(checks)}};
-}
-
-std::string SubjectToString(const CsrFacts& facts) {
-  std::vector<std::string> parts;
-  for (const auto& attribute : facts.subject) parts.push_back(attribute.type + "=" + attribute.value);
-  return parts.empty() ? "(empty)" : Join(parts, ", ");
 }
 
 std::string DecisionToText(const CsrObject& csr, const Result<CsrFacts>& facts,

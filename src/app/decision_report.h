@@ -20,7 +20,4 @@ nlohmann::json DecisionToJson(const std::string& csr_name, const Decision& decis
 std::string DecisionToText(const CsrObject& csr, const Result<CsrFacts>& facts,
                            const Decision& decision);
 
-// "CN=alice, O=devs": the subject in request order, for logs and reports.
-std::string SubjectToString(const CsrFacts& facts);
-
 }  // namespace kca

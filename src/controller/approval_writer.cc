@@ -21,15 +21,6 @@ nlohmann::json EncodeCondition(const CsrCondition& condition) {
   return encoded;
 }
 
-std::string SubjectText(const CsrFacts& facts) {
-  std::string text;
-  for (const auto& attribute : facts.subject) {
-    if (!text.empty()) text += ", ";
-    text += attribute.type + "=" + attribute.value;
-  }
-  return text;
-}
-
 }  // namespace
 
 std::string CsrPath(const std::string& name) { return std::string(kCsrCollection) + "/" + name; }
@@ -108,7 +99,7 @@ nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
   fields["expiration_seconds"] =
       csr.expiration_seconds ? nlohmann::json(*csr.expiration_seconds) : nullptr;
   if (facts.ok()) {
-    fields["subject"] = SubjectText(*facts);
+    fields["subject"] = SubjectToString(*facts);
     std::vector<std::string> ips;
     for (const auto& ip : facts->sans.ip_addresses) ips.push_back(ip.ToString());
     fields["sans"] = {{"dns", facts->sans.dns_names},
@@ -116,10 +107,7 @@ nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
                       {"email", facts->sans.email_addresses},
                       {"uri", facts->sans.uris},
                       {"other", facts->sans.other}};
-    std::string key(KeyAlgorithmName(facts->key.algorithm));
-    key +=
-        facts->key.curve.empty() ? " " + std::to_string(facts->key.bits) : " " + facts->key.curve;
-    fields["key"] = key;
+    fields["key"] = KeyToString(facts->key);
   } else {
     fields["request_error"] = facts.error().message;
   }

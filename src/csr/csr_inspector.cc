@@ -461,6 +461,22 @@ std::string_view KeyAlgorithmName(KeyAlgorithm algorithm) {
   return "unknown";
 }
 
+std::string SubjectToString(const CsrFacts& facts) {
+  std::string text;
+  for (const auto& attribute : facts.subject) {
+    if (!text.empty()) text += ", ";
+    text += attribute.type + "=" + attribute.value;
+  }
+  return text.empty() ? "(empty)" : text;
+}
+
+std::string KeyToString(const PublicKeyFacts& key) {
+  std::string text(KeyAlgorithmName(key.algorithm));
+  if (key.algorithm == KeyAlgorithm::kRsa) text += " " + std::to_string(key.bits) + " bits";
+  if (key.algorithm == KeyAlgorithm::kEcdsa) text += " " + key.curve;
+  return text;
+}
+
 Result<CsrFacts> InspectEncodedRequest(std::string_view base64) {
   if (base64.size() > kMaxRequestBytes) return TooLarge(base64.size());
   auto pem = DecodeBase64(base64, "spec.request");
