@@ -3,9 +3,6 @@
 // W watchers). Later benchmarks use these figures to show they measure the controller.
 //
 // Usage: emulator_bench [--clients N] [--seconds S] [--watchers W] [--events E]
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <algorithm>
 #include <atomic>
@@ -17,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "csr_factory.h"
 #include "emulator_process.h"
 #include "https_client.h"
 
@@ -29,26 +27,9 @@ namespace {
 const char kCsrs[] = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
 std::string CsrPemBase64() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509_REQ* req = X509_REQ_new();
-  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>("bench"), -1, -1, 0);
-  X509_REQ_set_pubkey(req, key);
-  X509_REQ_sign(req, key, EVP_sha256());
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509_REQ(bio, req);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  X509_REQ_free(req);
-  EVP_PKEY_free(key);
-  std::string out(4 * ((pem.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(pem.data()),
-                          static_cast<int>(pem.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
+  kca::testing::RequestSpec spec;
+  spec.subject = {{"CN", "bench"}};
+  return kca::testing::Base64Encode(kca::testing::MakeRequestPem(spec));
 }
 
 json Csr(const std::string& name, const std::string& request) {

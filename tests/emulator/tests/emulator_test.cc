@@ -2,9 +2,6 @@
 // validation, approval semantics, pagination, watch (RV, bookmarks, timeout, 410), faults, request
 // counts, token rotation, leases, events, reviews and malformed input.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <chrono>
 #include <fstream>
@@ -12,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "csr_factory.h"
 #include "emulator_process.h"
 #include "https_client.h"
 
@@ -21,37 +19,14 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string Base64(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
+std::string Base64(const std::string& in) { return kca::testing::Base64Encode(in); }
 
-// A PEM CSR signed by a fresh P-256 key.
+// A PEM CSR with subject O=<orgs>..., CN=<cn>, signed by a P-256 key.
 std::string MakeCsrPem(const std::string& cn, const std::vector<std::string>& orgs = {}) {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509_REQ* req = X509_REQ_new();
-  X509_NAME* name = X509_REQ_get_subject_name(req);
-  for (const std::string& o : orgs) {
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(o.c_str()), -1, -1, 0);
-  }
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_REQ_set_pubkey(req, key);
-  X509_REQ_sign(req, key, EVP_sha256());
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509_REQ(bio, req);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio, &data);
-  std::string pem(data, static_cast<size_t>(len));
-  BIO_free(bio);
-  X509_REQ_free(req);
-  EVP_PKEY_free(key);
-  return pem;
+  kca::testing::RequestSpec spec;
+  for (const std::string& o : orgs) spec.subject.emplace_back("O", o);
+  spec.subject.emplace_back("CN", cn);
+  return kca::testing::MakeRequestPem(spec);
 }
 
 json CsrObject(const std::string& name, const std::string& pem,

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "request_counter.h"
 #include "csr_factory.h"
 #include "emulator_process.h"
 #include "kube_csr_approver/clock.h"
@@ -55,24 +56,6 @@ std::string Render(const ApproverMetrics& metrics) {
   return prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
 }
 
-class RequestCounts {
- public:
-  kube::RequestObserver Observer() {
-    return [this](std::string_view verb, int code) {
-      std::lock_guard lock(mutex_);
-      ++counts_[std::string(verb) + " " + std::to_string(code)];
-    };
-  }
-  int Count(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    return counts_[key];
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, int> counts_;
-};
-
 // A controller with its own client, policy and metrics, running on its own thread.
 class Replica {
  public:
@@ -105,7 +88,7 @@ class Replica {
   }
   Controller& controller() { return *controller_; }
 
-  RequestCounts requests;
+  kca::testing::RequestCounter requests;
   ApproverMetrics metrics{"test", "test"};
   HealthState health{RealClock::Instance(), 2min};
 

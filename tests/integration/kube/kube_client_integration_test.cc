@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 
+#include "request_counter.h"
 #include "csr_factory.h"
 #include "emulator_process.h"
 #include "kube_csr_approver/clock.h"
@@ -22,25 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 
 const std::string kCsrs(kCsrCollectionPath);
-
-// Counts every HTTP answer the client reports, by "verb code".
-class RequestLog {
- public:
-  RequestObserver Observer() {
-    return [this](std::string_view verb, int code) {
-      std::lock_guard lock(mutex_);
-      ++counts_[std::string(verb) + " " + std::to_string(code)];
-    };
-  }
-  int Count(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    return counts_[key];
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, int> counts_;
-};
 
 // Remembers the informer's view: names it holds and how often it synced.
 class ViewHandler final : public CsrEventHandler {
@@ -309,7 +291,7 @@ TEST_F(KubeClientIntegrationTest, PresentsANewClientCertificateOnNewConnections)
 }
 
 TEST_F(KubeClientIntegrationTest, RereadsTheTokenFileAfterA401) {
-  RequestLog log;
+  kca::testing::RequestCounter log;
   ApiClientOptions options;
   options.observer = log.Observer();
   auto approver = Client("approver", options);
@@ -324,7 +306,7 @@ TEST_F(KubeClientIntegrationTest, RereadsTheTokenFileAfterA401) {
 }
 
 TEST_F(KubeClientIntegrationTest, HonoursRetryAfterOn429) {
-  RequestLog log;
+  kca::testing::RequestCounter log;
   ApiClientOptions options;
   options.observer = log.Observer();
   auto client = Client("admin", options);
@@ -338,7 +320,7 @@ TEST_F(KubeClientIntegrationTest, HonoursRetryAfterOn429) {
 }
 
 TEST_F(KubeClientIntegrationTest, RetriesReadsButNotWritesOn5xx) {
-  RequestLog log;
+  kca::testing::RequestCounter log;
   ApiClientOptions options;
   options.observer = log.Observer();
   auto client = Client("admin", options);
