@@ -379,7 +379,10 @@ TEST_F(E2eTest, OnlyTheLeaderWritesAndTheOtherTakesOver) {
 
   // The leader dies without releasing the Lease: the follower takes over after it expires.
   const auto killed = std::chrono::steady_clock::now();
-  ASSERT_TRUE(first->Stop(SIGKILL).ok() || true);
+  auto killed_exit = first->Stop(SIGKILL);
+  ASSERT_FALSE(killed_exit.ok());  // a killed process has no exit status
+  EXPECT_NE(killed_exit.error().message.find("signal 9"), std::string::npos)
+      << killed_exit.error().message;
   CreateCsr(AliceClient("after-failover"));
   EXPECT_EQ(WaitForDecision("after-failover", seconds(40)), "Approved");
   const auto took = std::chrono::steady_clock::now() - killed;
