@@ -1,8 +1,10 @@
 #include "kube_csr_approver/csr_inspector.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -33,6 +35,8 @@ void FreeExtensions(STACK_OF(X509_EXTENSION) * exts) {
 void FreeOpenSslString(unsigned char* text) { OPENSSL_free(text); }
 
 using ReqPtr = Owned<X509_REQ, X509_REQ_free>;
+using KeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
+using KeyContextPtr = Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
 using ExtensionsPtr = Owned<STACK_OF(X509_EXTENSION), FreeExtensions>;
 using GeneralNamesPtr = Owned<GENERAL_NAMES, GENERAL_NAMES_free>;
 using BasicConstraintsPtr = Owned<BASIC_CONSTRAINTS, BASIC_CONSTRAINTS_free>;
@@ -300,10 +304,108 @@ std::string CurveName(const std::string& group) {
   return group;
 }
 
-Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
-  if (key == nullptr) {
-    return Error{"the request's public key cannot be decoded (unknown or malformed algorithm)"};
+// A library context without providers, used only to parse requests. Under OpenSSL 3.0,
+// d2i_X509_REQ opportunistically decodes the public key through the provider decoder machinery,
+// whose set-up per call was 45 % (ECDSA) to 70 % (RSA) of the inspection's CPU time
+// (docs/benchmarks.md). With no providers the attempt fails at once (OpenSSL ignores that
+// failure by design) and DecodePublicKey builds the key directly. The "null" provider
+// stops OpenSSL from loading the default one into this context on first use. If it cannot be
+// set up, requests are parsed in the default context: slower, same result.
+OSSL_LIB_CTX* ParsingContext() {
+  static OSSL_LIB_CTX* const context = [] {
+    OSSL_LIB_CTX* created = OSSL_LIB_CTX_new();
+    if (created != nullptr && OSSL_PROVIDER_load(created, "null") == nullptr) {
+      OSSL_LIB_CTX_free(created);
+      created = nullptr;
+    }
+    ERR_clear_error();
+    return created;
+  }();
+  return context;
+}
+
+ReqPtr ParseRequest(const unsigned char** cursor, long length) {
+  return ReqPtr(reinterpret_cast<X509_REQ*>(ASN1_item_d2i_ex(
+      nullptr, cursor, length, ASN1_ITEM_rptr(X509_REQ), ParsingContext(), nullptr)));
+}
+
+const Error kUndecodableKey{
+    "the request's public key cannot be decoded (unknown or malformed algorithm)"};
+
+KeyPtr DecodeEcKey(const X509_ALGOR* algorithm, const unsigned char* point, int length) {
+  int parameter_type = V_ASN1_UNDEF;
+  const void* parameter = nullptr;
+  X509_ALGOR_get0(nullptr, &parameter_type, &parameter, algorithm);
+  if (parameter_type != V_ASN1_OBJECT) return nullptr;  // explicit parameters: see caller
+  const char* curve = OBJ_nid2sn(OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(parameter)));
+  if (curve == nullptr) return nullptr;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<unsigned char*>(point),
+                                        static_cast<std::size_t>(length)),
+      OSSL_PARAM_construct_end()};
+  KeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* key = nullptr;
+  // Import checks that the point lies on the named curve, as OpenSSL's own decoder does.
+  if (!context || EVP_PKEY_fromdata_init(context.get()) != 1 ||
+      EVP_PKEY_fromdata(context.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    return nullptr;
   }
+  return KeyPtr(key);
+}
+
+// The SubjectPublicKeyInfo of a parsed request as a key in the default context, for the key
+// types the approver accepts; the refusals name the type.
+Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
+  ASN1_OBJECT* oid = nullptr;
+  const unsigned char* bytes = nullptr;
+  int length = 0;
+  X509_ALGOR* algorithm = nullptr;
+  if (X509_PUBKEY_get0_param(&oid, &bytes, &length, &algorithm, X509_REQ_get_X509_PUBKEY(req)) !=
+          1 ||
+      oid == nullptr || algorithm == nullptr) {
+    return kUndecodableKey;
+  }
+  int parameter_type = V_ASN1_UNDEF;
+  X509_ALGOR_get0(nullptr, &parameter_type, nullptr, algorithm);
+  const int nid = OBJ_obj2nid(oid);
+  KeyPtr key;
+  switch (nid) {
+    case NID_rsaEncryption: {
+      // RFC 3279: the parameters are NULL; OpenSSL also tolerates them absent.
+      if (parameter_type != V_ASN1_NULL && parameter_type != V_ASN1_UNDEF) break;
+      const unsigned char* cursor = bytes;
+      key.reset(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &cursor, length));
+      if (key && cursor != bytes + length) key.reset();
+      break;
+    }
+    case NID_X9_62_id_ecPublicKey:
+      if (parameter_type == V_ASN1_SEQUENCE) {
+        return Error{
+            "the request's ECDSA key uses explicit curve parameters; only named curves "
+            "(P-256, P-384, P-521) are supported"};
+      }
+      key = DecodeEcKey(algorithm, bytes, length);
+      break;
+    case NID_ED25519:
+      if (parameter_type != V_ASN1_UNDEF) break;  // RFC 8410: the parameters are absent
+      key.reset(EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr, bytes,
+                                               static_cast<std::size_t>(length)));
+      break;
+    case NID_undef:
+      return kUndecodableKey;
+    default: {
+      const char* type = OBJ_nid2sn(nid);
+      return Error{"the request's public key is " +
+                   std::string(type ? type : "of an unknown type") +
+                   "; only RSA, ECDSA and Ed25519 keys are supported"};
+    }
+  }
+  if (!key) return kUndecodableKey;
+  return key;
+}
+
+Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
   PublicKeyFacts facts;
   facts.bits = EVP_PKEY_get_bits(key);
   switch (EVP_PKEY_get_base_id(key)) {
@@ -314,9 +416,7 @@ Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
       char group[80] = {};
       std::size_t length = 0;
       if (EVP_PKEY_get_group_name(key, group, sizeof(group), &length) != 1 || length == 0) {
-        return Error{
-            "the request's ECDSA key uses explicit curve parameters; only named curves "
-            "(P-256, P-384, P-521) are supported"};
+        return kUndecodableKey;
       }
       facts.algorithm = KeyAlgorithm::kEcdsa;
       facts.curve = CurveName(std::string(group, length));
@@ -326,12 +426,8 @@ Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
       facts.algorithm = KeyAlgorithm::kEd25519;
       facts.bits = 256;
       return facts;
-    default: {
-      const char* type = EVP_PKEY_get0_type_name(key);
-      return Error{"the request's public key is " +
-                   std::string(type ? type : "of an unknown type") +
-                   "; only RSA, ECDSA and Ed25519 keys are supported"};
-    }
+    default:
+      return kUndecodableKey;  // DecodePublicKey builds no other type
   }
 }
 
@@ -387,7 +483,7 @@ Error DescribeDecodeFailure() {
 Result<CsrFacts> InspectDer(const std::string& der) {
   const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
   const auto* end = cursor + der.size();
-  ReqPtr req(d2i_X509_REQ(nullptr, &cursor, static_cast<long>(der.size())));
+  ReqPtr req = ParseRequest(&cursor, static_cast<long>(der.size()));
   if (!req) return DescribeDecodeFailure();
   if (cursor != end) {
     return Error{"the request's PEM block has " + std::to_string(end - cursor) +
@@ -399,8 +495,9 @@ Result<CsrFacts> InspectDer(const std::string& der) {
   }
 
   CsrFacts facts;
-  EVP_PKEY* key = X509_REQ_get0_pubkey(req.get());
-  auto key_facts = ReadPublicKey(key);
+  auto key = DecodePublicKey(req.get());
+  if (!key.ok()) return key.error();
+  auto key_facts = ReadPublicKey(key->get());
   if (!key_facts.ok()) return key_facts.error();
   facts.key = *key_facts;
 
@@ -419,7 +516,8 @@ Result<CsrFacts> InspectDer(const std::string& der) {
       !status.ok()) {
     return status.error();
   }
-  if (X509_REQ_verify(req.get(), key) != 1) {
+  // Verified in the default context: the request's own context has no providers.
+  if (X509_REQ_verify_ex(req.get(), key->get(), nullptr, nullptr) != 1) {
     return Error{
         "the request's signature does not verify with its own public key (no proof of "
         "possession of the private key; the request is corrupt or forged)"};

@@ -1,6 +1,8 @@
 // Every refusal of the inspector, with the message a human reads, and garbage that must not crash.
 #include <gtest/gtest.h>
 #include <openssl/asn1.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 
 #include <random>
 
@@ -331,6 +333,49 @@ TEST(CsrInspectorRefusalTest, UnsupportedKeyTypes) {
                 "supported");
   spec.key = KeySpec::Dsa(1024);
   ExpectRefused(spec, "the request's public key is DSA; only RSA, ECDSA and Ed25519");
+}
+
+// An ECDSA P-256 key whose SubjectPublicKeyInfo spells the curve out instead of naming it.
+testing::KeyPtr ExplicitCurveKey() {
+  char group[] = "P-256";
+  char encoding[] = OSSL_PKEY_EC_ENCODING_EXPLICIT;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+                         OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, 0),
+                         OSSL_PARAM_construct_end()};
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> context(
+      EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr), EVP_PKEY_CTX_free);
+  EVP_PKEY* key = nullptr;
+  if (!context || EVP_PKEY_keygen_init(context.get()) != 1 ||
+      EVP_PKEY_CTX_set_params(context.get(), params) != 1 ||
+      EVP_PKEY_generate(context.get(), &key) != 1) {
+    return nullptr;
+  }
+  return testing::KeyPtr(key, EVP_PKEY_free);
+}
+
+TEST(CsrInspectorRefusalTest, EcdsaKeyWithExplicitCurveParameters) {
+  RequestSpec spec = Basic();
+  spec.signing_key = ExplicitCurveKey();
+  ASSERT_TRUE(spec.signing_key);
+  ExpectRefused(spec, "the request's ECDSA key uses explicit curve parameters");
+}
+
+TEST(CsrInspectorRefusalTest, EcdsaPointNotOnTheCurve) {
+  // The signed request carries a point with its last coordinate byte changed: it is no longer
+  // on P-256, so there is no key to check the signature with.
+  RequestSpec spec = Basic();
+  spec.key = KeySpec::Ecdsa("P-256");
+  unsigned char point[65];
+  std::size_t length = 0;
+  ASSERT_EQ(EVP_PKEY_get_octet_string_param(testing::CachedKey(spec.key).get(),
+                                            OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point), &length),
+            1);
+  ASSERT_EQ(length, sizeof(point));
+  std::string original(reinterpret_cast<const char*>(point), length);
+  std::string moved = original;
+  moved.back() = static_cast<char>(moved.back() ^ 1);
+  spec.patches = {{original, moved}};
+  ExpectRefused(spec, "the request's public key cannot be decoded");
 }
 
 // --- extensions ----------------------------------------------------------------------------
