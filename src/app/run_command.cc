@@ -1,11 +1,11 @@
 #include "run_command.h"
 
+#include <pplx/threadpool.h>
+#include <prometheus/exposer.h>
 #include <pthread.h>
 #include <signal.h>
-#include <unistd.h>
-
-#include <prometheus/exposer.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <memory>
 #include <random>
@@ -23,6 +23,9 @@
 
 namespace kca {
 namespace {
+
+// One thread runs all HTTP I/O (TLS, reads, writes) for the API client, the watch and Events.
+constexpr std::size_t kHttpIoThreads = 1;
 
 constexpr int kExitStartupFailure = 1;
 
@@ -76,7 +79,7 @@ class SignalWaiter {
 
 // /metrics on its own port; prometheus-cpp throws when it cannot bind.
 Result<std::unique_ptr<prometheus::Exposer>> StartMetricsServer(const std::string& address,
-                                                                 const ApproverMetrics& metrics) {
+                                                                const ApproverMetrics& metrics) {
   try {
     std::string civet_address = address.starts_with(":") ? address.substr(1) : address;
     auto exposer = std::make_unique<prometheus::Exposer>(civet_address, 2);
@@ -92,13 +95,16 @@ Result<std::unique_ptr<prometheus::Exposer>> StartMetricsServer(const std::strin
 
 int RunController(RunOptions options) {
   SignalWaiter signals;  // first: before any library starts a thread
+  // cpprestsdk's shared pool otherwise starts 40 threads, and every request and body chunk is
+  // handed between them: on a 2-core node that costs more CPU than the I/O itself (measured in
+  // docs/benchmarks.md). Our calls block only on their own threads, never inside the pool.
+  crossplat::threadpool::initialize_with_threads(kHttpIoThreads);
 
   if (const Status status = FinishRunOptions(options); !status.ok()) {
     std::fprintf(stderr, "error: %s\n", status.message().c_str());
     return kExitUsageError;
   }
-  if (const Status status = ConfigureLogging(options.log_level, options.log_format);
-      !status.ok()) {
+  if (const Status status = ConfigureLogging(options.log_level, options.log_format); !status.ok()) {
     std::fprintf(stderr, "error: %s\n", status.message().c_str());
     return kExitUsageError;
   }
@@ -137,8 +143,8 @@ int RunController(RunOptions options) {
   client_options.observer = [&metrics](std::string_view verb, int code) {
     metrics.CountApiRequest(verb, code == 0 ? "error" : std::to_string(code));
   };
-  auto client = kube::NewApiClient(*config, kube::NewCredentialSource(*config, clock), clock,
-                                   client_options);
+  auto client =
+      kube::NewApiClient(*config, kube::NewCredentialSource(*config, clock), clock, client_options);
   if (!client.ok()) {
     spdlog::critical("{}", client.error().message);
     spdlog::shutdown();
@@ -183,9 +189,8 @@ int RunController(RunOptions options) {
   LogEvent(spdlog::level::info, "serving",
            {{"api_server", config->server},
             {"credentials", config->source},
-            {"metrics_port", (*exposer)->GetListeningPorts().empty()
-                                 ? 0
-                                 : (*exposer)->GetListeningPorts().front()},
+            {"metrics_port",
+             (*exposer)->GetListeningPorts().empty() ? 0 : (*exposer)->GetListeningPorts().front()},
             {"health_port", (*probes)->port()}});
 
   // 5. Run until a signal; Run() performs the ordered shutdown before it returns.

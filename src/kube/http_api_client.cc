@@ -11,6 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
 
 #include "kube_csr_approver/kube/api_client.h"
@@ -376,7 +377,7 @@ class HttpApiClient final : public ApiClient {
   // is 2xx; its body is in *body when body != nullptr, else left unread (watch).
   ApiResult<OpenResponse> Send(const Call& call, const Cancellation* cancel, std::string* body) {
     const std::string request = std::string(call.method) + " " + call.target;
-    ExponentialBackoff backoff(options_.retry_backoff);
+    std::optional<ExponentialBackoff> backoff;  // seeded on the first retry: most calls need none
     bool refreshed_after_401 = false;
     for (int attempt = 1;; ++attempt) {
       if (!Wait(bucket_.Reserve(), cancel)) return CanceledError(request);
@@ -447,7 +448,8 @@ class HttpApiClient final : public ApiClient {
         credentials_->Invalidate();
         continue;
       }
-      std::chrono::nanoseconds delay = backoff.Next();
+      if (!backoff) backoff.emplace(options_.retry_backoff);
+      std::chrono::nanoseconds delay = backoff->Next();
       if (error.retry_after) {
         delay = std::min<std::chrono::nanoseconds>(*error.retry_after, options_.max_retry_after);
       }
