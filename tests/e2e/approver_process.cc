@@ -45,7 +45,8 @@ HttpAnswer LocalHttpGet(int port, const std::string& path) {
   std::string response;
   char buffer[16384];
   ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<size_t>(n));
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+    response.append(buffer, static_cast<size_t>(n));
   close(fd);
   const auto space = response.find(' ');
   const auto body = response.find("\r\n\r\n");
@@ -73,7 +74,10 @@ Result<std::unique_ptr<ApproverProcess>> ApproverProcess::Start(Options options)
   std::unique_ptr<ApproverProcess> process(new ApproverProcess());
   process->log_path_ = options.log_path;
 
-  std::vector<std::string> argv_storage = {KCA_APPROVER_BINARY, "run"};
+  // The environment may name another binary or a wrapper (e.g. one that runs it under perf).
+  const char* binary = std::getenv("KCA_APPROVER_BINARY");
+  std::vector<std::string> argv_storage = {
+      binary != nullptr && *binary != '\0' ? binary : KCA_APPROVER_BINARY, "run"};
   argv_storage.insert(argv_storage.end(), options.args.begin(), options.args.end());
   std::vector<char*> argv;
   for (auto& arg : argv_storage) argv.push_back(arg.data());
@@ -116,7 +120,8 @@ Result<std::unique_ptr<ApproverProcess>> ApproverProcess::Start(Options options)
         }
       }
     }
-    if (process->health_port_ != 0 && LocalHttpGet(process->health_port_, "/readyz").status == 200) {
+    if (process->health_port_ != 0 &&
+        LocalHttpGet(process->health_port_, "/readyz").status == 200) {
       return process;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
