@@ -950,8 +950,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       }
       limit = *parsed < 0 ? 0 : *parsed;
     }
-    uint64_t rv = 0;
-    std::vector<Json> all = store_.List(def.StoreKey(), info.ns, &rv);
+    uint64_t rv = store_.CurrentResourceVersion();
     if (!q("resourceVersionMatch").empty() && q("resourceVersion").empty()) {
       return RespondStatus(InvalidStatus(
           ResourceName{"meta.k8s.io", "", "ListOptions"}, "",
@@ -969,6 +968,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
                              {"retryAfterSeconds", 1}}));
     }
     std::string start;
+    std::optional<uint64_t> token_rv;
     if (!q("continue").empty()) {
       std::string error;
       std::optional<std::string> decoded = Base64Decode(q("continue"), &error);
@@ -979,9 +979,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
             BadRequestStatus("continue key is not valid: " +
                              (error.empty() ? std::string("invalid token") : error)));
       }
-      uint64_t token_rv = token["rv"].get<uint64_t>();
-      HistoryRead check = store_.EventsAfter(def.StoreKey(), token_rv);
-      if (check.expired) {
+      token_rv = token["rv"].get<uint64_t>();
+      if (store_.Expired(*token_rv)) {
         return RespondStatus(StatusFailure(
             410, "Expired",
             "The provided continue parameter is too old to display a consistent list result. You "
@@ -991,21 +990,29 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
             "modified, or deleted between the time the first chunk was returned and now may show "
             "up in the list."));
       }
-      rv = token_rv;
       start = token["start"].get<std::string>();
     }
+    // Only the page is copied; past it the rest is counted (remainingItemCount) or, with
+    // selectors, where kube-apiserver sends no count, the walk stops at the first further match.
+    const bool selective = !field_sel->empty() || !label_sel->empty();
     std::vector<Json> matching;
-    for (Json& o : all) {
-      if (!start.empty() && ObjectStoreName(o) < start) continue;
-      if (!SelectorMatches(*field_sel, o, false) || !SelectorMatches(*label_sel, o, true)) continue;
-      matching.push_back(FromStorage(def, std::move(o)));
-    }
+    size_t remaining = 0;
+    rv = store_.Visit(def.StoreKey(), info.ns, start, [&](const Json& o) {
+      if (!SelectorMatches(*field_sel, o, false) || !SelectorMatches(*label_sel, o, true)) {
+        return true;
+      }
+      if (limit > 0 && matching.size() >= static_cast<size_t>(limit)) {
+        ++remaining;
+        return !selective;
+      }
+      matching.push_back(FromStorage(def, Json(o)));
+      return true;
+    });
+    if (token_rv) rv = *token_rv;
     Json meta = {{"resourceVersion", std::to_string(rv)}};
-    if (limit > 0 && matching.size() > static_cast<size_t>(limit)) {
-      size_t remaining = matching.size() - static_cast<size_t>(limit);
-      matching.resize(static_cast<size_t>(limit));
+    if (remaining > 0) {
       meta["continue"] = ContinueToken(rv, ObjectStoreName(matching.back()));
-      if (field_sel->empty() && label_sel->empty()) meta["remainingItemCount"] = remaining;
+      if (!selective) meta["remainingItemCount"] = remaining;
     }
     if (table) return Respond(JsonResponse(200, Table(def, matching, meta, include)));
     Json list;

@@ -68,6 +68,25 @@ std::vector<Json> Store::List(const std::string& resource, const std::string& ns
   return out;
 }
 
+uint64_t Store::Visit(const std::string& resource, const std::string& ns, const std::string& start,
+                      const Visitor& visit) const {
+  std::lock_guard lock(mu_);
+  auto res = objects_.find(resource);
+  if (res == objects_.end()) return revision_;
+  const std::string prefix = ns.empty() ? std::string() : ns + "/";
+  auto it = res->second.lower_bound(std::max(start, prefix));
+  for (; it != res->second.end(); ++it) {
+    if (!prefix.empty() && it->first.compare(0, prefix.size(), prefix) != 0) break;
+    if (!visit(it->second)) break;
+  }
+  return revision_;
+}
+
+bool Store::Expired(uint64_t after) const {
+  std::lock_guard lock(mu_);
+  return after < compacted_through_;
+}
+
 HistoryRead Store::EventsAfter(const std::string& resource, uint64_t after) const {
   std::lock_guard lock(mu_);
   HistoryRead read;

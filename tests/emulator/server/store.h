@@ -64,6 +64,18 @@ class Store {
   std::vector<Json> List(const std::string& resource, const std::string& ns,
                          uint64_t* resource_version) const;
 
+  // Calls `visit` under the store mutex with the objects of a resource (in namespace `ns`, or
+  // all namespaces if empty) in the order of List, from the first whose "namespace/name" is not
+  // below `start`, until `visit` returns false. Returns the revision they were read at. Lets a
+  // paged list copy one page instead of the whole collection.
+  using Visitor = std::function<bool(const Json& object)>;
+  uint64_t Visit(const std::string& resource, const std::string& ns, const std::string& start,
+                 const Visitor& visit) const;
+
+  // Whether events after revision `after` were compacted away (a watch or continue token from
+  // there gets 410 Expired).
+  bool Expired(uint64_t after) const;
+
   // Events with revision > after for `resource`. Expired when history no longer covers `after`.
   HistoryRead EventsAfter(const std::string& resource, uint64_t after) const;
 

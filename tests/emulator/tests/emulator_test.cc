@@ -302,6 +302,33 @@ TEST_F(EmulatorTest, ListPaginatesAtOneResourceVersionAndFiltersByField) {
   EXPECT_EQ(r.status, 400);
 }
 
+TEST_F(EmulatorTest, ListWithASelectorPagesOverMatchesOnly) {
+  // Matches and non-matches interleave by name; pages hold only matches, carry no
+  // remainingItemCount (as kube-apiserver with selectors), and the last one no continue token.
+  for (const char* name : {"a1", "b1", "a2", "b2", "a3", "a4"}) {
+    if (name[0] == 'a') {
+      CreateCsr(name);
+    } else {
+      Must(admin_->Post(kCsrs, CsrObject(name, MakeCsrPem(name), "example.com/x")));
+    }
+  }
+  const std::string selector = "fieldSelector=spec.signerName%21%3Dexample.com%2Fx";
+  std::vector<std::string> names;
+  std::vector<size_t> page_sizes;
+  std::string cont;
+  do {
+    json list = Must(alice_->Get(std::string(kCsrs) + "?" + selector + "&limit=2" +
+                                 (cont.empty() ? "" : "&continue=" + cont)))
+                    .Json();
+    EXPECT_FALSE(list["metadata"].contains("remainingItemCount"));
+    for (const json& item : list["items"]) names.push_back(item["metadata"]["name"]);
+    page_sizes.push_back(list["items"].size());
+    cont = list["metadata"].value("continue", "");
+  } while (!cont.empty() && page_sizes.size() < 10);
+  EXPECT_EQ(names, (std::vector<std::string>{"a1", "a2", "a3", "a4"}));
+  EXPECT_EQ(page_sizes, (std::vector<size_t>{2, 2}));
+}
+
 TEST_F(EmulatorTest, ExpiredContinueTokenIs410) {
   for (int i = 0; i < 3; ++i) CreateCsr("e" + std::to_string(i));
   json page = Must(alice_->Get(std::string(kCsrs) + "?limit=1")).Json();
