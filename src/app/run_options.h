@@ -20,7 +20,7 @@ struct RunOptions {
   std::string leader_election_id = "kube-csr-approver";
   std::string metrics_bind_address = "0.0.0.0:9090";
   std::string health_probe_bind_address = "0.0.0.0:8081";
-  int workers = 2;
+  int workers = 4;
   double qps = 20;
   int burst = 30;
   std::string resync_period_text = "10m";

@@ -27,7 +27,7 @@
 namespace kca::controller {
 
 struct ControllerOptions {
-  int workers = 2;       // --workers: parallel reconcilers (< 1 is treated as 1). Default: 2.
+  int workers = 4;       // --workers: parallel reconcilers (< 1 is treated as 1). Default: 4.
   bool dry_run = false;  // --dry-run: decide, audit-log and count; write nothing. Default: off.
   // --resync-period: every pending CSR is queued again this often, so a changed policy or a
   // missed event still reaches old requests. Zero disables. Default: 10 min.
