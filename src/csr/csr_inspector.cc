@@ -361,9 +361,9 @@ Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
   const unsigned char* bytes = nullptr;
   int length = 0;
   X509_ALGOR* algorithm = nullptr;
-  if (X509_PUBKEY_get0_param(&oid, &bytes, &length, &algorithm, X509_REQ_get_X509_PUBKEY(req)) !=
-          1 ||
-      oid == nullptr || algorithm == nullptr) {
+  const X509_PUBKEY* spki = X509_REQ_get_X509_PUBKEY(req);
+  const bool read = X509_PUBKEY_get0_param(&oid, &bytes, &length, &algorithm, spki) == 1;
+  if (!read || oid == nullptr || algorithm == nullptr) {
     return kUndecodableKey;
   }
   int parameter_type = V_ASN1_UNDEF;
