@@ -1,16 +1,22 @@
 // kube-csr-approver: command-line entry point. Parses flags with CLI11 and hands over to one
 // subcommand; usage errors exit 2 (DESIGN.md "Command line").
-#include <iostream>
+#include <openssl/crypto.h>
 
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "commands.h"
 #include "run_command.h"
 #include "run_options.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"kube-csr-approver: approves, denies or logs Kubernetes CertificateSigningRequests "
-               "by policy"};
+  // No OpenSSL clean-up at exit: it would run before cpprestsdk's I/O thread is joined (by a
+  // static destructor) and so strand that thread's OpenSSL state; without it, the thread's own
+  // exit frees that state.
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr);
+  CLI::App app{
+      "kube-csr-approver: approves, denies or logs Kubernetes CertificateSigningRequests "
+      "by policy"};
   app.require_subcommand(1);
 
   kca::RunOptions run;
@@ -20,8 +26,9 @@ int main(int argc, char** argv) {
 
   kca::CheckOptions check;
   auto* check_command =
-      app.add_subcommand("check", "Evaluate CSR files offline against a policy and explain each "
-                                  "decision");
+      app.add_subcommand("check",
+                         "Evaluate CSR files offline against a policy and explain each "
+                         "decision");
   check_command->add_option("--policy", check.policy_path, "Policy file (YAML or JSON)")
       ->required();
   check_command->add_option("--output", check.output, "Output format: text or json")
