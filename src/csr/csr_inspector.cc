@@ -329,8 +329,9 @@ ReqPtr ParseRequest(const unsigned char** cursor, long length) {
       nullptr, cursor, length, ASN1_ITEM_rptr(X509_REQ), ParsingContext(), nullptr)));
 }
 
-const Error kUndecodableKey{
-    "the request's public key cannot be decoded (unknown or malformed algorithm)"};
+Error UndecodableKey() {
+  return Error{"the request's public key cannot be decoded (unknown or malformed algorithm)"};
+}
 
 KeyPtr DecodeEcKey(const X509_ALGOR* algorithm, const unsigned char* point, int length) {
   int parameter_type = V_ASN1_UNDEF;
@@ -364,7 +365,7 @@ Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
   const X509_PUBKEY* spki = X509_REQ_get_X509_PUBKEY(req);
   const bool read = X509_PUBKEY_get0_param(&oid, &bytes, &length, &algorithm, spki) == 1;
   if (!read || oid == nullptr || algorithm == nullptr) {
-    return kUndecodableKey;
+    return UndecodableKey();
   }
   int parameter_type = V_ASN1_UNDEF;
   X509_ALGOR_get0(nullptr, &parameter_type, nullptr, algorithm);
@@ -393,7 +394,7 @@ Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
                                                static_cast<std::size_t>(length)));
       break;
     case NID_undef:
-      return kUndecodableKey;
+      return UndecodableKey();
     default: {
       const char* type = OBJ_nid2sn(nid);
       return Error{"the request's public key is " +
@@ -401,7 +402,7 @@ Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
                    "; only RSA, ECDSA and Ed25519 keys are supported"};
     }
   }
-  if (!key) return kUndecodableKey;
+  if (!key) return UndecodableKey();
   return key;
 }
 
@@ -416,7 +417,7 @@ Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
       char group[80] = {};
       std::size_t length = 0;
       if (EVP_PKEY_get_group_name(key, group, sizeof(group), &length) != 1 || length == 0) {
-        return kUndecodableKey;
+        return UndecodableKey();
       }
       facts.algorithm = KeyAlgorithm::kEcdsa;
       facts.curve = CurveName(std::string(group, length));
@@ -427,7 +428,7 @@ Result<PublicKeyFacts> ReadPublicKey(EVP_PKEY* key) {
       facts.bits = 256;
       return facts;
     default:
-      return kUndecodableKey;  // DecodePublicKey builds no other type
+      return UndecodableKey();  // DecodePublicKey builds no other type
   }
 }
 
