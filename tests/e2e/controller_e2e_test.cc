@@ -221,9 +221,11 @@ TEST_F(E2eTest, RestartDoesNotDecideTwice) {
 
 TEST_F(E2eTest, WatchDropsAndExpiredHistoryStillDecideEverything) {
   StartEmulator({"--bookmark-interval", "1"});
+  // Faults apply to watches opened after they are set: set them before the approver's first
+  // watch, which otherwise may or may not start before they are (a race that made this flaky).
+  SetFaults({{"dropWatchAfterEvents", 2}, {"expireNextWatches", 2}});
   auto approver = StartApprover(kClusterPolicy);
   ASSERT_TRUE(approver);
-  SetFaults({{"dropWatchAfterEvents", 2}, {"expireNextWatches", 2}});
   for (int i = 0; i < 6; ++i) CreateCsr(AliceClient("alice-" + std::to_string(i)));
   for (int i = 0; i < 3; ++i) CreateCsr(SeedEscalation("seed-" + std::to_string(i)));
   auto compact = admin_->Post("/emulator/v1/compact", nlohmann::json::object());
