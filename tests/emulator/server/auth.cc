@@ -25,6 +25,13 @@ bool PathMatches(const std::vector<std::string>& allowed, const std::string& pat
   return false;
 }
 
+// Whether binding `b` names the user or one of the user's groups.
+bool BindsTo(const Binding& b, const UserInfo& user) {
+  return (!b.user.empty() && b.user == user.name) ||
+         (!b.group.empty() &&
+          std::find(user.groups.begin(), user.groups.end(), b.group) != user.groups.end());
+}
+
 bool RuleAllows(const Rule& rule, const RequestAttributes& a) {
   if (!Matches(rule.verbs, a.verb)) return false;
   if (!a.resource_request) return PathMatches(rule.non_resource_urls, a.path);
@@ -136,10 +143,7 @@ Authorizer::Authorizer() : bindings_(BuiltInBindings()) {}
 bool Authorizer::Allowed(const UserInfo& user, const RequestAttributes& attributes) const {
   std::lock_guard lock(mu_);
   for (const Binding& b : bindings_) {
-    bool applies = (!b.user.empty() && b.user == user.name) ||
-                   (!b.group.empty() && std::find(user.groups.begin(), user.groups.end(),
-                                                  b.group) != user.groups.end());
-    if (!applies) continue;
+    if (!BindsTo(b, user)) continue;
     for (const Rule& r : b.rules) {
       if (RuleAllows(r, attributes)) return true;
     }
@@ -152,10 +156,7 @@ nlohmann::ordered_json Authorizer::RulesFor(const UserInfo& user, const std::str
   nlohmann::ordered_json resource_rules = nlohmann::ordered_json::array();
   nlohmann::ordered_json non_resource_rules = nlohmann::ordered_json::array();
   for (const Binding& b : bindings_) {
-    bool applies = (!b.user.empty() && b.user == user.name) ||
-                   (!b.group.empty() && std::find(user.groups.begin(), user.groups.end(),
-                                                  b.group) != user.groups.end());
-    if (!applies) continue;
+    if (!BindsTo(b, user)) continue;
     for (const Rule& r : b.rules) {
       if (!r.non_resource_urls.empty()) {
         non_resource_rules.push_back(
