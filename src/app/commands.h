@@ -12,9 +12,9 @@
 namespace kca {
 
 // Exit codes shared by the offline commands (DESIGN.md).
-inline constexpr int kExitOk = 0;            // evaluated / valid
-inline constexpr int kExitInputError = 1;    // an input could not be read or decoded
-inline constexpr int kExitUsageError = 2;    // bad usage or a policy error
+inline constexpr int kExitOk = 0;          // evaluated / valid
+inline constexpr int kExitInputError = 1;  // an input could not be read or decoded
+inline constexpr int kExitUsageError = 2;  // bad usage or a policy error
 
 struct CommandStreams {
   std::istream& in;   // read for the input "-"
@@ -26,6 +26,7 @@ struct CheckOptions {
   std::string policy_path;
   std::string output = "text";      // "text" | "json"
   std::vector<std::string> inputs;  // files, or "-" for stdin
+  bool ignore_status = false;       // evaluate decided CSRs as if pending
   // Only for bare PEM inputs, which carry no Kubernetes object around them.
   std::string signer_name;
   std::string username;
@@ -38,10 +39,20 @@ struct CheckOptions {
 // cannot be read are reported on `err` and skipped (exit 1); a policy error exits 2.
 int RunCheck(const CheckOptions& options, CommandStreams streams);
 
-// Loads the policy; prints every error (exit 2) or a summary and the warnings (exit 0).
-int RunValidatePolicy(const std::string& policy_path, CommandStreams streams);
+struct ValidatePolicyOptions {
+  std::string policy_path;
+  std::string output = "text";  // "text" | "json"
+};
 
-// Prints the version and the source revision.
+// Loads the policy; prints every error (exit 2) or a summary and the warnings (exit 0). With
+// output "json", stdout is one object for CI (docs/policy.md "validate-policy --output json"):
+// {"file","valid","errors":[{"line","column","path","message"}],"warnings":[...],"rules","sha256"}.
+int RunValidatePolicy(const ValidatePolicyOptions& options, CommandStreams streams);
+
+// "kube-csr-approver VERSION (revision REVISION)", as `version` and `--version` print it.
+std::string VersionText();
+
+// Prints VersionText().
 int RunVersion(CommandStreams streams);
 
 }  // namespace kca

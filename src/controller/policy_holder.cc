@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <utility>
@@ -16,7 +18,12 @@ constexpr std::size_t kMaxPolicyBytes = 4 * 1024 * 1024;
 
 Result<std::string> ReadPolicyText(const std::string& path) {
   std::ifstream file(path, std::ios::binary);  // follows the ConfigMap's ..data symlink
-  if (!file) return Error{path + ": cannot open the policy file"};
+  if (!file) {
+    // The image carries no policy: in a pod this means the ConfigMap is not mounted there.
+    return Error{path + ": cannot open the policy file (" + std::strerror(errno) +
+                 "); mount the policy there (the chart's or deploy/'s policy ConfigMap as a "
+                 "directory) or pass --policy FILE"};
+  }
   std::string text;
   char buffer[16 * 1024];
   while (file.read(buffer, sizeof(buffer)) || file.gcount() > 0) {

@@ -155,14 +155,14 @@ TEST(CheckCommandTest, InvalidPolicyExitsTwoAndEvaluatesNothing) {
 TEST(ValidatePolicyCommandTest, ValidPolicyPrintsASummary) {
   std::istringstream in;
   std::ostringstream out, err;
-  EXPECT_EQ(RunValidatePolicy(ExamplePolicy("cluster.yaml"), {in, out, err}), kExitOk) << err.str();
+  EXPECT_EQ(RunValidatePolicy({ExamplePolicy("cluster.yaml")}, {in, out, err}), kExitOk) << err.str();
   EXPECT_NE(out.str().find("valid policy, 4 rules, sha256 "), std::string::npos) << out.str();
 }
 
 TEST(ValidatePolicyCommandTest, MissingFileIsAnError) {
   std::istringstream in;
   std::ostringstream out, err;
-  EXPECT_EQ(RunValidatePolicy("/nonexistent/policy.yaml", {in, out, err}), kExitUsageError);
+  EXPECT_EQ(RunValidatePolicy({"/nonexistent/policy.yaml"}, {in, out, err}), kExitUsageError);
   EXPECT_NE(err.str().find("/nonexistent/policy.yaml"), std::string::npos) << err.str();
 }
 
