@@ -30,8 +30,23 @@ grep -q 'scripts/install-deps.sh' "$dockerfile" || fail "build stage must use sc
 user=$(awk '/^USER /{ print $2 }' "$dockerfile" | tail -1)
 [[ $user =~ ^([1-9][0-9]*):([1-9][0-9]*)$ ]] || fail "USER must be numeric UID:GID, not root (got '$user')"
 uid=${BASH_REMATCH[1]} gid=${BASH_REMATCH[2]}
-grep -q '^ENTRYPOINT \["/usr/local/bin/kube-csr-approver", "run"\]$' "$dockerfile" ||
-  fail "ENTRYPOINT must be exec-form /usr/local/bin/kube-csr-approver run (no shell at run time)"
+# The chart and deploy/ pass `args: [run, ...]`: an ENTRYPOINT that said `run` too made every pod
+# run `run run` and exit 2 (issue 10). The entrypoint is the binary; `run` is only the default CMD.
+grep -q '^ENTRYPOINT \["/usr/local/bin/kube-csr-approver"\]$' "$dockerfile" ||
+  fail "ENTRYPOINT must be exec-form [\"/usr/local/bin/kube-csr-approver\"] (no shell, no subcommand)"
+grep -q '^CMD \["run"\]$' "$dockerfile" || fail "CMD must be [\"run\"]"
+for f in "$repo/deploy/deployment.yaml" "$repo/charts/kube-csr-approver/templates/deployment.yaml"; do
+  grep -A1 -E '^ +args:$' "$f" | grep -q -E '^ +- run$' || fail "$f: args must start with run"
+  ! grep -q -E '^ +command:' "$f" || fail "$f: command would replace the image's entrypoint"
+done
+# No policy in the image: one that approves anything must never run unmounted.
+! grep -q -E '^(COPY|ADD) .*polic' "$dockerfile" || fail "the image must not carry a policy"
+for label in source version revision licenses; do
+  grep -q "org.opencontainers.image.$label=" "$dockerfile" || fail "OCI label org.opencontainers.image.$label missing"
+done
+for pattern in .git build; do
+  grep -qx "$pattern" "$repo/.dockerignore" || fail ".dockerignore must exclude $pattern"
+done
 grep -q '^COPY --from=build /kube-csr-approver /usr/local/bin/kube-csr-approver$' "$dockerfile" ||
   fail "the binary must be copied to /usr/local/bin/kube-csr-approver"
 
