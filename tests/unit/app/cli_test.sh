@@ -24,6 +24,31 @@ expect_exit 2 "$bin" check --policy "$policy" --output yaml "$root/examples/csrs
 expect_exit 2 "$bin" check "$root/examples/csrs/seed-escalation.yaml"
 expect_exit 2 "$bin" no-such-command
 expect_exit 2 "$bin"
+expect_exit 0 "$bin" --version
+expect_exit 0 "$bin" help
+expect_exit 0 "$bin" help check
+expect_exit 2 "$bin" help no-such-command
+expect_exit 2 "$bin" run run --policy "$policy"
+expect_exit 0 "$bin" validate-policy --output json "$policy"
+expect_exit 2 "$bin" validate-policy --output json /nonexistent-policy.yaml
+expect_exit 0 "$bin" check --ignore-status --policy "$policy" "$root/examples/csrs/alice-already-approved.yaml"
+
+# Checks a command's exit code and that its stderr contains a text.
+expect_message() {
+  local want_exit=$1 text=$2; shift 2
+  local err got
+  err=$("$@" 2>&1 >/dev/null)
+  got=$?
+  if [ "$got" -eq "$want_exit" ] && [[ $err == *"$text"* ]]; then
+    echo "ok: '$*' exited $got saying '$text'"
+  else
+    echo "FAIL: '$*' exited $got (expected $want_exit), stderr lacks '$text': $err"; failures=$((failures + 1))
+  fi
+}
+expect_message 2 'unknown command "no-such-command"' "$bin" no-such-command
+# The image carries no policy: an unmounted ConfigMap must say where and what to do.
+expect_message 2 '/nonexistent-dir/policy.yaml: cannot open the policy file (No such file or directory); mount the policy there' \
+  "$bin" run --policy /nonexistent-dir/policy.yaml --log-format text
 
 # The seed walkthrough's escalation attempt is denied, and stdout is one JSON array.
 out=$("$bin" check --policy "$policy" --output json - <"$root/examples/csrs/seed-escalation.yaml")

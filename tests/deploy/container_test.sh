@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The real image, run as Kubernetes runs it (issue 10): builds the image with podman
+# (scripts/build-image.sh), then, for the Helm chart's rendered Deployment and for deploy/'s,
+# runs the container with that Deployment's command/args, env and securityContext (non-root
+# UID, read-only root filesystem, no privilege escalation, capabilities dropped), its policy
+# ConfigMap mounted read-only as a directory in the kubelet's ..data symlink layout, and the
+# service-account files at /var/run/secrets/kubernetes.io/serviceaccount with the in-cluster env,
+# against the API emulator on the host network. Passes when, for each: /readyz answers, a user's
+# CSR is approved by the expected rule, a policy change made by swapping ..data (as the kubelet
+# updates a ConfigMap volume) is reloaded and decides the next CSR differently, and
+# `podman stop` (SIGTERM) ends the container with status 0.
+# Usage: container_test.sh BUILD_DIR   (BUILD_DIR holds the emulator and deploy-tools)
+#   KCA_TEST_IMAGE=IMAGE uses an image already built instead of building one.
+set -euo pipefail
+build=$(cd "${1:?usage: container_test.sh BUILD_DIR}" && pwd)
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+tools=$build/deploy-tools
+emulator=$build/tests/emulator/kube-apiserver-emulator
+[ -x "$emulator" ] || { echo "container_test: $emulator is not built" >&2; exit 1; }
+bash "$repo/tests/deploy/setup.sh" "$tools"
+image=${KCA_TEST_IMAGE:-localhost/kube-csr-approver:test}
+[ -n "${KCA_TEST_IMAGE:-}" ] || bash "$repo/scripts/build-image.sh" "$image"
+
+work=$(mktemp -d)
+chmod 755 "$work"  # the container's user (UID 65532) reads the mounted files under it
+pids=() containers=()
+cleanup() {
+  for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1 || true; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+current=""
+fail() {
+  echo "FAIL: $*" >&2
+  [ -z "$current" ] || { echo "--- podman logs $current"; podman logs "$current" 2>&1 | tail -30; } >&2
+  tail -20 "$work/emulator.log" >&2
+  exit 1
+}
+running() { [ "$(podman container inspect -f '{{.State.Running}}' "$current" 2>/dev/null)" = true ]; }
+# Polls a condition (a command) until it holds or the deadline passes; a container that exits
+# meanwhile fails at once.
+wait_for() {
+  local what=$1 deadline=$((SECONDS + 30)); shift
+  until "$@" >/dev/null 2>&1; do
+    running || fail "the container exited ($(podman container inspect -f '{{.State.ExitCode}}' "$current")) while waiting for $what"
+    ((SECONDS < deadline)) || fail "timed out waiting for $what"
+    sleep 0.2
+  done
+}
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+http_get() { node -e 'fetch(process.argv[1]).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.status === 200 ? 0 : 1) }, () => process.exit(1))' "$1"; }
+# metric NAME_AND_LABELS_REGEX: the sum of the matching samples on /metrics (0 when none).
+metric() {
+  http_get "http://127.0.0.1:$metrics_port/metrics" | awk -v re="^$1" '$0 ~ re { s += $NF } END { print s + 0 }'
+}
+
+"$emulator" --listen 127.0.0.1:0 --data-dir "$work/cluster" >"$work/emulator.log" 2>&1 &
+pids+=($!)
+until grep -q '^listening on https://' "$work/emulator.log"; do
+  kill -0 "${pids[0]}" 2>/dev/null || fail "the emulator exited"
+  sleep 0.1
+done
+api_port=$(sed -n 's|^listening on https://127.0.0.1:\([0-9]*\)$|\1|p' "$work/emulator.log")
+# The kubelet projects the token, ca.crt and namespace world-readable (defaultMode 0644).
+mkdir -m 755 "$work/serviceaccount"
+cp "$work/cluster/serviceaccount/"{token,ca.crt,namespace} "$work/serviceaccount/"
+chmod 644 "$work/serviceaccount/"*
+kubectl="kubectl --kubeconfig $work/cluster/user.kubeconfig"
+cp "$repo/tests/deploy/podman_from_manifests.mjs" "$tools/"
+
+# create_csr NAME: alice's example request (user.kubeconfig is alice, group devs) under NAME.
+create_csr() {
+  sed "/^  creationTimestamp:/d; /^  resourceVersion:/d; /^  uid:/d; s/^  name: alice-client$/  name: $1/" \
+    "$repo/examples/csrs/alice-client.yaml" | $kubectl create -f - >/dev/null || fail "cannot create CSR $1"
+}
+condition() { $kubectl get csr "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].status}"; }
+approved() { [ "$(condition "$1" Approved)" = True ]; }
+
+# run_case NAME MANIFESTS: the checks above for the Deployment in MANIFESTS (ports already free).
+run_case() {
+  local name=$1 manifests=$2
+  mkdir -m 755 "$work/$name"
+  mapfile -t run_args < <(node "$tools/podman_from_manifests.mjs" "$manifests" "$work/$name" "$work/serviceaccount" "$image") ||
+    fail "$name: cannot turn the Deployment into podman arguments"
+  current=kca-container-test-$$-$name
+  containers+=("$current")
+  # runc and these ulimits: crun and the default ulimits fail in these VMs.
+  podman run -d --name "$current" --runtime runc --network host \
+    --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
+    --env KUBERNETES_SERVICE_HOST=127.0.0.1 --env KUBERNETES_SERVICE_PORT="$api_port" \
+    "${run_args[@]}" >/dev/null || fail "$name: podman run failed"
+  wait_for "$name: /readyz" http_get "http://127.0.0.1:$health_port/readyz"
+
+  create_csr "$name-before-reload"
+  wait_for "$name: $name-before-reload approved" approved "$name-before-reload"
+  wait_for "$name: the approval counted" test "$(metric 'kube_csr_approver_decisions_total\{.*decision="approved".*rule="devs-own-client-cert"')" -ge 1
+
+  # The kubelet's ConfigMap update: a new timestamped dir, then ..data renamed over atomically.
+  local dir=$work/$name/policy reloads
+  reloads=$(metric 'kube_csr_approver_policy_reloads_total\{.*result="success"')
+  mkdir -m 755 "$dir/..2026_01_01_00_10_00.000000002"
+  sed 's/action: approve/action: log/' "$dir/..data/policy.yaml" >"$dir/..2026_01_01_00_10_00.000000002/policy.yaml"
+  chmod 644 "$dir/..2026_01_01_00_10_00.000000002/policy.yaml"
+  ln -s ..2026_01_01_00_10_00.000000002 "$dir/..data_tmp"
+  mv -T "$dir/..data_tmp" "$dir/..data"
+  wait_for "$name: the policy reload" test "$(metric 'kube_csr_approver_policy_reloads_total\{.*result="success"')" -gt "$reloads"
+  create_csr "$name-after-reload"
+  wait_for "$name: $name-after-reload logged by the reloaded policy" \
+    test "$(metric 'kube_csr_approver_decisions_total\{.*decision="logged".*rule="devs-own-client-cert"')" -ge 1
+  [ -z "$(condition "$name-after-reload" Approved)" ] || fail "$name: approved by the old policy after the reload"
+
+  podman stop -t 10 "$current" >/dev/null
+  local status
+  status=$(podman container inspect -f '{{.State.ExitCode}}' "$current")
+  [ "$status" = 0 ] || fail "$name: exit status $status after SIGTERM (podman stop)"
+  echo "container_test: $name: ready, approved, reloaded the policy through ..data, exited 0 on SIGTERM"
+  current=""
+}
+
+# The chart, rendered with the demo policy and the built image.
+metrics_port=$(free_port) health_port=$(free_port)
+"$tools/bin/helm" template kca "$repo/charts/kube-csr-approver" --namespace kube-system \
+  -f "$repo/tests/deploy/values/monitoring.yaml" \
+  --set metricsPort="$metrics_port" --set healthPort="$health_port" >"$work/chart.yaml"
+run_case chart "$work/chart.yaml"
+
+# deploy/, as `kubectl apply -k deploy/` would create it; only its fixed ports are moved to free
+# ones (the host network is shared with whatever else runs here).
+metrics_port=$(free_port) health_port=$(free_port)
+kubectl kustomize "$repo/deploy" | sed -e "s/0\.0\.0\.0:9090\b/0.0.0.0:$metrics_port/; s/0\.0\.0\.0:8081\b/0.0.0.0:$health_port/" \
+  -e "s/containerPort: 9090$/containerPort: $metrics_port/; s/containerPort: 8081$/containerPort: $health_port/" >"$work/deploy.yaml"
+grep -q -- "--metrics-bind-address=0.0.0.0:$metrics_port" "$work/deploy.yaml" || fail "deploy/: metrics address not found"
+run_case deploy "$work/deploy.yaml"
+echo "container_test: the image ran as the chart's and deploy/'s Deployments run it"
