@@ -8,4 +8,4 @@ preset=${1:-default}
 bash scripts/build.sh "$preset"
 ctest --preset "$preset" --parallel "$(nproc)"
 [ "${KCA_SKIP_CONTAINER_TESTS:-0}" = 1 ] || bash tests/deploy/container_test.sh "build/$preset"
-[ "${KCA_SKIP_CONTAINER_TESTS:-0}${KCA_SKIP_FRESH_MACHINE_TEST:-0}" != 00 ] || bash tests/deploy/fresh_machine_test.sh
+[ "${KCA_SKIP_CONTAINER_TESTS:-0}" = 1 ] || [ "${KCA_SKIP_FRESH_MACHINE_TEST:-0}" = 1 ] || bash tests/deploy/fresh_machine_test.sh

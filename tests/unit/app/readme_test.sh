@@ -7,7 +7,7 @@
 # the README promises: the walk-through's request and the bare PEM example approved.
 # Usage: readme_test.sh APPROVER_BINARY EMULATOR_BINARY REPO_DIR
 set -euo pipefail
-approver=$1 emulator=$2 repo=$3
+approver=$1 emulator=$2 repo=$(cd "$3" && pwd)
 readme=$repo/README.md
 work=$(mktemp -d)
 emulator_pid=
@@ -55,8 +55,10 @@ for f in "$work"/block-*.sh; do
 done
 for f in "${order[@]}"; do
   echo "== $(basename "$f")"; cat "$f"
+  status=0
   (cd "$work/run" && PATH="$work/bin:$PATH" KUBECONFIG="$work/cluster/user.kubeconfig" \
-    bash -euo pipefail "$f") >"$f.out" 2>&1 || { cat "$f.out"; fail "$(basename "$f") exited $?"; }
+    bash -euo pipefail "$f") >"$f.out" 2>&1 || status=$?
+  [ "$status" -eq 0 ] || { cat "$f.out"; fail "$(basename "$f") exited $status"; }
   cat "$f.out"
 done
 all=$(cat "$work"/block-*.sh.out)
