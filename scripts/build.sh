@@ -4,5 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-default}
 bash scripts/install-deps.sh
+# ccache when present; compiler_check=content so builds in containers (the fresh-machine test)
+# share the host's cache entries (a compiler's mtime says nothing across machines).
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER:-ccache}
+  export CCACHE_COMPILERCHECK=${CCACHE_COMPILERCHECK:-content}
+fi
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" --parallel "$(nproc)"
