@@ -5,7 +5,8 @@
 # UID, read-only root filesystem, no privilege escalation, capabilities dropped), its policy
 # ConfigMap mounted read-only as a directory in the kubelet's ..data symlink layout, and the
 # service-account files at /var/run/secrets/kubernetes.io/serviceaccount with the in-cluster env,
-# against the API emulator on the host network. Passes when, for each: /readyz answers, a user's
+# against the API emulator on the host network. First the image alone must refuse to run without
+# a mounted policy (it carries none). Then, for each Deployment: /readyz answers, a user's
 # CSR is approved by the expected rule, a policy change made by swapping ..data (as the kubelet
 # updates a ConfigMap volume) is reloaded and decides the next CSR differently, and
 # `podman stop` (SIGTERM) ends the container with status 0.
@@ -55,10 +56,12 @@ http_get() { node -e 'fetch(process.argv[1]).then(async (r) => { process.stdout.
 metric() {
   http_get "http://127.0.0.1:$metrics_port/metrics" | awk -v re="^$1" '$0 ~ re { s += $NF } END { print s + 0 }'
 }
+# metric_above REGEX N: the metric's sum is above N now (a condition for wait_for).
+metric_above() { [ "$(metric "$1")" -gt "$2" ]; }
 
 "$emulator" --listen 127.0.0.1:0 --data-dir "$work/cluster" >"$work/emulator.log" 2>&1 &
 pids+=($!)
-until grep -q '^listening on https://' "$work/emulator.log"; do
+until grep -q '^listening on https://' "$work/emulator.log" 2>/dev/null; do
   kill -0 "${pids[0]}" 2>/dev/null || fail "the emulator exited"
   sleep 0.1
 done
@@ -95,7 +98,7 @@ run_case() {
 
   create_csr "$name-before-reload"
   wait_for "$name: $name-before-reload approved" approved "$name-before-reload"
-  wait_for "$name: the approval counted" test "$(metric 'kube_csr_approver_decisions_total\{.*decision="approved".*rule="devs-own-client-cert"')" -ge 1
+  wait_for "$name: the approval counted" metric_above 'kube_csr_approver_decisions_total\{.*decision="approved".*rule="devs-own-client-cert"' 0
 
   # The kubelet's ConfigMap update: a new timestamped dir, then ..data renamed over atomically.
   local dir=$work/$name/policy reloads
@@ -105,10 +108,10 @@ run_case() {
   chmod 644 "$dir/..2026_01_01_00_10_00.000000002/policy.yaml"
   ln -s ..2026_01_01_00_10_00.000000002 "$dir/..data_tmp"
   mv -T "$dir/..data_tmp" "$dir/..data"
-  wait_for "$name: the policy reload" test "$(metric 'kube_csr_approver_policy_reloads_total\{.*result="success"')" -gt "$reloads"
+  wait_for "$name: the policy reload" metric_above 'kube_csr_approver_policy_reloads_total\{.*result="success"' "$reloads"
   create_csr "$name-after-reload"
   wait_for "$name: $name-after-reload logged by the reloaded policy" \
-    test "$(metric 'kube_csr_approver_decisions_total\{.*decision="logged".*rule="devs-own-client-cert"')" -ge 1
+    metric_above 'kube_csr_approver_decisions_total\{.*decision="logged".*rule="devs-own-client-cert"' 0
   [ -z "$(condition "$name-after-reload" Approved)" ] || fail "$name: approved by the old policy after the reload"
 
   podman stop -t 10 "$current" >/dev/null
@@ -118,6 +121,15 @@ run_case() {
   echo "container_test: $name: ready, approved, reloaded the policy through ..data, exited 0 on SIGTERM"
   current=""
 }
+
+# No policy mounted: the image carries none, so `run` (its default CMD) must refuse, naming the path.
+status=0
+out=$(podman run --rm --runtime runc --network host --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
+  --read-only --read-only-tmpfs=false "$image" 2>&1) || status=$?
+[ "$status" = 2 ] || fail "without a policy the image exited $status, not 2: $out"
+grep -q '/etc/kube-csr-approver/policy.yaml: cannot open the policy file.*mount the policy' <<<"$out" ||
+  fail "without a policy the image does not say which file and what to do: $out"
+echo "container_test: without a mounted policy the image exits 2 naming /etc/kube-csr-approver/policy.yaml"
 
 # The chart, rendered with the demo policy and the built image.
 metrics_port=$(free_port) health_port=$(free_port)
