@@ -9,11 +9,12 @@ ARG REVISION=unknown
 
 # Build stage: the project's own install script, so the image builds exactly what CI tests.
 FROM debian:bookworm AS build
-ARG REVISION
 WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
 RUN bash scripts/install-deps.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
+# Declared after the package layers: a new revision must not re-run apt.
+ARG REVISION
 # ccache in a build cache mount: a rebuild after a small change compiles only what changed.
 # content, not mtime: the compiler binary's timestamp says nothing across images.
 ENV CCACHE_DIR=/root/.cache/ccache CCACHE_BASEDIR=/src CCACHE_COMPILERCHECK=content CCACHE_NOHASHDIR=1
@@ -28,14 +29,6 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 # binary (tests/deploy/check_dockerfile.sh keeps this list honest). The shell that slim ships is
 # never used at run time: the entrypoint is exec-form.
 FROM debian:bookworm-slim AS runtime
-ARG VERSION
-ARG REVISION
-LABEL org.opencontainers.image.title="kube-csr-approver" \
-      org.opencontainers.image.description="Approves, denies or logs Kubernetes CertificateSigningRequests by policy" \
-      org.opencontainers.image.source="https://github.com/kube-csr-approver/kube-csr-approver" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
 # KCA_RUNTIME_PACKAGES_BEGIN
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -57,6 +50,15 @@ RUN apt-get update \
 # KCA_RUNTIME_PACKAGES_END
 COPY --from=build /kube-csr-approver /usr/local/bin/kube-csr-approver
 COPY LICENSE /usr/share/doc/kube-csr-approver/LICENSE
+# After the package layer, so a new revision does not re-run apt.
+ARG VERSION
+ARG REVISION
+LABEL org.opencontainers.image.title="kube-csr-approver" \
+      org.opencontainers.image.description="Approves, denies or logs Kubernetes CertificateSigningRequests by policy" \
+      org.opencontainers.image.source="https://github.com/kube-csr-approver/kube-csr-approver" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 # Numeric UID:GID so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 65532:65532
 EXPOSE 8081 9090
