@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# helm lint --strict and helm template of the chart with every case of cases.json, and
+# The README's values table is current; helm lint --strict and helm template of the chart with
+# every case of cases.json, as a subchart of a parent, and
 # `kubectl kustomize deploy/`; each rendering is checked by check_rendered.mjs and its policy by
 # `kube-csr-approver validate-policy`.
 # Usage: chart_test.sh REPO_DIR TOOLS_DIR APPROVER_BINARY
@@ -13,6 +14,8 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cp "$here/check_rendered.mjs" "$tools/"   # resolves node_modules from the tools dir
 export KCA_REPO_DIR=$repo
+cp "$here/values_table.mjs" "$tools/"
+node "$tools/values_table.mjs" "$chart" --check   # every value documented once, README up to date
 
 n=$(node -e 'console.log(require(process.argv[1]).length)' "$here/cases.json")
 for i in $(seq 0 $((n - 1))); do
