@@ -106,6 +106,9 @@ policy:
 VALUES
 expect_failure 'digest' --set image.digest=latest
 expect_failure 'additional properties' --set prometheusRule.alerts.NoSuchAlert.enabled=false
+if "$helm" template kca "$chart" --set policy.validateHook=false | grep -q 'helm.sh/hook: pre-install'; then
+  echo "FAIL: policy.validateHook=false still renders the validate-policy hook" >&2; exit 1
+fi
 # A policy change rolls the pods only when hot reload is off.
 a=$("$helm" template kca "$chart" --set policy.hotReload=false --set policy.inline.defaultAction=deny | grep checksum/policy)
 b=$("$helm" template kca "$chart" --set policy.hotReload=false --set policy.inline.defaultAction=log | grep checksum/policy)
