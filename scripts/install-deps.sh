@@ -21,6 +21,7 @@ packages=(
 )
 if ! $build_only; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-dev python3 unzip)
+  packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
   # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
   # here; on a bare Debian machine take Debian's.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -7,19 +7,21 @@
 // vocabularies. Thread-safety: every method may be called from any thread.
 #pragma once
 
-#include <map>
-#include <memory>
-#include <mutex>
-#include <string>
-#include <string_view>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/policy.h"
 
 namespace kca {
 
@@ -36,6 +38,10 @@ class ApproverMetrics {
 
   // decisions_total{decision="approved|denied|logged", rule, signer}. kSkip is not counted.
   void CountDecision(Action action, std::string_view rule, std::string_view signer);
+  // Creates decisions_total at 0 for every label set of the policy now in force (see
+  // DecisionSeriesOf), so that the first increment of each is visible to increase(). Series the
+  // previous call created that are absent now and still at 0 are removed; counted ones stay.
+  void PrepareDecisions(const std::vector<DecisionSeries>& series);
   // decision_errors_total{reason}: reason is one of conflict, forbidden, api, parse.
   void CountDecisionError(std::string_view reason);
   // decision_latency_seconds{decision}: first sight of the CSR to the write being accepted.
@@ -56,6 +62,9 @@ class ApproverMetrics {
   void CountPolicyReload(bool success);
   // policy_info{sha256, rules} = 1 for the policy in force; the previous one is removed.
   void SetPolicyInfo(std::string_view sha256, int rule_count);
+  // policy_last_reload_successful: 1 while the policy file now on disk is the one in force, 0
+  // after a change that does not load (until the file loads again). 0 before the first load.
+  void SetPolicyLastReloadSuccessful(bool successful);
   // leader = 1 while this replica may write.
   void SetLeader(bool leader);
 
@@ -71,11 +80,13 @@ class ApproverMetrics {
   prometheus::Family<prometheus::Counter>& watch_restarts_;
   prometheus::Family<prometheus::Counter>& policy_reloads_;
   prometheus::Family<prometheus::Gauge>& policy_info_;
+  prometheus::Gauge& policy_last_reload_successful_;
   prometheus::Gauge& leader_;
 
-  std::mutex mutex_;  // guards the label sets below, which are replaced as a whole
+  std::mutex mutex_;  // guards decisions_ and the label sets below, which are replaced as a whole
   std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> pending_gauges_;
   prometheus::Gauge* policy_info_gauge_ = nullptr;
+  std::vector<prometheus::Counter*> prepared_decisions_;  // created by PrepareDecisions
 };
 
 // Reads /proc/self for process_cpu_seconds_total, process_resident_memory_bytes,

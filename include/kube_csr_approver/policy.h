@@ -17,8 +17,8 @@ namespace kca {
 // One problem found while loading a policy, located in the file.
 struct PolicyIssue {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown (e.g. the file cannot be read)
-  int column = 0;  // 1-based; 0 when unknown
+  int line = 0;         // 1-based; 0 when unknown (e.g. the file cannot be read)
+  int column = 0;       // 1-based; 0 when unknown
   std::string path;     // e.g. "rules[2].allowed.uris[0]"; empty for the whole document
   std::string message;  // what is wrong and what is expected
 
@@ -44,11 +44,33 @@ PolicyLoadResult LoadPolicyFile(const std::string& path);
 
 // Summary of a loaded policy, for logs, metrics (policy_info) and RBAC derivation.
 struct PolicySummary {
-  std::string sha256;                  // hex digest of the exact policy text
-  std::vector<std::string> rule_names;  // in order
+  std::string sha256;                             // hex digest of the exact policy text
+  std::vector<std::string> rule_names;            // in order
   std::vector<std::string> literal_signer_names;  // signers named literally by any selector
 };
 PolicySummary Summarize(const Policy& policy);
+
+// The kubernetes.io/ signer names Kubernetes defines; bounded, so they are metric labels as
+// themselves.
+const std::vector<std::string>& KubernetesSignerNames();
+
+// The bounded `signer` metric label of a signer name (DESIGN.md "Metrics"): the name when a
+// selector names it literally, else the text of the first selector pattern matching it, else the
+// name when it is one of KubernetesSignerNames(), else "other". Pure, thread-safe.
+std::string SignerLabel(const Policy& policy, std::string_view signer_name);
+
+// One decisions_total label set: rule is a rule name or "none" (no rule selected the CSR).
+struct DecisionSeries {
+  std::string rule;
+  Action action = Action::kLog;  // never kSkip
+  std::string signer;
+};
+// Every label set of decisions_total the policy can produce, so the metrics can create them at 0
+// before the first decision: each rule with its action and onViolation, times the labels of the
+// signers its selector names (every label when it names none); "none" with defaultAction, times
+// every label. A CSR selected by a later rule whose signer an earlier rule's pattern labels is
+// counted under that pattern's text, which may not be listed for the later rule.
+std::vector<DecisionSeries> DecisionSeriesOf(const Policy& policy);
 
 // Evaluates one CSR (DESIGN.md "Evaluation of one CSR"). `facts` is the inspection of
 // csr.request (InspectEncodedRequest); a refusal there yields the governing rule's onViolation

@@ -48,16 +48,9 @@ Status Controller::Validate() const {
 }
 
 std::string Controller::InitialSignerLabel(const CsrObject& csr) const {
-  // Until a decision computes the policy's own label, only literal signer names are trusted as
-  // labels: anyone who can create CSRs can invent signer names.
+  // Bounded whatever signer names users invent: the policy's own label (DESIGN.md "Metrics").
   const auto policy = policies_.Current();
-  if (policy != nullptr) {
-    const auto& literal = policy->summary.literal_signer_names;
-    if (std::find(literal.begin(), literal.end(), csr.signer_name) != literal.end()) {
-      return csr.signer_name;
-    }
-  }
-  return "other";
+  return policy != nullptr ? SignerLabel(*policy->policy, csr.signer_name) : std::string("other");
 }
 
 bool Controller::MayWrite() const { return elector_ == nullptr || elector_->IsLeader(); }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "kube_csr_approver/kube/rfc3339.h"
+
 namespace kca::controller {
 
 bool IsDecided(const CsrObject& csr) {
@@ -30,7 +32,8 @@ PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
   }
   if (it == pending_.end()) {
     std::string label = initial_signer_label_(csr);
-    Entry entry{PendingCsr{std::move(csr), clock_.SteadyNow(), std::move(label)}, {}};
+    auto created = kube::ParseRfc3339(csr.creation_timestamp);
+    Entry entry{PendingCsr{std::move(csr), clock_.SteadyNow(), created, std::move(label)}, {}};
     pending_.emplace(entry.pending.csr.name, std::move(entry));
     return UpsertResult::kAdded;
   }
@@ -38,7 +41,9 @@ PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
   if (cached.csr.uid != csr.uid) {
     // Deleted and created again under the same name while we were not watching.
     std::string label = initial_signer_label_(csr);
-    it->second = Entry{PendingCsr{std::move(csr), clock_.SteadyNow(), std::move(label)}, {}};
+    auto created = kube::ParseRfc3339(csr.creation_timestamp);
+    it->second =
+        Entry{PendingCsr{std::move(csr), clock_.SteadyNow(), created, std::move(label)}, {}};
     return UpsertResult::kChanged;
   }
   if (cached.csr.resource_version == csr.resource_version) return UpsertResult::kUnchanged;
@@ -94,12 +99,17 @@ bool PendingCsrCache::MarkAudited(const std::string& name, const std::string& po
 
 std::map<std::string, ApproverMetrics::PendingBySigner> PendingCsrCache::PendingBySigner() const {
   const auto now = clock_.SteadyNow();
+  const auto wall_now = clock_.WallNow();
   std::lock_guard lock(mutex_);
   std::map<std::string, ApproverMetrics::PendingBySigner> by_signer;
   for (const auto& [name, entry] : pending_) {
     auto& gauge = by_signer[entry.pending.signer_label];
     gauge.count += 1;
-    const double age = std::chrono::duration<double>(now - entry.pending.first_seen).count();
+    const double age =
+        entry.pending.created
+            ? std::max(0.0,
+                       std::chrono::duration<double>(wall_now - *entry.pending.created).count())
+            : std::chrono::duration<double>(now - entry.pending.first_seen).count();
     gauge.oldest_age_seconds = std::max(gauge.oldest_age_seconds, age);
   }
   return by_signer;

@@ -80,13 +80,19 @@ Status PolicyFileWatcher::LoadInitial() {
   holder_.Set(loaded.policy);
   last_content_ = std::move(*text);
   const auto current = holder_.Current();
-  metrics_.SetPolicyInfo(current->summary.sha256,
-                         static_cast<int>(current->summary.rule_names.size()));
+  PublishInForce(*current);
   LogEvent(spdlog::level::info, "policy loaded",
            {{"file", path_},
             {"sha256", current->summary.sha256},
             {"rules", current->summary.rule_names}});
   return Status::Ok();
+}
+
+void PolicyFileWatcher::PublishInForce(const LoadedPolicy& current) {
+  metrics_.PrepareDecisions(DecisionSeriesOf(*current.policy));
+  metrics_.SetPolicyInfo(current.summary.sha256,
+                         static_cast<int>(current.summary.rule_names.size()));
+  metrics_.SetPolicyLastReloadSuccessful(true);
 }
 
 bool PolicyFileWatcher::Poll() {
@@ -107,6 +113,7 @@ bool PolicyFileWatcher::Poll() {
   PolicyLoadResult loaded = ParsePolicy(*text, path_);
   if (!loaded.errors.empty()) {
     metrics_.CountPolicyReload(false);
+    metrics_.SetPolicyLastReloadSuccessful(false);
     std::vector<std::string> errors;
     for (const auto& issue : loaded.errors) errors.push_back(issue.ToString());
     const auto current = holder_.Current();
@@ -120,8 +127,7 @@ bool PolicyFileWatcher::Poll() {
   holder_.Set(loaded.policy);
   const auto current = holder_.Current();
   metrics_.CountPolicyReload(true);
-  metrics_.SetPolicyInfo(current->summary.sha256,
-                         static_cast<int>(current->summary.rule_names.size()));
+  PublishInForce(*current);
   LogEvent(spdlog::level::info, "policy reloaded",
            {{"file", path_},
             {"sha256", current->summary.sha256},

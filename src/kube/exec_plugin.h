@@ -7,6 +7,7 @@
 
 #include "kube_csr_approver/kube/credentials.h"
 #include "kube_csr_approver/kube/kube_config.h"
+#include "kube_csr_approver/kube/rfc3339.h"
 #include "kube_csr_approver/result.h"
 
 namespace kca::kube {
@@ -27,8 +28,5 @@ struct ExecCredential {
 // status.clientCertificateData + clientKeyData (PEM text), optional expirationTimestamp (RFC 3339).
 Result<ExecCredential> ParseExecCredential(const std::string& output,
                                            const std::string& expected_api_version);
-
-// RFC 3339 date-time (`2026-01-02T03:04:05Z`, fractions and ±hh:mm offsets allowed).
-std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::string& text);
 
 }  // namespace kca::kube

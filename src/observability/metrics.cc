@@ -1,5 +1,7 @@
 #include "kube_csr_approver/metrics.h"
 
+#include <algorithm>
+
 namespace kca {
 namespace {
 
@@ -13,10 +15,14 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
 
 std::string DecisionLabel(Action action) {
   switch (action) {
-    case Action::kApprove: return "approved";
-    case Action::kDeny: return "denied";
-    case Action::kLog: return "logged";
-    case Action::kSkip: return "skipped";
+    case Action::kApprove:
+      return "approved";
+    case Action::kDeny:
+      return "denied";
+    case Action::kLog:
+      return "logged";
+    case Action::kSkip:
+      return "skipped";
   }
   return "logged";
 }
@@ -63,6 +69,13 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
                        .Name("kube_csr_approver_policy_info")
                        .Help("The policy in force (=1): its sha256 and number of rules.")
                        .Register(*registry_)),
+      policy_last_reload_successful_(
+          BuildGauge()
+              .Name("kube_csr_approver_policy_last_reload_successful")
+              .Help("1 while the policy file on disk is the policy in force; 0 while it does not "
+                    "load.")
+              .Register(*registry_)
+              .Add({})),
       leader_(BuildGauge()
                   .Name("kube_csr_approver_leader")
                   .Help("1 while this replica holds the leader lease and may write.")
@@ -86,11 +99,28 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
 
 void ApproverMetrics::CountDecision(Action action, std::string_view rule, std::string_view signer) {
   if (action == Action::kSkip) return;
+  std::lock_guard<std::mutex> lock(mutex_);  // PrepareDecisions may remove series
   decisions_
       .Add({{"decision", DecisionLabel(action)},
             {"rule", rule.empty() ? "none" : std::string(rule)},
             {"signer", std::string(signer)}})
       .Increment();
+}
+
+void ApproverMetrics::PrepareDecisions(const std::vector<DecisionSeries>& series) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<prometheus::Counter*> prepared;
+  prepared.reserve(series.size());
+  for (const DecisionSeries& one : series) {
+    if (one.action == Action::kSkip) continue;
+    prepared.push_back(&decisions_.Add(
+        {{"decision", DecisionLabel(one.action)}, {"rule", one.rule}, {"signer", one.signer}}));
+  }
+  for (prometheus::Counter* old : prepared_decisions_) {
+    const bool kept = std::find(prepared.begin(), prepared.end(), old) != prepared.end();
+    if (!kept && old->Value() == 0) decisions_.Remove(old);
+  }
+  prepared_decisions_ = std::move(prepared);
 }
 
 void ApproverMetrics::CountDecisionError(std::string_view reason) {
@@ -141,6 +171,10 @@ void ApproverMetrics::SetPolicyInfo(std::string_view sha256, int rule_count) {
   policy_info_gauge_ =
       &policy_info_.Add({{"sha256", std::string(sha256)}, {"rules", std::to_string(rule_count)}});
   policy_info_gauge_->Set(1);
+}
+
+void ApproverMetrics::SetPolicyLastReloadSuccessful(bool successful) {
+  policy_last_reload_successful_.Set(successful ? 1 : 0);
 }
 
 void ApproverMetrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }

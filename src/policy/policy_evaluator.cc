@@ -78,19 +78,6 @@ bool Selects(const Rule& rule, const CsrObject& csr) {
   return true;
 }
 
-// Metric labels must stay bounded whatever signer names users invent: only text the policy
-// itself contains may become a label.
-std::string SignerLabel(const Policy& policy, const std::string& signer_name) {
-  const auto& literals = policy.summary.literal_signer_names;
-  if (std::find(literals.begin(), literals.end(), signer_name) != literals.end()) {
-    return signer_name;
-  }
-  for (const Pattern* pattern : policy.signer_patterns) {
-    if (pattern->Matches(signer_name)) return pattern->text();
-  }
-  return "other";
-}
-
 bool IsProtected(const Policy& policy, std::string_view organization) {
   const auto& names = policy.protected_organizations;
   return std::find(names.begin(), names.end(), organization) != names.end();
@@ -397,9 +384,8 @@ class Checker {
                    (key.algorithm == KeyAlgorithm::kEcdsa && constraints.ecdsa) ||
                    (key.algorithm == KeyAlgorithm::kEd25519 && constraints.ed25519);
     Add("keyAlgorithm", allowed,
-        Cat({"key algorithm ", KeyAlgorithmName(key.algorithm),
-             allowed ? " is in" : " is not in", " constraints.keyAlgorithms ",
-             constraints.key_algorithms_description}));
+        Cat({"key algorithm ", KeyAlgorithmName(key.algorithm), allowed ? " is in" : " is not in",
+             " constraints.keyAlgorithms ", constraints.key_algorithms_description}));
     if (key.algorithm == KeyAlgorithm::kRsa) {
       bool strong = key.bits >= constraints.min_rsa_bits;
       Add("rsaKeyBits", strong,
@@ -442,6 +428,74 @@ class Checker {
 };
 
 }  // namespace
+
+const std::vector<std::string>& KubernetesSignerNames() {
+  // pkg/apis/certificates/types.go (kubernetes/kubernetes): the four CSR signers and the
+  // PodCertificateRequest signer; all of kubernetes.io/ is reserved to the project.
+  static const std::vector<std::string> names = {
+      "kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet",
+      "kubernetes.io/kubelet-serving", "kubernetes.io/legacy-unknown",
+      "kubernetes.io/kube-apiserver-client-pod"};
+  return names;
+}
+
+// Metric labels must stay bounded whatever signer names users invent: only text the policy
+// itself contains, or a name Kubernetes itself reserves, may become a label.
+std::string SignerLabel(const Policy& policy, std::string_view signer_name) {
+  const auto& literals = policy.summary.literal_signer_names;
+  if (std::find(literals.begin(), literals.end(), signer_name) != literals.end()) {
+    return std::string(signer_name);
+  }
+  for (const Pattern* pattern : policy.signer_patterns) {
+    if (pattern->Matches(signer_name)) return pattern->text();
+  }
+  const auto& kubernetes = KubernetesSignerNames();
+  if (std::find(kubernetes.begin(), kubernetes.end(), signer_name) != kubernetes.end()) {
+    return std::string(signer_name);
+  }
+  return "other";
+}
+
+std::vector<DecisionSeries> DecisionSeriesOf(const Policy& policy) {
+  // Every label SignerLabel can return under this policy.
+  std::vector<std::string> all_labels = policy.summary.literal_signer_names;
+  for (const Pattern* pattern : policy.signer_patterns) all_labels.push_back(pattern->text());
+  for (const std::string& name : KubernetesSignerNames()) all_labels.push_back(name);
+  all_labels.push_back("other");
+
+  std::vector<DecisionSeries> series;
+  auto add = [&](const std::string& rule, Action action, const std::string& signer) {
+    if (action == Action::kSkip) return;
+    for (const DecisionSeries& known : series) {
+      if (known.rule == rule && known.action == action && known.signer == signer) return;
+    }
+    series.push_back({rule, action, signer});
+  };
+  for (const Rule& rule : policy.rules) {
+    std::vector<std::string> labels;
+    if (!rule.selector || !rule.selector->signer_names.present) {
+      labels = all_labels;  // selects every signer
+    } else {
+      // The labels of the signers its selector names: literals and Kubernetes names as
+      // themselves (unless an earlier pattern labels them), pattern entries as their text.
+      for (const Pattern& entry : rule.selector->signer_names.list.patterns) {
+        if (!entry.is_literal()) labels.push_back(entry.text());
+      }
+      for (const std::string& label : all_labels) {
+        if (rule.selector->signer_names.list.Matches(label) &&
+            SignerLabel(policy, label) == label) {
+          labels.push_back(label);
+        }
+      }
+    }
+    for (const std::string& label : labels) {
+      add(rule.name, rule.action, label);
+      add(rule.name, rule.on_violation, label);
+    }
+  }
+  for (const std::string& label : all_labels) add("none", policy.default_action, label);
+  return series;
+}
 
 Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts) {
   Decision decision;

@@ -3,7 +3,7 @@
 // contexts, least-privilege RBAC (no wildcards, approve only on the expected signers), probes
 // and ports that agree with the controller's flags, and alerts/dashboard over real metrics.
 // Writes the rendered policy (if any) to POLICY_OUT for `kube-csr-approver validate-policy`.
-// Usage: node check_rendered.mjs RENDERED.yaml CASE_JSON POLICY_OUT
+// Usage: KCA_REPO_DIR=REPO node check_rendered.mjs RENDERED.yaml CASE_JSON POLICY_OUT
 import fs from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 
@@ -22,6 +22,8 @@ const modelPaths = {
   'v1/Service': 'kubernetes-models/v1/Service',
   'v1/Pod': 'kubernetes-models/v1/Pod',
   'apps/v1/Deployment': 'kubernetes-models/apps/v1/Deployment',
+  'batch/v1/Job': 'kubernetes-models/batch/v1/Job',
+  'networking.k8s.io/v1/NetworkPolicy': 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy',
   'policy/v1/PodDisruptionBudget': 'kubernetes-models/policy/v1/PodDisruptionBudget',
   'rbac.authorization.k8s.io/v1/ClusterRole': 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole',
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding',
@@ -52,7 +54,7 @@ const one = (kind) => {
 };
 
 // Security contexts: restricted Pod Security Standard for every pod the chart makes.
-function checkPodSecurity(id, podSpec) {
+function checkPodSecurity(id, podSpec, hostNetwork = false) {
   const psc = podSpec.securityContext ?? {};
   check(psc.runAsNonRoot === true, `${id}: pod runAsNonRoot must be true`);
   check(Number.isInteger(psc.runAsUser) && psc.runAsUser > 0, `${id}: pod runAsUser must be a non-zero UID`);
@@ -69,13 +71,14 @@ function checkPodSecurity(id, podSpec) {
     check(c.resources?.limits?.memory && c.resources?.requests?.memory && c.resources?.requests?.cpu,
       `${cid}: memory limit and cpu/memory requests must be set`);
   }
-  check(!podSpec.hostNetwork && !podSpec.hostPID && !podSpec.hostIPC, `${id}: no host namespaces`);
+  check(Boolean(podSpec.hostNetwork) === hostNetwork && !podSpec.hostPID && !podSpec.hostIPC,
+    `${id}: host namespaces (hostNetwork only when asked for)`);
 }
 
 const deploy = one('Deployment');
 if (deploy) {
   const pod = deploy.spec.template.spec;
-  checkPodSecurity('Deployment', pod);
+  checkPodSecurity('Deployment', pod, expected.hostNetwork ?? false);
   check(deploy.spec.replicas === expected.replicas, `Deployment replicas ${deploy.spec.replicas} != ${expected.replicas}`);
   const c = pod.containers[0];
   const args = c.args ?? [];
@@ -95,6 +98,21 @@ if (deploy) {
   const volume = pod.volumes.find((v) => v.name === 'policy');
   const key = policyPath?.slice(policyPath.lastIndexOf('/') + 1);
   const cm = (byKind.ConfigMap ?? []).find((m) => m.metadata.name === volume?.configMap?.name);
+  // The pre-install hook validates exactly the text the Deployment will mount.
+  const hook = (byKind.Job ?? []).find((j) => j.metadata.annotations?.['helm.sh/hook']?.includes('pre-install'));
+  check(Boolean(hook) === (expected.policyInline && (expected.validateHook ?? true)),
+    `validate-policy hook Job present must be ${expected.policyInline && (expected.validateHook ?? true)}`);
+  if (hook) {
+    const hookPod = hook.spec.template.spec;
+    checkPodSecurity(`Job ${hook.metadata.name}`, hookPod);
+    const hc = hookPod.containers[0];
+    check(hc.image === c.image, 'the hook Job must run the Deployment\'s image');
+    check(JSON.stringify([...(hc.command ?? []), ...(hc.args ?? [])].slice(1, 2)) === '["validate-policy"]',
+      `hook Job must run validate-policy, runs ${[...(hc.command ?? []), ...(hc.args ?? [])].join(' ')}`);
+    const hookCm = (byKind.ConfigMap ?? []).find((m) => m.metadata.name === hookPod.volumes[0]?.configMap?.name);
+    check(hookCm?.metadata.annotations?.['helm.sh/hook']?.includes('pre-install'), 'hook ConfigMap must be a pre-install hook too');
+    check(cm && hookCm && hookCm.data[key] === cm.data[key], 'hook ConfigMap must hold the same policy text');
+  }
   if (expected.policyInline) {
     check(cm && typeof cm.data?.[key] === 'string', `ConfigMap ${volume?.configMap?.name} must hold the policy under key ${key}`);
     if (cm) fs.writeFileSync(policyOut, cm.data[key]);
@@ -152,18 +170,38 @@ for (const p of testPods) {
 // Monitoring: the alerts and the dashboard must use metrics the controller exports.
 const metrics = ['decisions_total', 'decision_errors_total', 'decision_latency_seconds', 'pending_csrs',
   'oldest_pending_csr_age_seconds', 'api_requests_total', 'watch_restarts_total', 'policy_reloads_total',
-  'policy_info', 'leader', 'build_info'].map((m) => `kube_csr_approver_${m}`);
+  'policy_info', 'policy_last_reload_successful', 'leader', 'build_info'].map((m) => `kube_csr_approver_${m}`);
 const metricRe = /kube_csr_approver_[a-z_]+/g;
+// GitHub's anchors of docs/operations.md's "### Name" headings (lowercased).
+// KCA_REPO_DIR: the checkout (chart_test.sh sets it).
+const operations = `${process.env.KCA_REPO_DIR}/docs/operations.md`;
+const runbookAnchors = new Set([...fs.readFileSync(operations, 'utf8').matchAll(/^### (\S+)$/gm)].map((m) => m[1].toLowerCase()));
 const known = (name) => metrics.some((m) => name === m || name === `${m}_bucket`);
 if (expected.monitoring) {
   one('ServiceMonitor');
   const rule = one('PrometheusRule');
   const alerts = rule ? rule.spec.groups.flatMap((g) => g.rules.map((r) => r.alert)).sort() : [];
-  check(JSON.stringify(alerts) === JSON.stringify(['KubeCsrApproverDecisionErrors', 'KubeCsrApproverDenialsSpike',
+  const wantAlerts = expected.alerts ?? ['KubeCsrApproverDecisionErrors', 'KubeCsrApproverDenialsSpike',
     'KubeCsrApproverNoLeader', 'KubeCsrApproverPendingCsrTooOld', 'KubeCsrApproverPolicyReloadFailing',
-    'KubeCsrApproverWatchFailing']), `alerts: ${alerts}`);
+    'KubeCsrApproverTwoLeaders', 'KubeCsrApproverWatchFailing'];
+  check(JSON.stringify(alerts) === JSON.stringify([...wantAlerts].sort()), `alerts: ${alerts}`);
+  const namespace = deploy?.metadata.namespace;
   for (const r of rule?.spec.groups.flatMap((g) => g.rules) ?? []) {
     for (const m of String(r.expr).match(metricRe) ?? []) check(known(m), `alert ${r.alert} uses unknown metric ${m}`);
+    // One alert per release: every selector names the release namespace, every aggregation keeps it.
+    for (const sel of String(r.expr).match(/kube_csr_approver_[a-z_]+\{[^}]*\}/g) ?? []) {
+      check(sel.includes(`namespace="${namespace}"`), `alert ${r.alert}: ${sel} does not select namespace ${namespace}`);
+    }
+    for (const agg of String(r.expr).match(/\b(sum|max|min|avg|count)\b\s*(by\s*\([^)]*\))?\s*\(/g) ?? []) {
+      check(/by\s*\([^)]*namespace/.test(agg), `alert ${r.alert}: "${agg}" drops the namespace label`);
+    }
+    const anchor = r.alert.toLowerCase();
+    check(r.annotations?.runbook_url?.endsWith(`docs/operations.md#${anchor}`), `alert ${r.alert}: runbook_url ${r.annotations?.runbook_url}`);
+    check(runbookAnchors.has(anchor), `alert ${r.alert}: docs/operations.md has no section "### ${r.alert}"`);
+    check(r.annotations?.summary && r.annotations?.description, `alert ${r.alert}: summary and description`);
+    for (const [k, v] of Object.entries(expected.alertLabels?.[r.alert] ?? {})) {
+      check(r.labels?.[k] === v, `alert ${r.alert}: label ${k}=${r.labels?.[k]}, want ${v}`);
+    }
   }
   const dash = (byKind.ConfigMap ?? []).find((m) => m.metadata.labels?.grafana_dashboard === '1');
   check(dash, 'dashboard ConfigMap with the grafana_dashboard label');
@@ -172,13 +210,38 @@ if (expected.monitoring) {
     const exprs = json.panels.flatMap((p) => p.targets.map((t) => t.expr));
     const used = new Set(exprs.flatMap((e) => e.match(metricRe) ?? []));
     for (const m of used) check(known(m), `dashboard uses unknown metric ${m}`);
+    // A panel shows one kind of quantity in one unit: seconds, or counts and rates.
+    for (const p of json.panels) {
+      const kinds = new Set(p.targets.map((t) => (/_seconds/.test(t.expr) ? 'seconds' : 'count')));
+      check(kinds.size === 1, `dashboard panel "${p.title}" mixes seconds and counts`);
+      const unit = p.fieldConfig?.defaults?.unit;
+      check((unit === 's') === kinds.has('seconds'), `dashboard panel "${p.title}": unit ${unit} for ${[...kinds]}`);
+    }
+    const rules = json.panels.find((p) => p.title === 'Policy rules in force');
+    check(rules?.targets[0].legendFormat === '{{rules}}' && rules?.options?.textMode === 'name',
+      'the "Policy rules in force" stat must show the rules label of policy_info (its value is always 1)');
     for (const m of ['decisions_total', 'pending_csrs', 'oldest_pending_csr_age_seconds', 'decision_latency_seconds_bucket',
-      'api_requests_total', 'watch_restarts_total', 'leader', 'policy_reloads_total', 'decision_errors_total']) {
+      'api_requests_total', 'watch_restarts_total', 'leader', 'policy_reloads_total', 'decision_errors_total',
+      'policy_last_reload_successful']) {
       check(used.has(`kube_csr_approver_${m}`), `dashboard has no panel over kube_csr_approver_${m}`);
     }
   }
 } else {
   check(!byKind.ServiceMonitor && !byKind.PrometheusRule, 'monitoring objects must be off by default');
+}
+
+// Case-specific expectations: {"Kind:dotted.path": value}, path segments may be array indexes;
+// "Kind:path~" means the JSON text of the value contains the given string (or each of a list).
+for (const [where, want] of Object.entries(expected.expect ?? {})) {
+  const [kind, rawPath] = where.split(':');
+  const contains = rawPath.endsWith('~');
+  const path = contains ? rawPath.slice(0, -1) : rawPath;
+  const got = path.split('.').reduce((v, k) => v?.[k], (byKind[kind] ?? [])[0]);
+  const canonical = (v) => JSON.stringify(v ?? null, (k, x) => (x && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+  const text = canonical(got);
+  const ok = contains ? [want].flat().every((w) => text.includes(w)) : text === canonical(want);
+  check(ok, `${where}: got ${JSON.stringify(got)}, want ${contains ? 'something containing ' : ''}${JSON.stringify(want)}`);
 }
 
 if (failures.length) {

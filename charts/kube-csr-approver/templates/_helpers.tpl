@@ -35,6 +35,45 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{- define "kca.leaseName" -}}
+{{- default (include "kca.fullname" .) .Values.leaderElection.id }}
+{{- end }}
+
+{{- define "kca.image" -}}
+{{- $repository := .Values.image.repository }}
+{{- with .Values.image.registry }}{{ $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}{{ end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The policy file's text as it goes into the ConfigMap: policy.inlineText untouched, else
+policy.inline through Helm's toYaml.
+*/}}
+{{- define "kca.policyText" -}}
+{{- if .Values.policy.inlineText }}
+{{- .Values.policy.inlineText }}
+{{- else }}
+{{- toYaml .Values.policy.inline }}
+{{- end }}
+{{- end }}
+
+{{/* The policy as a map, for deriving RBAC (from policy.inlineText when set). */}}
+{{- define "kca.policyObject" -}}
+{{- if .Values.policy.inlineText }}
+{{- $parsed := fromYaml .Values.policy.inlineText }}
+{{- if hasKey $parsed "Error" }}
+{{- fail (printf "policy.inlineText is not YAML: %s" (get $parsed "Error")) }}
+{{- end }}
+{{- toJson $parsed }}
+{{- else }}
+{{- toJson .Values.policy.inline }}
+{{- end }}
+{{- end }}
+
 {{- define "kca.policyConfigMap" -}}
 {{- default (printf "%s-policy" (include "kca.fullname" .)) .Values.policy.existingConfigMap }}
 {{- end }}
@@ -54,7 +93,9 @@ rbac.signers; rendering fails when the result would be empty or a wildcard.
 {{- $signers = append $signers . }}
 {{- end }}
 {{- if not .Values.policy.existingConfigMap }}
-{{- range $i, $rule := (.Values.policy.inline.rules | default list) }}
+{{- $policy := include "kca.policyObject" . | fromJson }}
+{{- $field := ternary "policy.inlineText" "policy.inline" (not (empty .Values.policy.inlineText)) }}
+{{- range $i, $rule := (get $policy "rules" | default list) }}
 {{- if eq (toString $rule.action) "approve" }}
 {{- $names := list }}
 {{- if $rule.selector }}{{- $names = $rule.selector.signerNames | default list }}{{- end }}
@@ -66,7 +107,7 @@ rbac.signers; rendering fails when the result would be empty or a wildcard.
 {{- end }}
 {{- end }}
 {{- if and (or (not $names) (ne (len $names) $literal)) (not $.Values.rbac.signers) }}
-{{- fail (printf "policy.inline.rules[%d] (%s) approves for signers given by a pattern or for any signer; list the signers it may approve for in rbac.signers" $i $rule.name) }}
+{{- fail (printf "%s.rules[%d] (%s) approves for signers given by a pattern or for any signer; list the signers it may approve for in rbac.signers" $field $i $rule.name) }}
 {{- end }}
 {{- end }}
 {{- end }}

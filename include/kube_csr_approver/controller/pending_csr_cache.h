@@ -26,7 +26,10 @@ bool IsDecided(const CsrObject& csr);
 struct PendingCsr {
   CsrObject csr;
   std::chrono::steady_clock::time_point first_seen;  // for decision_latency_seconds
-  std::string signer_label;                          // bounded, for the pending gauges
+  // metadata.creationTimestamp, for oldest_pending_csr_age_seconds (survives restarts);
+  // nullopt when absent or unparsable, then the age counts from first_seen.
+  std::optional<std::chrono::system_clock::time_point> created;
+  std::string signer_label;  // bounded, for the pending gauges
 };
 
 // Pending CSRs by name. Decided CSRs are dropped as soon as they are seen decided, and the uid
@@ -70,7 +73,8 @@ class PendingCsrCache {
   // the audit log once per CSR and policy version, not on every resync).
   bool MarkAudited(const std::string& name, const std::string& policy_sha256);
 
-  // pending_csrs and oldest_pending_csr_age_seconds by signer label, as of now.
+  // pending_csrs and oldest_pending_csr_age_seconds by signer label, as of now. The age counts
+  // from the CSR's creationTimestamp (wall clock), never negative (clock skew).
   std::map<std::string, ApproverMetrics::PendingBySigner> PendingBySigner() const;
 
  private:

@@ -38,11 +38,12 @@ class PolicyHolder {
 
 // Reads the policy file into a PolicyHolder at start-up and whenever its content changes.
 // A broken new version keeps the last good policy, logs every loader error and counts
-// policy_reloads_total{result="failure"} once per distinct broken content; a good one replaces it,
-// counts a success, sets policy_info and calls `on_reloaded` (the controller re-queues every
-// pending CSR so old requests see the new rules).
-// Thread-safety: LoadInitial() then Poll() from one thread (the controller's maintenance loop).
-// `holder` and `metrics` must outlive the watcher.
+// policy_reloads_total{result="failure"} once per distinct broken content and sets
+// policy_last_reload_successful to 0; a good one replaces it, counts a success, sets policy_info,
+// the decisions_total zero series and policy_last_reload_successful to 1, and calls `on_reloaded`
+// (the controller re-queues every pending CSR so old requests see the new rules). Thread-safety:
+// LoadInitial() then Poll() from one thread (the controller's maintenance loop). `holder` and
+// `metrics` must outlive the watcher.
 class PolicyFileWatcher {
  public:
   PolicyFileWatcher(std::string path, PolicyHolder& holder, ApproverMetrics& metrics,
@@ -60,6 +61,9 @@ class PolicyFileWatcher {
   void set_on_reloaded(std::function<void()> on_reloaded) { on_reloaded_ = std::move(on_reloaded); }
 
  private:
+  // policy_info, the zero decisions_total series and policy_last_reload_successful=1.
+  void PublishInForce(const LoadedPolicy& current);
+
   const std::string path_;
   PolicyHolder& holder_;
   ApproverMetrics& metrics_;

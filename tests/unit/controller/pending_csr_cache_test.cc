@@ -111,6 +111,22 @@ TEST_F(PendingCsrCacheTest, PendingGaugesBySignerLabel) {
   EXPECT_EQ(gauges["attacker.example/*"].count, 1);
 }
 
+TEST_F(PendingCsrCacheTest, PendingAgeCountsFromCreationTimestampAcrossRestarts) {
+  // A CSR created 10 minutes before this process (just restarted) first saw it.
+  clock_.SetWall(std::chrono::system_clock::from_time_t(1'800'000'600));
+  CsrObject old = Pending("old");
+  old.creation_timestamp = "2027-01-15T08:00:00Z";  // 1'800'000'000
+  ASSERT_EQ(cache_.Upsert(old), Upsert::kAdded);
+  clock_.Advance(5s);
+  EXPECT_DOUBLE_EQ(cache_.PendingBySigner()["example.com/signer"].oldest_age_seconds, 605);
+
+  CsrObject skewed = Pending("skewed");  // created "in the future" by a skewed clock
+  skewed.signer_name = "x.example/y";
+  skewed.creation_timestamp = "2030-01-01T00:00:00Z";
+  ASSERT_EQ(cache_.Upsert(skewed), Upsert::kAdded);
+  EXPECT_DOUBLE_EQ(cache_.PendingBySigner()["other"].oldest_age_seconds, 0);
+}
+
 TEST_F(PendingCsrCacheTest, KeysNameTheRequestor) {
   CsrObject bob = Pending("b");
   bob.username = "bob";

@@ -99,6 +99,42 @@ TEST_F(PolicyFileWatcherTest, ReloadsWhenTheSymlinkSwapsAndKeepsTheLastGoodOnErr
                    .has_value());
 }
 
+TEST_F(PolicyFileWatcherTest, LastReloadSuccessfulFollowsTheFileOnDisk) {
+  const std::string gauge = "kube_csr_approver_policy_last_reload_successful";
+  EXPECT_EQ(MetricValue(metrics_, gauge), 0) << "nothing in force before the first load";
+  volume_.Publish(testing::kTeamPolicy);
+  ASSERT_TRUE(watcher_.LoadInitial().ok());
+  EXPECT_EQ(MetricValue(metrics_, gauge), 1);
+  volume_.Publish("this: is: not: a policy");
+  EXPECT_FALSE(watcher_.Poll());
+  EXPECT_FALSE(watcher_.Poll());
+  EXPECT_EQ(MetricValue(metrics_, gauge), 0) << "stays 0 while the broken file is on disk";
+  volume_.Publish(testing::kTeamPolicy);  // the fix: back to the policy in force
+  EXPECT_TRUE(watcher_.Poll());
+  EXPECT_EQ(MetricValue(metrics_, gauge), 1);
+}
+
+TEST_F(PolicyFileWatcherTest, DecisionSeriesOfThePolicyInForceStartAtZero) {
+  const std::string approved =
+      "kube_csr_approver_decisions_total{decision=\"approved\",rule=\"alice-clients\","
+      "signer=\"kubernetes.io/kube-apiserver-client\"}";
+  volume_.Publish(testing::kTeamPolicy);
+  ASSERT_TRUE(watcher_.LoadInitial().ok());
+  EXPECT_EQ(MetricValue(metrics_, approved), 0);
+  EXPECT_EQ(MetricValue(metrics_,
+                        "kube_csr_approver_decisions_total{decision=\"denied\","
+                        "rule=\"alice-clients\",signer=\"kubernetes.io/"
+                        "kube-apiserver-client\"}"),
+            0);
+  volume_.Publish(kLogOnly);  // the rule is gone: so are its unused zero series
+  ASSERT_TRUE(watcher_.Poll());
+  EXPECT_FALSE(MetricValue(metrics_, approved).has_value());
+  EXPECT_EQ(MetricValue(metrics_,
+                        "kube_csr_approver_decisions_total{decision=\"logged\","
+                        "rule=\"none\",signer=\"other\"}"),
+            0);
+}
+
 TEST_F(PolicyFileWatcherTest, ATemporarilyMissingFileKeepsThePolicy) {
   volume_.Publish(kLogOnly);
   ASSERT_TRUE(watcher_.LoadInitial().ok());

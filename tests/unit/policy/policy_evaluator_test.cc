@@ -922,9 +922,49 @@ TEST(EvaluateTest, SignerLabelIsBoundedByThePolicyText) {
   EXPECT_EQ(label("example.com/anything-a-user-invents"), "example.com/*");
   EXPECT_EQ(label("ca.example.com/x"), "ca\\.example\\.com/.+");
   EXPECT_EQ(label("made.up/signer"), "other");
+  // Kubernetes reserves kubernetes.io/: its five signers are bounded, so labels as themselves.
+  EXPECT_EQ(label("kubernetes.io/kubelet-serving"), "kubernetes.io/kubelet-serving");
+  EXPECT_EQ(label("kubernetes.io/kube-apiserver-client-pod"),
+            "kubernetes.io/kube-apiserver-client-pod");
+  EXPECT_EQ(label("kubernetes.io/made-up"), "other");
   // Also for CSRs that are skipped.
   in.csr.has_certificate = true;
   EXPECT_EQ(label("kubernetes.io/kube-apiserver-client"), "kubernetes.io/kube-apiserver-client");
+}
+
+TEST(DecisionSeriesTest, EveryRuleDecisionAndSignerLabelThePolicyCanCount) {
+  auto loaded = ParsePolicy(R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+defaultAction: deny
+rules:
+  - name: devs
+    selector:
+      signerNames: [kubernetes.io/kube-apiserver-client, "example.com/*"]
+    allowed: {commonName: "x"}
+    action: approve
+    onViolation: log
+  - name: everything
+    action: deny
+)",
+                            "policy.yaml");
+  ASSERT_NE(loaded.policy, nullptr);
+  std::set<std::string> got;
+  for (const DecisionSeries& one : DecisionSeriesOf(*loaded.policy)) {
+    got.insert(one.rule + "|" + std::string(ActionName(one.action)) + "|" + one.signer);
+  }
+  for (const std::string want :
+       {"devs|approve|kubernetes.io/kube-apiserver-client",
+        "devs|log|kubernetes.io/kube-apiserver-client", "devs|approve|example.com/*",
+        "devs|log|example.com/*", "everything|deny|kubernetes.io/kubelet-serving",
+        "everything|deny|example.com/*", "everything|deny|other", "none|deny|other",
+        "none|deny|kubernetes.io/legacy-unknown"}) {
+    EXPECT_EQ(got.count(want), 1u) << want;
+  }
+  EXPECT_EQ(got.count("devs|approve|other"), 0u) << "devs never selects an unnamed signer";
+  EXPECT_EQ(got.count("devs|deny|example.com/*"), 0u) << "devs never denies";
+  EXPECT_EQ(got.count("devs|approve|kubernetes.io/kubelet-serving"), 0u);
+  // rules x decisions x labels: 2*2 + 1*(1 literal + 1 pattern + 4 more kubernetes + other) + 7.
+  EXPECT_EQ(got.size(), 4u + 7u + 7u);
 }
 
 TEST(EvaluateTest, EveryCheckRunsAndDetailsNameFoundAndAllowed) {
