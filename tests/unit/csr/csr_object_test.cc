@@ -391,6 +391,20 @@ TEST(CsrDocumentTest, RefusesDuplicateJsonKeys) {
   EXPECT_TRUE(siblings.ok()) << siblings.error().message;
 }
 
+// nlohmann's parser callback rescanned the enclosing array after each element: this took
+// minutes (quadratic; see docs/reliability.md for the measurement). It must come back with the
+// document's own error, and a duplicate deep in the array must still be found.
+TEST(CsrDocumentTest, AMillionEmptyObjectsInOneArrayDecodeInOnePass) {
+  std::string text = "{\"kind\": \"List\", \"items\": [";
+  for (int i = 0; i < 1000000; ++i) text += i == 0 ? "{}" : ",{}";
+  text += "]}";
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument(text, "big.json")),
+            "big.json: items[0]: metadata.name: required field is missing");
+  text.insert(text.size() - 2, ",{\"a\": 1, \"a\": 2}");
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument(text, "big.json")),
+            "big.json: duplicate key \"a\" in the object under \"items\"");
+}
+
 // yaml-cpp 0.7 alone never returns from these (found by fuzz_csr_document).
 TEST(CsrDocumentTest, InputsThatHangYamlCppAreRefused) {
   for (const char* text : {"\"\",", "\"\",\"\"", "\"a\", b", "'x',"}) {
