@@ -449,6 +449,22 @@ TEST(CsrDocumentTest, LimitsSizeAndNesting) {
   EXPECT_FALSE(DecodeCsrDocument(very_deep_yaml, "dd.yaml").ok());
 }
 
+TEST(CsrDocumentTest, TagsBeyondTheCoreSchemaAreInputErrors) {
+  const std::string binary = ErrorOf(DecodeCsrDocument(
+      "metadata: {name: a}\nspec: {signerName: x/y, request: !!binary aGVsbG8=}\n", "t.yaml"));
+  EXPECT_NE(binary.find("t.yaml: spec.request (line 2): the YAML tag "
+                        "\"tag:yaml.org,2002:binary\" is not allowed"),
+            std::string::npos)
+      << binary;
+  const std::string custom =
+      ErrorOf(DecodeCsrDocument("metadata: !thing {name: a}\nspec: {signerName: x/y}\n", "t.yaml"));
+  EXPECT_NE(custom.find("the YAML tag \"!thing\" is not allowed"), std::string::npos) << custom;
+  // The core schema's own tags are fine.
+  auto core = DecodeCsrDocument(
+      "metadata: !!map {name: !!str a}\nspec: {signerName: x/y, request: !!str \"\"}\n", "c.yaml");
+  EXPECT_TRUE(core.ok()) << core.error().message;
+}
+
 TEST(CsrDocumentTest, AliasExpansionIsBounded) {
   std::string yaml = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
   for (int level = 1; level < 9; ++level) {
