@@ -44,35 +44,65 @@ int JsonNestingDepth(std::string_view text) {
   return deepest;
 }
 
+// nlohmann keeps the last of duplicate keys silently; another reader may keep the first, so
+// a document with two spec.request values means different things to different tools. This SAX
+// pass finds them in linear time: nlohmann's parser callback rescans the enclosing array after
+// every element, which made an array of a million empty objects take minutes.
+class DuplicateKeyFinder : public nlohmann::json_sax<json> {
+ public:
+  const std::optional<Error>& duplicate() const { return duplicate_; }
+
+  bool start_object(std::size_t) override {
+    objects_.emplace_back();
+    return true;
+  }
+  bool end_object() override {
+    if (!objects_.empty()) objects_.pop_back();
+    return true;
+  }
+  bool key(string_t& key) override {
+    if (objects_.empty()) return true;
+    if (!objects_.back().keys.insert(key).second) {
+      const std::string parent = objects_.size() > 1 ? objects_[objects_.size() - 2].current : "";
+      duplicate_ =
+          Error{"duplicate key " + csr_internal::Quote(key) +
+                (parent.empty() ? "" : " in the object under " + csr_internal::Quote(parent))};
+      return false;  // the first duplicate is reported; stop reading
+    }
+    objects_.back().current = key;
+    return true;
+  }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;  // the DOM parse below reports it with nlohmann's message
+  }
+
+ private:
+  struct OpenObject {
+    std::set<std::string> keys;
+    std::string current;
+  };
+  std::vector<OpenObject> objects_;
+  std::optional<Error> duplicate_;
+};
+
 Result<json> ParseJson(std::string_view text) {
   if (JsonNestingDepth(text) > kMaxNestingDepth) {
     return Error{"nested more than " + std::to_string(kMaxNestingDepth) + " levels deep"};
   }
-  // nlohmann keeps the last of duplicate keys silently; another reader may keep the first, so
-  // a document with two spec.request values means different things to different tools.
-  std::vector<std::pair<std::set<std::string>, std::string>> objects;  // keys seen, current key
-  std::optional<Error> duplicate;
-  const json::parser_callback_t track_keys = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end && !objects.empty()) {
-      objects.pop_back();
-    } else if (event == json::parse_event_t::key && !objects.empty()) {
-      const std::string key = parsed.get<std::string>();
-      if (!objects.back().first.insert(key).second && !duplicate) {
-        const std::string parent = objects.size() > 1 ? objects[objects.size() - 2].second : "";
-        duplicate =
-            Error{"duplicate key " + csr_internal::Quote(key) +
-                  (parent.empty() ? "" : " in the object under " + csr_internal::Quote(parent))};
-      }
-      objects.back().second = key;
-    }
-    return true;
-  };
   try {
-    json parsed = json::parse(text, track_keys);
-    if (duplicate) return *duplicate;
-    return parsed;
+    DuplicateKeyFinder finder;
+    json::sax_parse(text, &finder);
+    if (finder.duplicate()) return *finder.duplicate();
+    return json::parse(text);
   } catch (const json::exception& e) {
     return Error{"not valid JSON: " + std::string(e.what())};
   }

@@ -97,6 +97,15 @@ json ResolvePlain(const std::string& text) {
   return text;  // .inf/.nan have no JSON form and are never meaningful in a CSR: keep the text
 }
 
+bool IsCoreSchemaTag(const std::string& tag) {
+  static constexpr std::string_view kPrefix = "tag:yaml.org,2002:";
+  if (tag.empty() || tag == "?" || tag == "!") return true;  // untagged plain / quoted
+  if (tag.rfind(kPrefix, 0) != 0) return false;
+  const std::string_view name = std::string_view(tag).substr(kPrefix.size());
+  return name == "str" || name == "int" || name == "bool" || name == "null" || name == "float" ||
+         name == "map" || name == "seq";
+}
+
 class Converter {
  public:
   // `budget`: how many values, and how many bytes of text, the result may hold.
@@ -108,6 +117,12 @@ class Converter {
     if (error_) return nullptr;
     if (nodes_left_ == 0) return Fail(node, "more values than the document has bytes (aliases?)");
     --nodes_left_;
+    if (!IsCoreSchemaTag(node.Tag())) {
+      // !!binary, !!timestamp, custom tags: other readers give them meanings this one does not.
+      return Fail(node, "the YAML tag " + Quote(node.Tag()) +
+                            " is not allowed; only the core schema's (!!str, !!int, !!bool, "
+                            "!!null, !!float, !!map, !!seq)");
+    }
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:

@@ -391,6 +391,20 @@ TEST(CsrDocumentTest, RefusesDuplicateJsonKeys) {
   EXPECT_TRUE(siblings.ok()) << siblings.error().message;
 }
 
+// nlohmann's parser callback rescanned the enclosing array after each element: this took
+// minutes (quadratic; see docs/reliability.md for the measurement). It must come back with the
+// document's own error, and a duplicate deep in the array must still be found.
+TEST(CsrDocumentTest, AMillionEmptyObjectsInOneArrayDecodeInOnePass) {
+  std::string text = "{\"kind\": \"List\", \"items\": [";
+  for (int i = 0; i < 1000000; ++i) text += i == 0 ? "{}" : ",{}";
+  text += "]}";
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument(text, "big.json")),
+            "big.json: items[0]: metadata.name: required field is missing");
+  text.insert(text.size() - 2, ",{\"a\": 1, \"a\": 2}");
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument(text, "big.json")),
+            "big.json: duplicate key \"a\" in the object under \"items\"");
+}
+
 // yaml-cpp 0.7 alone never returns from these (found by fuzz_csr_document).
 TEST(CsrDocumentTest, InputsThatHangYamlCppAreRefused) {
   for (const char* text : {"\"\",", "\"\",\"\"", "\"a\", b", "'x',"}) {
@@ -433,6 +447,22 @@ TEST(CsrDocumentTest, LimitsSizeAndNesting) {
 
   const std::string very_deep_yaml = "a: " + std::string(5000, '[') + std::string(5000, ']');
   EXPECT_FALSE(DecodeCsrDocument(very_deep_yaml, "dd.yaml").ok());
+}
+
+TEST(CsrDocumentTest, TagsBeyondTheCoreSchemaAreInputErrors) {
+  const std::string binary = ErrorOf(DecodeCsrDocument(
+      "metadata: {name: a}\nspec: {signerName: x/y, request: !!binary aGVsbG8=}\n", "t.yaml"));
+  EXPECT_NE(binary.find("t.yaml: spec.request (line 2): the YAML tag "
+                        "\"tag:yaml.org,2002:binary\" is not allowed"),
+            std::string::npos)
+      << binary;
+  const std::string custom =
+      ErrorOf(DecodeCsrDocument("metadata: !thing {name: a}\nspec: {signerName: x/y}\n", "t.yaml"));
+  EXPECT_NE(custom.find("the YAML tag \"!thing\" is not allowed"), std::string::npos) << custom;
+  // The core schema's own tags are fine.
+  auto core = DecodeCsrDocument(
+      "metadata: !!map {name: !!str a}\nspec: {signerName: x/y, request: !!str \"\"}\n", "c.yaml");
+  EXPECT_TRUE(core.ok()) << core.error().message;
 }
 
 TEST(CsrDocumentTest, AliasExpansionIsBounded) {
