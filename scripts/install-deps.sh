@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libre2-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
   python3 unzip
+  python3-matplotlib  # tests/soak: the RSS and decision-latency plot
 )
 # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
 # here; on a bare Debian machine take Debian's.
