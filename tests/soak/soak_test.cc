@@ -780,8 +780,11 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
     stored.clear();
     auto list = Retrying("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests");
     if (!list.ok() || list->status != 200) return false;
-    for (const auto& item : list->Json()["items"]) stored[item["metadata"]["name"]] = item;
-    return true;
+    const json body = list->Json();  // the loop below must not iterate into a temporary
+    for (const auto& item : body.value("items", json::array())) {
+      stored[item["metadata"].value("name", "")] = item;
+    }
+    return !body.is_discarded();
   };
   const bool drained = Eventually(
       [&] {
@@ -1090,7 +1093,11 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
     }
     std::ofstream(output_ / "summary.json") << summary.dump(2) << "\n";
   }
-  const std::string plot = "python3 " + kSourceDir + "/tests/soak/plot_soak.py " + output_.string();
+  // Debian's interpreter, which has python3-matplotlib, even when another python3 comes first.
+  const std::string python =
+      std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const std::string plot =
+      python + " " + kSourceDir + "/tests/soak/plot_soak.py " + output_.string();
   if (std::system(plot.c_str()) != 0) std::printf("soak: no plot (%s failed)\n", plot.c_str());
 
   for (const auto& v : verdicts)
