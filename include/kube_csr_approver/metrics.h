@@ -58,6 +58,8 @@ class ApproverMetrics {
   void SetPolicyInfo(std::string_view sha256, int rule_count);
   // leader = 1 while this replica may write.
   void SetLeader(bool leader);
+  // node_lookups_total{result}: found, missing (404 or not there yet), error.
+  void CountNodeLookup(std::string_view result);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -72,6 +74,7 @@ class ApproverMetrics {
   prometheus::Family<prometheus::Counter>& policy_reloads_;
   prometheus::Family<prometheus::Gauge>& policy_info_;
   prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Counter>& node_lookups_;
 
   std::mutex mutex_;  // guards the label sets below, which are replaced as a whole
   std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> pending_gauges_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "kube_csr_approver/csr_inspector.h"
 #include "kube_csr_approver/csr_object.h"
 #include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/node_facts.h"
 #include "kube_csr_approver/result.h"
 
 namespace kca {
@@ -17,8 +19,8 @@ namespace kca {
 // One problem found while loading a policy, located in the file.
 struct PolicyIssue {
   std::string file;
-  int line = 0;    // 1-based; 0 when unknown (e.g. the file cannot be read)
-  int column = 0;  // 1-based; 0 when unknown
+  int line = 0;         // 1-based; 0 when unknown (e.g. the file cannot be read)
+  int column = 0;       // 1-based; 0 when unknown
   std::string path;     // e.g. "rules[2].allowed.uris[0]"; empty for the whole document
   std::string message;  // what is wrong and what is expected
 
@@ -44,8 +46,8 @@ PolicyLoadResult LoadPolicyFile(const std::string& path);
 
 // Summary of a loaded policy, for logs, metrics (policy_info) and RBAC derivation.
 struct PolicySummary {
-  std::string sha256;                  // hex digest of the exact policy text
-  std::vector<std::string> rule_names;  // in order
+  std::string sha256;                             // hex digest of the exact policy text
+  std::vector<std::string> rule_names;            // in order
   std::vector<std::string> literal_signer_names;  // signers named literally by any selector
 };
 PolicySummary Summarize(const Policy& policy);
@@ -59,11 +61,33 @@ PolicySummary Summarize(const Policy& policy);
 //   username and OU is ignored by the API server, so neither is treated as protected.
 // - A requested DNS SAN containing `*` anywhere counts as a wildcard name.
 // - allowed.ipAddresses may hold "*" for any address.
-// - Check names: commonName, organizations, organizationalUnits, requiredOrganizations,
-//   subjectAttributes, dnsNames, ipAddresses, emailAddresses, uris, otherNames, usages,
-//   requiredUsages, isCA, keyAlgorithm, then rsaKeyBits (RSA) or ecdsaCurve (ECDSA), expiration;
+// - Check names: commonName, nodeIdentity (with {nodeIdentity: true}), organizations,
+//   organizationalUnits, requiredOrganizations, subjectAttributes, dnsNames, ipAddresses,
+//   emailAddresses, uris, otherNames, reservedSANs (unless turned off), requestorAuthorized (when
+//   set), usages, requiredUsages, isCA, keyAlgorithm, then rsaKeyBits (RSA) or ecdsaCurve
+//   (ECDSA), expiration;
 //   "request" alone when inspection refused the request. A skipped CSR has no checks and one
 //   reason saying why.
+// Node identity (DESIGN.md "Node identity"): checks nodeIdentity, reservedSANs (on every rule) and
+// requestorAuthorized; `nodes` carries the facts the caller fetched. A check whose fact is not
+// known yet is pending (CheckResult::pending); the CSR is Action::kPending only when nothing else
+// fails, with the pending checks' details as reasons ("pending: Node worker-1 not found").
+// The three-argument form evaluates with NodeFacts{} (Node and review not given, no server
+// ServiceCIDRs).
+Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts,
+                  const NodeFacts& nodes);
 Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts);
+
+// The facts evaluating `csr` may need, so that callers fetch only those. Empty (needs_any()
+// false) for a decided CSR, one no rule selects, a refused request, or a rule without node-identity
+// entries. Pure.
+struct FactsNeeded {
+  std::optional<std::string> node_name;  // GET this Node
+  std::optional<ReviewRequest> review;   // create this SubjectAccessReview
+  bool service_cidrs = false;            // list networking.k8s.io/v1 ServiceCIDRs
+
+  bool needs_any() const { return node_name || review || service_cidrs; }
+};
+FactsNeeded NeededFacts(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts);
 
 }  // namespace kca

@@ -98,6 +98,8 @@ void Controller::WorkerLoop() {
     const auto outcome = reconciler_->Reconcile(item->name, &cancel_in_flight_);
     if (outcome == Reconciler::Outcome::kRetry) {
       queue_.Retry(item->name, item->requestor);
+    } else if (outcome == Reconciler::Outcome::kWaitForFacts) {
+      queue_.Retry(item->name, item->requestor, options_.facts_retry_max);
     } else {
       queue_.Forget(item->name);
     }
@@ -118,6 +120,11 @@ void Controller::Run() {
   }
   ReconcilerOptions reconciler_options = options_.reconciler;
   reconciler_options.dry_run = options_.dry_run;
+  if (reconciler_options.node_facts == nullptr) {
+    node_facts_ =
+        std::make_unique<ApiNodeFactsSource>(client_, metrics_, clock_, options_.node_facts);
+    reconciler_options.node_facts = node_facts_.get();
+  }
   reconciler_ = std::make_unique<Reconciler>(
       client_, cache_, policies_, metrics_, clock_, events_.get(), [this] { return MayWrite(); },
       reconciler_options);

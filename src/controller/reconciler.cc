@@ -51,10 +51,17 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name,
     const auto policy = policies_.Current();
     if (!policy) return Outcome::kRetry;  // not reachable once the controller runs
     const Result<CsrFacts> facts = InspectEncodedRequest(csr.request);
-    const Decision decision = Evaluate(*policy->policy, csr, facts);
+    const FactsNeeded needed = NeededFacts(*policy->policy, csr, facts);
+    NodeFacts nodes;
+    if (needed.needs_any() && options_.node_facts != nullptr) {
+      nodes = options_.node_facts->Fetch(needed, cancel);
+    }
+    const Decision decision = Evaluate(*policy->policy, csr, facts, nodes);
     cache_.SetSignerLabel(name, decision.signer_label);
 
     if (decision.action == Action::kSkip) return Outcome::kDone;
+    // A fact is missing (a Node not there yet): never written, evaluated again with backoff.
+    if (decision.action == Action::kPending) return Outcome::kWaitForFacts;
     if (decision.action == Action::kLog || options_.dry_run) {
       AuditOnce(csr, facts, decision, *policy, options_.dry_run);
       return Outcome::kDone;

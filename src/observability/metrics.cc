@@ -17,6 +17,7 @@ std::string DecisionLabel(Action action) {
     case Action::kDeny: return "denied";
     case Action::kLog: return "logged";
     case Action::kSkip: return "skipped";
+    case Action::kPending: return "pending";
   }
   return "logged";
 }
@@ -67,7 +68,12 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
                   .Name("kube_csr_approver_leader")
                   .Help("1 while this replica holds the leader lease and may write.")
                   .Register(*registry_)
-                  .Add({})) {
+                  .Add({})),
+      node_lookups_(BuildCounter()
+                        .Name("kube_csr_approver_node_lookups_total")
+                        .Help("Node lookups for node identity rules, by result.")
+                        .Register(*registry_)) {
+  for (const char* result : {"found", "missing", "error"}) node_lookups_.Add({{"result", result}});
   BuildGauge()
       .Name("kube_csr_approver_build_info")
       .Help("Build information (=1).")
@@ -85,12 +91,17 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
 }
 
 void ApproverMetrics::CountDecision(Action action, std::string_view rule, std::string_view signer) {
-  if (action == Action::kSkip) return;
+  // Neither is a decision: nothing was written, and a pending CSR is evaluated again.
+  if (action == Action::kSkip || action == Action::kPending) return;
   decisions_
       .Add({{"decision", DecisionLabel(action)},
             {"rule", rule.empty() ? "none" : std::string(rule)},
             {"signer", std::string(signer)}})
       .Increment();
+}
+
+void ApproverMetrics::CountNodeLookup(std::string_view result) {
+  node_lookups_.Add({{"result", std::string(result)}}).Increment();
 }
 
 void ApproverMetrics::CountDecisionError(std::string_view reason) {

@@ -47,6 +47,11 @@ struct ControllerOptions {
   kube::CsrInformerOptions informer;
   WorkQueue::Options queue;
   ReconcilerOptions reconciler;  // dry_run above overrides reconciler.dry_run
+  // Node-identity facts: cache and budget of the Controller's own ApiNodeFactsSource (used
+  // unless reconciler.node_facts is set), and the longest wait between evaluations of a pending
+  // CSR, so it is decided within this long of its Node appearing. Default: 5 s.
+  NodeFactsOptions node_facts;
+  std::chrono::milliseconds facts_retry_max{5000};
   // When Stop() is called, workers get this long to finish the CSR in hand before in-flight API
   // calls are cancelled (a cancelled write is safe: the next start sees what the server has).
   // Default: 2 s.
@@ -116,6 +121,7 @@ class Controller final : public kube::CsrEventHandler {
   WorkQueue queue_;
   std::unique_ptr<LeaderElector> elector_;  // null without leader election
   std::unique_ptr<EventRecorder> events_;   // created by Run()
+  std::unique_ptr<NodeFactsSource> node_facts_;  // created by Run() unless options give one
   std::unique_ptr<Reconciler> reconciler_;
 
   kube::Cancellation cancel_in_flight_;  // aborts workers' API calls at the end of the grace

@@ -6,6 +6,7 @@
 
 #include "kube_csr_approver/clock.h"
 #include "kube_csr_approver/controller/event_recorder.h"
+#include "kube_csr_approver/controller/node_facts_source.h"
 #include "kube_csr_approver/controller/pending_csr_cache.h"
 #include "kube_csr_approver/controller/policy_holder.h"
 #include "kube_csr_approver/kube/api_client.h"
@@ -20,11 +21,16 @@ struct ReconcilerOptions {
   // After this many 409s in one Reconcile() (each followed by a fresh GET), give the item back
   // for a later retry. Default: 3.
   int max_conflict_rereads = 3;
+  // Where node-identity facts come from (borrowed; must outlive the Reconciler). Null: none are
+  // known, so CSRs that need one stay pending. Default: null (the Controller sets its own).
+  NodeFactsSource* node_facts = nullptr;
 };
 
 // For one CSR name:
 // 1. Not cached (deleted, or decided) → nothing. Decided → never written to again.
-// 2. Inspect spec.request and Evaluate the policy in force (pure).
+// 2. Inspect spec.request, fetch the node-identity facts the governing rule needs (NeededFacts,
+//    options.node_facts) and Evaluate the policy in force (pure). pending → kWaitForFacts:
+//    nothing written, nothing counted as a decision.
 // 3. log: one audit line per CSR and policy version (decisions_total{logged} counted with it).
 //    approve/deny with dry_run: the same, marked dry_run, nothing written.
 //    approve/deny: PUT /approval with the object as cached (exactly one API call in the happy
@@ -48,6 +54,7 @@ class Reconciler {
   enum class Outcome {
     kDone,   // decided, logged, dropped or not ours to act on: forget retries
     kRetry,  // a transient failure: queue the name again after a backoff
+    kWaitForFacts,  // pending: a Node or review answer is not known yet; retry soon, capped
   };
   // `cancel` (may be null) aborts API calls at shutdown.
   Outcome Reconcile(const std::string& name, const kube::Cancellation* cancel = nullptr);
