@@ -22,8 +22,8 @@ struct SubjectAttribute {
 };
 
 struct SubjectAlternativeNames {
-  std::vector<std::string> dns_names;        // as requested (lowercasing is the evaluator's job)
-  std::vector<IpAddress> ip_addresses;       // IPv4-mapped IPv6 already unmapped
+  std::vector<std::string> dns_names;   // as requested (lowercasing is the evaluator's job)
+  std::vector<IpAddress> ip_addresses;  // IPv4-mapped IPv6 already unmapped
   std::vector<std::string> email_addresses;
   std::vector<std::string> uris;
   // Every other GeneralName type, described for humans: "otherName 1.3.6.1.4.1.311.20.2.3",
@@ -93,6 +93,13 @@ Result<CsrFacts> InspectEncodedRequest(std::string_view base64);
 // attribute, undecodable basicConstraints/keyUsage/extendedKeyUsage, DNS/email/URI SANs that are
 // not ASCII, IP SANs not 4 or 16 bytes long, signature algorithms other than SHA-256/384/512 with
 // RSA PKCS#1 v1.5 or ECDSA, and Ed25519 (e.g. RSASSA-PSS, SHA-224).
+// Refused because their signature proves nothing or they parse ambiguously (DESIGN.md "Requests
+// that prove nothing or parse ambiguously"): BER where DER is required (non-minimal or indefinite
+// lengths, unsorted SET OF, empty RDNs, constructed strings, also inside extension values and the
+// RSA key), the 8 small-order Ed25519 points in any encoding, the EC point at infinity,
+// compressed or hybrid points, EC keys without a named curve, RSA keys with an exponent < 3 or
+// even or an even modulus, other key types by name (DSA, X25519, Ed448, ML-DSA), and a
+// Microsoft msExtReq attribute.
 // Never echoes key material into messages; quoted input is escaped and cut short.
 Result<CsrFacts> InspectPemRequest(std::string_view pem);
 

@@ -12,6 +12,7 @@
 #include "kube_csr_approver/csr_object.h"
 #include "kube_csr_approver/node_facts.h"
 #include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/utf8.h"
 #include "kube_csr_approver/version.h"
 
 namespace kca {
@@ -178,11 +179,12 @@ int RunCheck(const CheckOptions& options, CommandStreams streams) {
     if (options.output == "json") {
       results.push_back(DecisionToJson(csr.name, decision));
     } else {
-      streams.out << DecisionToText(csr, facts, decision) << "\n";
+      streams.out << ToValidUtf8(DecisionToText(csr, facts, decision)) << "\n";
     }
   }
   if (options.output == "json") {
-    streams.out << results.dump(2) << "\n";
+    // File names, flags and CSR fields may hold any bytes: replaced, never thrown on.
+    streams.out << results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     streams.out << tally.approve + tally.deny + tally.log + tally.skip + tally.pending
                 << " CSRs: " << tally.approve << " approve, " << tally.deny << " deny, "

@@ -1,5 +1,6 @@
 #include "kube_csr_approver/csr_inspector.h"
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -14,6 +15,7 @@
 
 #include "kube_csr_approver/base64.h"
 #include "pem.h"
+#include "strict_der.h"
 #include "text.h"
 
 namespace kca {
@@ -33,6 +35,7 @@ void FreeExtensions(STACK_OF(X509_EXTENSION) * exts) {
   sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 }
 void FreeOpenSslString(unsigned char* text) { OPENSSL_free(text); }
+void FreeOpenSslChars(char* text) { OPENSSL_free(text); }
 
 using ReqPtr = Owned<X509_REQ, X509_REQ_free>;
 using KeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
@@ -278,21 +281,38 @@ Status ReadExtensions(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
       extensions.extended_key_usages.push_back(LongNameOrOid(sk_ASN1_OBJECT_value(owned.get(), i)));
     }
   }
+  // Each value is DER of its own, which OpenSSL decoded tolerantly above; checked last so that
+  // a value that does not decode at all says so.
+  for (int i = 0; i < sk_X509_EXTENSION_num(exts); ++i) {
+    X509_EXTENSION* extension = sk_X509_EXTENSION_value(exts, i);
+    const ASN1_OCTET_STRING* data = X509_EXTENSION_get_data(extension);
+    const std::string_view value(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                                 static_cast<std::size_t>(ASN1_STRING_length(data)));
+    if (auto problem = csr_internal::StrictDerProblem(value)) {
+      return Error{"the extension " + LongNameOrOid(X509_EXTENSION_get_object(extension)) +
+                   " is refused: " + *problem + " of its value"};
+    }
+  }
   return Status::Ok();
 }
 
 // OpenSSL reads only the first extensionRequest attribute while Go's x509 merges all of them: a
-// second one could carry SANs the signer sees and we would not.
+// second one could carry SANs the signer sees and we would not. OpenSSL also reads Microsoft's
+// msExtReq when there is no extensionRequest, and signers that read it would issue what it holds:
+// it is refused outright, so there is exactly one place a request's extensions can be.
 Status CheckExtensionRequestAttributes(X509_REQ* req) {
-  for (int nid : {NID_ext_req, NID_ms_ext_req}) {
-    const int first = X509_REQ_get_attr_by_NID(req, nid, -1);
-    if (first < 0) continue;
-    if (X509_REQ_get_attr_by_NID(req, nid, first) >= 0) {
-      return Error{"the request has more than one extensionRequest attribute"};
-    }
-    if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, first)) != 1) {
-      return Error{"the request's extensionRequest attribute must hold exactly one value"};
-    }
+  if (X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0) {
+    return Error{
+        "the request has a Microsoft msExtReq attribute (1.3.6.1.4.1.311.2.1.14); extensions "
+        "are accepted only in one PKCS#9 extensionRequest attribute"};
+  }
+  const int first = X509_REQ_get_attr_by_NID(req, NID_ext_req, -1);
+  if (first < 0) return Status::Ok();
+  if (X509_REQ_get_attr_by_NID(req, NID_ext_req, first) >= 0) {
+    return Error{"the request has more than one extensionRequest attribute"};
+  }
+  if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, first)) != 1) {
+    return Error{"the request's extensionRequest attribute must hold exactly one value"};
   }
   return Status::Ok();
 }
@@ -333,13 +353,7 @@ Error UndecodableKey() {
   return Error{"the request's public key cannot be decoded (unknown or malformed algorithm)"};
 }
 
-KeyPtr DecodeEcKey(const X509_ALGOR* algorithm, const unsigned char* point, int length) {
-  int parameter_type = V_ASN1_UNDEF;
-  const void* parameter = nullptr;
-  X509_ALGOR_get0(nullptr, &parameter_type, &parameter, algorithm);
-  if (parameter_type != V_ASN1_OBJECT) return nullptr;  // explicit parameters: see caller
-  const char* curve = OBJ_nid2sn(OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(parameter)));
-  if (curve == nullptr) return nullptr;
+KeyPtr DecodeEcKey(const char* curve, const unsigned char* point, int length) {
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve), 0),
       OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<unsigned char*>(point),
@@ -353,6 +367,131 @@ KeyPtr DecodeEcKey(const X509_ALGOR* algorithm, const unsigned char* point, int 
     return nullptr;
   }
   return KeyPtr(key);
+}
+
+// Why an EC public key proves nothing or reads differently elsewhere, before OpenSSL sees it.
+// Only the uncompressed form is taken: Go's parser refuses the others, and 0x00 is the point
+// at infinity, the one "key" for which no private key exists.
+Status CheckEcKeyEncoding(const X509_ALGOR* algorithm, const unsigned char* point, int length,
+                          const char** curve) {
+  int parameter_type = V_ASN1_UNDEF;
+  const void* parameter = nullptr;
+  X509_ALGOR_get0(nullptr, &parameter_type, &parameter, algorithm);
+  if (parameter_type == V_ASN1_SEQUENCE) {
+    return Error{
+        "the request's ECDSA key uses explicit curve parameters; only named curves "
+        "(P-256, P-384, P-521) are supported"};
+  }
+  if (parameter_type != V_ASN1_OBJECT) {
+    return Error{"the request's ECDSA key does not name its curve (implicit parameters)"};
+  }
+  const auto* oid = static_cast<const ASN1_OBJECT*>(parameter);
+  const int curve_nid = OBJ_obj2nid(oid);
+  *curve = curve_nid == NID_undef ? nullptr : OBJ_nid2sn(curve_nid);
+  if (*curve == nullptr) {
+    return Error{"the request's ECDSA key names an unknown curve " + DottedOid(oid)};
+  }
+  if (length < 1) return Error{"the request's ECDSA key is empty"};
+  switch (point[0]) {
+    case 0x00:
+      return Error{
+          "the request's ECDSA key is the point at infinity, which has no private key: its "
+          "signature proves nothing"};
+    case 0x02:
+    case 0x03:
+      return Error{
+          "the request's ECDSA key is a compressed point; the API server accepts only "
+          "uncompressed points (0x04)"};
+    case 0x04:
+      return Status::Ok();
+    default:
+      return Error{"the request's ECDSA key has an unknown point form 0x" +
+                   std::string(1, "0123456789abcdef"[point[0] >> 4]) +
+                   std::string(1, "0123456789abcdef"[point[0] & 0xF]) +
+                   "; only uncompressed points (0x04) are accepted"};
+  }
+}
+
+// The y coordinates of the 8 points of small order on edwards25519 (with either x): 0 (order
+// 4), 1 (the identity), p-1 (order 2) and +-y8 (order 8), little-endian as encoded.
+bool IsSmallOrderEd25519(const unsigned char* encoded) {
+  static constexpr unsigned char kY8[32] = {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0,
+                                            0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+                                            0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39,
+                                            0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05};
+  static constexpr unsigned char kMinusY8[32] = {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f,
+                                                 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+                                                 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6,
+                                                 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a};
+  // p = 2^255 - 19, little-endian; p-1 and the non-canonical p and p+1 (y >= p reads as y - p).
+  static constexpr unsigned char kP[32] = {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+  unsigned char y[32];
+  std::memcpy(y, encoded, sizeof(y));
+  y[31] &= 0x7F;  // the top bit is the sign of x
+  // y - p when y >= p: only y in [p, 2^255) are non-canonical, so one subtraction reduces.
+  bool at_least_p = true;
+  for (int i = 31; i >= 0; --i) {
+    if (y[i] != kP[i]) {
+      at_least_p = y[i] > kP[i];
+      break;
+    }
+  }
+  if (at_least_p) {
+    int borrow = 0;
+    for (int i = 0; i < 32; ++i) {
+      const int difference = y[i] - kP[i] - borrow;
+      borrow = difference < 0 ? 1 : 0;
+      y[i] = static_cast<unsigned char>(difference + (borrow << 8));
+    }
+  }
+  unsigned char minus_one[32];
+  std::memcpy(minus_one, kP, sizeof(minus_one));
+  minus_one[0] = static_cast<unsigned char>(minus_one[0] - 1);
+  const unsigned char zero[32] = {};
+  unsigned char one[32] = {};
+  one[0] = 1;
+  for (const unsigned char* candidate :
+       {zero, static_cast<const unsigned char*>(one), static_cast<const unsigned char*>(minus_one),
+        kY8, kMinusY8}) {
+    if (std::memcmp(y, candidate, sizeof(y)) == 0) return true;
+  }
+  return false;
+}
+
+// RSA keys whose "signature" anyone can make: e = 1 makes s = m a valid signature; an even e has
+// no inverse modulo an even phi(n), and an even modulus factors at once.
+Status CheckRsaKey(EVP_PKEY* key) {
+  BIGNUM* raw_modulus = nullptr;
+  BIGNUM* raw_exponent = nullptr;
+  const bool read = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &raw_modulus) == 1 &&
+                    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &raw_exponent) == 1;
+  Owned<BIGNUM, BN_free> modulus(raw_modulus);
+  Owned<BIGNUM, BN_free> exponent(raw_exponent);
+  if (!read) return UndecodableKey();
+  if (!BN_is_odd(exponent.get()) || BN_num_bits(exponent.get()) < 2) {
+    char* text = BN_bn2dec(exponent.get());
+    Owned<char, FreeOpenSslChars> owned(text);
+    std::string shown = text ? text : "?";
+    if (shown.size() > 20) shown = shown.substr(0, 20) + "...";
+    return Error{"the request's RSA key has the public exponent " + shown +
+                 "; it must be odd and at least 3 (with such a key the signature proves nothing)"};
+  }
+  if (!BN_is_odd(modulus.get())) {
+    return Error{"the request's RSA key has an even modulus, which anyone can factor"};
+  }
+  return Status::Ok();
+}
+
+// Algorithms OpenSSL 3.0 has no name for, named in refusals so users see what they sent.
+std::string UnnamedAlgorithm(const ASN1_OBJECT* oid) {
+  const std::string dotted = DottedOid(oid);
+  if (dotted == "2.16.840.1.101.3.4.3.17") return "ML-DSA-44";
+  if (dotted == "2.16.840.1.101.3.4.3.18") return "ML-DSA-65";
+  if (dotted == "2.16.840.1.101.3.4.3.19") return "ML-DSA-87";
+  return "";
 }
 
 // The SubjectPublicKeyInfo of a parsed request as a key in the default context, for the key
@@ -375,26 +514,43 @@ Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
     case NID_rsaEncryption: {
       // RFC 3279: the parameters are NULL; OpenSSL also tolerates them absent.
       if (parameter_type != V_ASN1_NULL && parameter_type != V_ASN1_UNDEF) break;
+      // The RSAPublicKey inside the BIT STRING is DER of its own.
+      if (auto problem = csr_internal::StrictDerProblem(std::string_view(
+              reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(length)))) {
+        return Error{"the request's RSA key is refused: " + *problem + " of the key"};
+      }
       const unsigned char* cursor = bytes;
       key.reset(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &cursor, length));
       if (key && cursor != bytes + length) key.reset();
+      if (key) {
+        if (Status status = CheckRsaKey(key.get()); !status.ok()) return status.error();
+      }
       break;
     }
-    case NID_X9_62_id_ecPublicKey:
-      if (parameter_type == V_ASN1_SEQUENCE) {
-        return Error{
-            "the request's ECDSA key uses explicit curve parameters; only named curves "
-            "(P-256, P-384, P-521) are supported"};
+    case NID_X9_62_id_ecPublicKey: {
+      const char* curve = nullptr;
+      if (Status status = CheckEcKeyEncoding(algorithm, bytes, length, &curve); !status.ok()) {
+        return status.error();
       }
-      key = DecodeEcKey(algorithm, bytes, length);
+      key = DecodeEcKey(curve, bytes, length);
       break;
+    }
     case NID_ED25519:
       if (parameter_type != V_ASN1_UNDEF) break;  // RFC 8410: the parameters are absent
+      if (length == 32 && IsSmallOrderEd25519(bytes)) {
+        return Error{
+            "the request's Ed25519 key is a point of small order, for which a signature "
+            "verifies on every message: it proves nothing"};
+      }
       key.reset(EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr, bytes,
                                                static_cast<std::size_t>(length)));
       break;
-    case NID_undef:
-      return UndecodableKey();
+    case NID_undef: {
+      const std::string name = UnnamedAlgorithm(oid);
+      if (name.empty()) return UndecodableKey();
+      return Error{"the request's public key is " + name +
+                   "; only RSA, ECDSA and Ed25519 keys are supported"};
+    }
     default: {
       const char* type = OBJ_nid2sn(nid);
       return Error{"the request's public key is " +
@@ -481,6 +637,36 @@ Error DescribeDecodeFailure() {
       "is truncated or malformed)"};
 }
 
+// The [0] IMPLICIT SET OF Attribute of CertificationRequestInfo is a SET OF that StrictDerProblem
+// cannot recognise by its tag; `der` is already known to be DER.
+Status CheckAttributesSorted(std::string_view der) {
+  // SEQUENCE { CertificationRequestInfo SEQUENCE { version, subject, spki, [0] attributes } ...
+  auto header = [](std::string_view tlv) -> size_t {
+    const auto first = static_cast<unsigned char>(tlv[1]);
+    return first < 0x80 ? 2 : 2 + (first & 0x7F);
+  };
+  auto length = [&](std::string_view tlv) -> size_t {
+    const auto first = static_cast<unsigned char>(tlv[1]);
+    if (first < 0x80) return first;
+    size_t value = 0;
+    for (size_t i = 0; i < (first & 0x7Fu); ++i) {
+      value = (value << 8) | static_cast<unsigned char>(tlv[2 + i]);
+    }
+    return value;
+  };
+  std::string_view info = der.substr(header(der));
+  info = info.substr(0, header(info) + length(info));
+  std::string_view rest = info.substr(header(info));
+  for (int skipped = 0; skipped < 3 && !rest.empty(); ++skipped) {
+    rest.remove_prefix(header(rest) + length(rest));
+  }
+  if (rest.empty() || static_cast<unsigned char>(rest[0]) != 0xA0) return Status::Ok();
+  if (!csr_internal::ElementsSorted(rest.substr(header(rest), length(rest)))) {
+    return Error{"the request is not strict DER: its attributes (a SET OF) are out of DER order"};
+  }
+  return Status::Ok();
+}
+
 Result<CsrFacts> InspectDer(const std::string& der) {
   const auto* cursor = reinterpret_cast<const unsigned char*>(der.data());
   const auto* end = cursor + der.size();
@@ -490,6 +676,8 @@ Result<CsrFacts> InspectDer(const std::string& der) {
     return Error{"the request's PEM block has " + std::to_string(end - cursor) +
                  " bytes after the PKCS#10 request"};
   }
+  if (auto problem = csr_internal::StrictDerProblem(der)) return Error{*problem};
+  if (Status status = CheckAttributesSorted(der); !status.ok()) return status.error();
   if (X509_REQ_get_version(req.get()) != X509_REQ_VERSION_1) {
     return Error{"the request has version " + std::to_string(X509_REQ_get_version(req.get()) + 1) +
                  "; PKCS#10 defines only version 1"};
@@ -531,8 +719,7 @@ Result<CsrFacts> InspectDer(const std::string& der) {
   ExtensionsPtr exts(X509_REQ_get_extensions(req.get()));
   if (!exts) {
     // OpenSSL 3 returns an empty stack when the attribute is absent, NULL when it cannot decode.
-    if (X509_REQ_get_attr_by_NID(req.get(), NID_ext_req, -1) >= 0 ||
-        X509_REQ_get_attr_by_NID(req.get(), NID_ms_ext_req, -1) >= 0) {
+    if (X509_REQ_get_attr_by_NID(req.get(), NID_ext_req, -1) >= 0) {
       return Error{"the request's extensionRequest attribute cannot be decoded"};
     }
     return facts;

@@ -61,6 +61,8 @@ Pattern Pattern::Glob(std::string text) {
   return Pattern(kind, std::move(text));
 }
 
+Pattern Pattern::Wildcard(std::string text) { return Pattern(Kind::kWildcard, std::move(text)); }
+
 Result<Pattern> Pattern::Regex(std::string text, bool case_insensitive) {
   re2::RE2::Options options;
   options.set_log_errors(false);
@@ -84,6 +86,7 @@ Result<Pattern> Pattern::Regex(std::string text, bool case_insensitive) {
 bool Pattern::Matches(std::string_view value) const {
   switch (kind_) {
     case Kind::kLiteral:
+    case Kind::kWildcard:
       return value == text_;
     case Kind::kMatchAll:
       return true;
@@ -98,6 +101,7 @@ bool Pattern::Matches(std::string_view value) const {
 
 std::string Pattern::Describe() const {
   if (kind_ == Kind::kRegex) return "{regex: \"" + text_ + "\"}";
+  if (kind_ == Kind::kWildcard) return "{wildcard: \"" + text_ + "\"}";
   return "\"" + text_ + "\"";
 }
 

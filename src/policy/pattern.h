@@ -1,6 +1,10 @@
 // Pattern: one entry of a policy list (DESIGN.md "Patterns"), compiled once at load.
-// A glob (`*` any run, `?` one character, everything else literal, whole value) or an RE2 regex
-// that must match the whole value. Immutable after construction; Matches() is thread-safe.
+// A glob (`*` any run, `?` one character, everything else literal, whole value), an RE2 regex
+// that must match the whole value, or (allowed.dnsNames only) a {wildcard: "*.example.com"} entry,
+// the one kind that may allow a requested wildcard DNS SAN. Entry kinds that need more than the
+// value to decide (e.g. the requesting node's addresses) join Kind and are matched by the
+// evaluator, which has that context; Matches() never allows them on the value alone.
+// Immutable after construction; Matches() is thread-safe.
 #pragma once
 
 #include <re2/re2.h>
@@ -15,28 +19,39 @@ namespace kca::policy {
 
 class Pattern {
  public:
+  enum class Kind {
+    kLiteral,   // a glob without `*` or `?`: matches exactly its own text
+    kMatchAll,  // the glob "*"
+    kGlob,
+    kRegex,
+    kWildcard,  // {wildcard: "*.example.com"}: the wildcard SAN spelled exactly so, nothing else
+  };
+
   // `text` is the glob as the policy wrote it (after any DNS normalisation by the caller).
   static Pattern Glob(std::string text);
   // Compiles `text` with RE2; the error carries RE2's own message. `case_insensitive` is for
   // dnsNames, whose values are compared case-insensitively.
   static Result<Pattern> Regex(std::string text, bool case_insensitive);
+  // `text` is "*." followed by a hostname, lowercased (the loader checks it).
+  static Pattern Wildcard(std::string text);
 
-  // Whole-value match. Globs run in O(len(value) * len(pattern)) at worst, without recursion,
-  // so a hostile value cannot make matching blow up; RE2 is linear in the value.
+  // Whole-value match; a kWildcard entry matches only its own text. Globs run in O(len(value) *
+  // len(pattern)) at worst, without recursion, so a hostile value cannot make matching blow up; RE2
+  // is linear in the value.
   bool Matches(std::string_view value) const;
 
+  Kind kind() const { return kind_; }
   bool is_regex() const { return kind_ == Kind::kRegex; }
+  bool is_wildcard() const { return kind_ == Kind::kWildcard; }
   // A glob without `*` or `?`: it matches exactly its own text.
   bool is_literal() const { return kind_ == Kind::kLiteral; }
   // The glob "*": matches every value.
   bool is_match_all() const { return kind_ == Kind::kMatchAll; }
   const std::string& text() const { return text_; }
-  // How messages show the entry: "ci-*" or {regex: "^a.*$"}.
+  // How messages show the entry: "ci-*", {regex: "^a.*$"} or {wildcard: "*.example.com"}.
   std::string Describe() const;
 
  private:
-  enum class Kind { kLiteral, kMatchAll, kGlob, kRegex };
-
   Pattern(Kind kind, std::string text) : kind_(kind), text_(std::move(text)) {}
 
   Kind kind_;

@@ -6,6 +6,7 @@
 
 #include "kube_csr_approver/policy.h"
 #include "policy_model.h"
+#include "san_syntax.h"
 
 namespace kca {
 namespace {
@@ -13,6 +14,9 @@ namespace {
 using policy::Pattern;
 using policy::PatternList;
 using policy::Rule;
+
+// certificates.k8s.io/v1 refuses shorter lifetimes; a request claiming one is not what it seems.
+constexpr std::int64_t kMinExpirationSeconds = 600;
 
 // Details are built on every evaluation, so each is assembled with a single allocation.
 std::string Cat(std::initializer_list<std::string_view> parts) {
@@ -102,6 +106,35 @@ bool NamedLiterally(const PatternList& list, std::string_view organization) {
   return std::any_of(list.patterns.begin(), list.patterns.end(), [&](const Pattern& entry) {
     return !entry.is_regex() && entry.text() == organization;
   });
+}
+
+bool AllowsWildcard(const PatternList& list, std::string_view name) {
+  return std::any_of(list.patterns.begin(), list.patterns.end(), [&](const Pattern& entry) {
+    return entry.is_wildcard() && entry.text() == name;
+  });
+}
+
+// A value refused for its syntax may hold any byte: escaped and cut short in messages.
+std::string QuoteValue(std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  constexpr size_t kMaxShown = 128;
+  std::string out = "\"";
+  for (size_t i = 0; i < value.size() && i < kMaxShown; ++i) {
+    const auto byte = static_cast<unsigned char>(value[i]);
+    if (byte == '"' || byte == '\\') {
+      out += '\\';
+      out += static_cast<char>(byte);
+    } else if (byte < 0x20 || byte >= 0x7F) {
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    } else {
+      out += static_cast<char>(byte);
+    }
+  }
+  if (value.size() > kMaxShown) out += "...";
+  out += '"';
+  return out;
 }
 
 // Into `out`, whose buffer is reused across the names of one request.
@@ -237,7 +270,7 @@ class Checker {
     CheckIpAddresses();
     CheckPatternSans("emailAddresses", "email address", facts_.sans.email_addresses,
                      rule_.allowed.email_addresses);
-    CheckPatternSans("uris", "URI", facts_.sans.uris, rule_.allowed.uris);
+    CheckUris();
     CheckOtherSans();
     if (rule_.constraints.reserved_sans) CheckReservedSans();
     if (rule_.constraints.requestor_authorized) CheckRequestorAuthorized();
@@ -387,14 +420,19 @@ class Checker {
     std::string name;
     for (const std::string& requested : facts_.sans.dns_names) {
       NormalizeDnsName(requested, name);
-      if (name.find('*') != std::string::npos) {
-        // A wildcard certificate covers names nobody listed; only an identical entry allows it.
-        if (!NamedLiterally(allowed, name)) {
+      if (policy::IsWildcardHostname(name)) {
+        // A wildcard certificate covers names nobody listed; only a {wildcard: ...} entry
+        // spelling it exactly allows it, never a glob that happens to read the same.
+        if (!AllowsWildcard(allowed, name)) {
           failures.push_back(Cat({"wildcard DNS name \"", requested,
-                                  "\" is allowed only by an identical allowed.dnsNames entry; "
-                                  "allowed: ",
-                                  allowed.description}));
+                                  "\" is allowed only by an allowed.dnsNames entry {wildcard: \"",
+                                  name, "\"}; allowed: ", allowed.description}));
         }
+      } else if (!policy::IsHostname(name)) {
+        failures.push_back(Cat({"DNS name ", QuoteValue(requested),
+                                " is not a hostname (letters, digits and '-' in dot-separated "
+                                "labels of 1-63 characters, at most 253 in all) nor \"*.\" and "
+                                "one"}));
       } else if (allowed.Matches(name)) {
         continue;
       } else if (rule_.allowed.dns_node_addresses) {
@@ -457,6 +495,24 @@ class Checker {
     AddFromFailures(name, failures,
                     requested.empty() ? Cat({"no ", what, " requested"})
                                       : Cat({QuoteAll(requested), " allowed"}));
+  }
+
+  void CheckUris() {
+    const PatternList& allowed = rule_.allowed.uris;
+    const auto& requested = facts_.sans.uris;
+    std::vector<std::string> failures;
+    for (const std::string& uri : requested) {
+      if (std::optional<std::string> problem = policy::UriSanProblem(uri)) {
+        failures.push_back(
+            Cat({"URI ", QuoteValue(uri), " is refused whatever the patterns: ", *problem}));
+      } else if (!allowed.Matches(uri)) {
+        failures.push_back(
+            Cat({"URI \"", uri, "\" does not match allowed.uris ", allowed.description}));
+      }
+    }
+    AddFromFailures(
+        "uris", failures,
+        requested.empty() ? "no URI requested" : Cat({QuoteAll(requested), " allowed"}));
   }
 
   void CheckOtherSans() {
@@ -658,7 +714,11 @@ class Checker {
 
   void CheckExpiration() {
     const auto& limit = rule_.constraints.max_expiration_seconds;
-    if (!limit) {
+    if (csr_.expiration_seconds && *csr_.expiration_seconds < kMinExpirationSeconds) {
+      Add("expiration", false,
+          Cat({"spec.expirationSeconds ", std::to_string(*csr_.expiration_seconds),
+               " is below the API's minimum of ", std::to_string(kMinExpirationSeconds)}));
+    } else if (!limit) {
       Add("expiration", true, "no constraints.maxExpirationSeconds limit");
     } else if (!csr_.expiration_seconds) {
       Add("expiration", false,

@@ -14,8 +14,10 @@
 #include <tuple>
 
 #include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/utf8.h"
 #include "policy_lint.h"
 #include "policy_model.h"
+#include "san_syntax.h"
 
 namespace kca {
 namespace {
@@ -113,23 +115,6 @@ std::string NormalizeDnsName(std::string name) {
   return name;
 }
 
-// LDH labels of 1-63 characters, 253 characters at most.
-bool IsDnsName(std::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  size_t label = 0;
-  for (size_t i = 0; i <= name.size(); ++i) {
-    if (i == name.size() || name[i] == '.') {
-      if (label == 0 || label > 63 || name[i - 1] == '-' || name[i - label] == '-') return false;
-      label = 0;
-      continue;
-    }
-    char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
-    ++label;
-  }
-  return true;
-}
-
 // Records where each document of a YAML stream starts. yaml-cpp 0.7's LoadAll never returns on
 // some malformed input (a lone ","): its parser keeps yielding empty documents without moving
 // on, and LoadAll collects them until memory runs out. Counting documents here, and stopping
@@ -162,6 +147,20 @@ class Loader {
   PolicyLoadResult Load(std::string_view text) {
     PolicyLoadResult result;
     auto policy = std::make_shared<Policy>();
+    if (const size_t valid = ValidUtf8Prefix(text); valid != text.size()) {
+      // yaml-cpp passes invalid bytes through into names and patterns, where they would reach
+      // logs and JSON; the file is refused whole, pointing at the first bad byte.
+      const std::string_view before = text.substr(0, valid);
+      const size_t line_start = before.rfind('\n');
+      const int line = static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1;
+      const int column =
+          static_cast<int>(line_start == std::string_view::npos ? valid : valid - line_start - 1) +
+          1;
+      result.errors.push_back(PolicyIssue{file_, line, column, "",
+                                          "the policy is not valid UTF-8 (byte " +
+                                              std::to_string(valid + 1) + "); save it as UTF-8"});
+      return result;
+    }
     try {
       ParseDocument(text, *policy);
     } catch (const YAML::Exception& e) {
@@ -342,14 +341,26 @@ class Loader {
 
   enum class PatternKind { kGeneral, kDnsName };
 
-  // A glob string or {regex: "..."}.
+  // A glob string or {regex: "..."}; in dnsNames also {wildcard: "*.example.com"}.
   std::optional<Pattern> ParsePattern(const Value& value, PatternKind kind) {
     if (value.node.IsMap()) {
-      auto fields = Mapping(value, {"regex"});
+      if (kind != PatternKind::kDnsName) {
+        auto fields = Mapping(value, {"regex"});
+        if (!fields) return std::nullopt;
+        const Value* regex = Require(*fields, "regex", value);
+        if (regex == nullptr) return std::nullopt;
+        return ParseRegex(*regex, kind);
+      }
+      auto fields = Mapping(value, {"regex", "wildcard"});
       if (!fields) return std::nullopt;
-      const Value* regex = Require(*fields, "regex", value);
-      if (regex == nullptr) return std::nullopt;
-      return ParseRegex(*regex, kind);
+      const Value* regex = Find(*fields, "regex");
+      const Value* wildcard = Find(*fields, "wildcard");
+      if ((regex == nullptr) == (wildcard == nullptr)) {
+        AddError(value, "expected exactly one of regex or wildcard");
+        return std::nullopt;
+      }
+      if (regex != nullptr) return ParseRegex(*regex, kind);
+      return ParseWildcard(*wildcard);
     }
     auto text = String(value);
     if (!text) return std::nullopt;
@@ -359,6 +370,21 @@ class Loader {
     }
     if (kind == PatternKind::kDnsName) *text = NormalizeDnsName(std::move(*text));
     return Pattern::Glob(std::move(*text));
+  }
+
+  // The one entry that allows a requested wildcard SAN: exactly that SAN, nothing else.
+  std::optional<Pattern> ParseWildcard(const Value& value) {
+    auto text = String(value);
+    if (!text) return std::nullopt;
+    std::string name = NormalizeDnsName(std::move(*text));
+    if (!policy::IsWildcardHostname(name)) {
+      AddError(value,
+               "a wildcard entry is \"*.\" followed by a hostname (e.g. \"*.example.com\"), "
+               "found " +
+                   Quote(name));
+      return std::nullopt;
+    }
+    return Pattern::Wildcard(std::move(name));
   }
 
   std::optional<Pattern> ParseRegex(const Value& value, PatternKind kind) {
@@ -603,7 +629,7 @@ class Loader {
     if (const Value* v = Find(*fields, "clusterDomain")) {
       if (auto text = String(*v)) {
         std::string domain = NormalizeDnsName(std::move(*text));
-        if (!IsDnsName(domain)) {
+        if (!policy::IsHostname(domain)) {
           AddError(*v, "clusterDomain " + Quote(domain) +
                            " is not a DNS name (labels of letters, digits and '-', e.g. "
                            "cluster.local)");

@@ -258,24 +258,31 @@ std::string Tlv(unsigned char tag, std::string_view content) {
   return out;
 }
 
-// Applies `patches` to the CertificationRequestInfo of `der` and signs it again with `key`.
-std::string PatchAndResign(const std::string& der, const RequestSpec& spec, EVP_PKEY* key) {
+// The three parts of a request's DER: CertificationRequestInfo, algorithm, signature TLVs.
+struct RequestParts {
+  std::string info;
+  std::string algorithm;
+};
+
+RequestParts SplitRequest(const std::string& der) {
   const size_t info_at = ReadTlv(der, 0).first;
   const auto [info_header, info_length] = ReadTlv(der, info_at);
-  std::string info = der.substr(info_at, info_header + info_length);
-  const size_t algorithm_at = info_at + info.size();
+  RequestParts parts;
+  parts.info = der.substr(info_at, info_header + info_length);
+  const size_t algorithm_at = info_at + parts.info.size();
   const auto [algorithm_header, algorithm_length] = ReadTlv(der, algorithm_at);
-  const std::string algorithm = der.substr(algorithm_at, algorithm_header + algorithm_length);
-  for (const auto& [from, to] : spec.patches) {
-    const size_t at = info.find(from);
-    if (from.size() != to.size() || at == std::string::npos ||
-        info.find(from, at + 1) != std::string::npos) {
-      throw std::runtime_error("csr_factory: a patch must match exactly once and keep the length");
-    }
-    info.replace(at, from.size(), to);
-  }
+  parts.algorithm = der.substr(algorithm_at, algorithm_header + algorithm_length);
+  return parts;
+}
+
+std::string Assemble(const RequestParts& parts, std::string_view signature) {
+  const std::string bits = Tlv(0x03, std::string(1, '\0') + std::string(signature));
+  return Tlv(0x30, parts.info + parts.algorithm + bits);
+}
+
+std::string Sign(const std::string& info, EVP_PKEY* key, const std::string& digest) {
   Owned<EVP_MD_CTX, EVP_MD_CTX_free> ctx(Check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  Check(EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(key, spec.digest), nullptr, key),
+  Check(EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(key, digest), nullptr, key),
         "EVP_DigestSignInit");
   size_t signature_length = 0;
   const auto* data = reinterpret_cast<const unsigned char*>(info.data());
@@ -285,8 +292,21 @@ std::string PatchAndResign(const std::string& der, const RequestSpec& spec, EVP_
                        &signature_length, data, info.size()),
         "EVP_DigestSign");
   signature.resize(signature_length);
-  const std::string bits = Tlv(0x03, std::string(1, '\0') + signature);
-  return Tlv(0x30, info + algorithm + bits);
+  return signature;
+}
+
+// Applies `patches` to the CertificationRequestInfo of `der` and signs it again with `key`.
+std::string PatchAndResign(const std::string& der, const RequestSpec& spec, EVP_PKEY* key) {
+  RequestParts parts = SplitRequest(der);
+  for (const auto& [from, to] : spec.patches) {
+    const size_t at = parts.info.find(from);
+    if (from.size() != to.size() || at == std::string::npos ||
+        parts.info.find(from, at + 1) != std::string::npos) {
+      throw std::runtime_error("csr_factory: a patch must match exactly once and keep the length");
+    }
+    parts.info.replace(at, from.size(), to);
+  }
+  return Assemble(parts, Sign(parts.info, key, spec.digest));
 }
 
 std::string ToDer(X509_REQ* req) {
@@ -382,6 +402,90 @@ std::string MakeRequestDer(const RequestSpec& spec) {
         "X509_REQ_sign with " + spec.digest);
   const std::string der = ToDer(req.get());
   return spec.patches.empty() ? der : PatchAndResign(der, spec, signing_key.get());
+}
+
+namespace der {
+
+std::string Tlv(unsigned char tag, std::string_view content) {
+  return kca::testing::Tlv(tag, content);
+}
+
+std::string TlvLongLength(unsigned char tag, std::string_view content, size_t extra) {
+  std::string octets;
+  for (size_t rest = content.size(); rest > 0; rest >>= 8) {
+    octets.insert(octets.begin(), static_cast<char>(rest & 0xFF));
+  }
+  if (octets.empty()) octets = std::string(1, '\0');
+  octets.insert(0, extra, '\0');
+  std::string out(1, static_cast<char>(tag));
+  out += static_cast<char>(0x80 | octets.size());
+  out += octets;
+  out.append(content);
+  return out;
+}
+
+std::string TlvIndefinite(unsigned char tag, std::string_view content) {
+  std::string out(1, static_cast<char>(tag));
+  out += '\x80';
+  out.append(content);
+  out.append(2, '\0');
+  return out;
+}
+
+std::vector<std::string> Children(std::string_view tlv) {
+  const auto [header, length] = ReadTlv(tlv, 0);
+  std::vector<std::string> children;
+  size_t at = header;
+  while (at < header + length) {
+    const auto [child_header, child_length] = ReadTlv(tlv, at);
+    children.emplace_back(tlv.substr(at, child_header + child_length));
+    at += child_header + child_length;
+  }
+  return children;
+}
+
+std::string Content(std::string_view tlv) {
+  const auto [header, length] = ReadTlv(tlv, 0);
+  return std::string(tlv.substr(header, length));
+}
+
+std::string Sequence(const std::vector<std::string>& children) {
+  std::string content;
+  for (const std::string& child : children) content += child;
+  return Tlv(0x30, content);
+}
+
+std::string Oid(std::string_view dotted) {
+  Owned<ASN1_OBJECT, ASN1_OBJECT_free> object(kca::testing::Oid(std::string(dotted)));
+  const int length = i2d_ASN1_OBJECT(object.get(), nullptr);
+  std::string out(static_cast<size_t>(length), '\0');
+  auto* cursor = reinterpret_cast<unsigned char*>(out.data());
+  i2d_ASN1_OBJECT(object.get(), &cursor);
+  return out;
+}
+
+std::string Utf8(std::string_view text) { return Tlv(0x0C, text); }
+
+std::string TypeAndValue(std::string_view dotted_type, std::string_view value) {
+  return Sequence({Oid(dotted_type), Utf8(value)});
+}
+
+}  // namespace der
+
+std::string EditInfoAndResign(const RequestSpec& spec,
+                              const std::function<std::string(std::string)>& edit) {
+  KeyPtr key = spec.signing_key ? spec.signing_key : CachedKey(spec.key);
+  RequestParts parts = SplitRequest(MakeRequestDer(spec));
+  parts.info = edit(parts.info);
+  return Assemble(parts, Sign(parts.info, key.get(), spec.digest));
+}
+
+std::string EditInfoWithSignature(const RequestSpec& spec,
+                                  const std::function<std::string(std::string)>& edit,
+                                  std::string_view signature) {
+  RequestParts parts = SplitRequest(MakeRequestDer(spec));
+  parts.info = edit(parts.info);
+  return Assemble(parts, signature);
 }
 
 std::string MakeRequestPem(const RequestSpec& spec) {

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -103,6 +104,38 @@ struct RequestSpec {
 // The request as DER, and as PEM text with the label "CERTIFICATE REQUEST".
 std::string MakeRequestDer(const RequestSpec& spec);
 std::string MakeRequestPem(const RequestSpec& spec);
+
+// --- Hostile encodings -----------------------------------------------------------------------
+// DER pieces, and requests rebuilt from them, for what OpenSSL will not write: BER forms
+// (non-minimal or indefinite lengths, unsorted SETs, empty RDNs), degenerate keys (small-order
+// Ed25519 points, the EC point at infinity, compressed points, RSA e = 1) and chosen signatures.
+namespace der {
+// tag, minimal definite length, content.
+std::string Tlv(unsigned char tag, std::string_view content);
+// tag, the length in `extra` more octets than needed (long form), content: non-minimal BER.
+std::string TlvLongLength(unsigned char tag, std::string_view content, size_t extra = 0);
+// tag, indefinite length (0x80), content, end-of-contents (00 00): BER only.
+std::string TlvIndefinite(unsigned char tag, std::string_view content);
+// The whole TLVs directly inside the constructed element `tlv`.
+std::vector<std::string> Children(std::string_view tlv);
+// The content octets of `tlv`.
+std::string Content(std::string_view tlv);
+std::string Sequence(const std::vector<std::string>& children);
+std::string Oid(std::string_view dotted);  // OBJECT IDENTIFIER TLV
+std::string Utf8(std::string_view text);   // UTF8String TLV
+// SEQUENCE { OID type, UTF8String value }: one AttributeTypeAndValue.
+std::string TypeAndValue(std::string_view dotted_type, std::string_view value);
+}  // namespace der
+
+// The request `spec` describes, with its CertificationRequestInfo (the whole TLV) passed through
+// `edit` and signed again by the spec's key: for encodings inside the signed part.
+std::string EditInfoAndResign(const RequestSpec& spec,
+                              const std::function<std::string(std::string)>& edit);
+// As EditInfoAndResign, with `signature` (the BIT STRING's bytes after the unused-bits octet)
+// written as given instead of a real signature.
+std::string EditInfoWithSignature(const RequestSpec& spec,
+                                  const std::function<std::string(std::string)>& edit,
+                                  std::string_view signature);
 
 // Standard base64 with padding, no line breaks (how spec.request travels in JSON).
 std::string Base64Encode(std::string_view bytes);

@@ -1,11 +1,12 @@
 // The offline commands driven through their functions, with in-memory streams.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "commands.h"
 
@@ -41,7 +42,8 @@ TEST(CheckCommandTest, TextOutputExplainsTheSeedEscalationDenial) {
   options.inputs = {ExampleCsr("seed-escalation.yaml")};
   const Outcome outcome = Check(options);
   EXPECT_EQ(outcome.exit_code, kExitOk) << outcome.err;
-  EXPECT_NE(outcome.out.find("seed-escalation: DENY (rule \"api-client-other\")"), std::string::npos)
+  EXPECT_NE(outcome.out.find("seed-escalation: DENY (rule \"api-client-other\")"),
+            std::string::npos)
       << outcome.out;
   EXPECT_NE(outcome.out.find("requestor: kubernetes-admin"), std::string::npos) << outcome.out;
   EXPECT_NE(outcome.out.find("O=kubeadm:cluster-admins"), std::string::npos) << outcome.out;
@@ -97,6 +99,38 @@ TEST(CheckCommandTest, BarePemTakesTheRestFromFlags) {
   outcome = Check(options);
   ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
   EXPECT_EQ(nlohmann::json::parse(outcome.out)[0].at("decision"), "deny") << outcome.out;
+}
+
+// Invalid UTF-8 in a file name or a flag value reaches the output; nlohmann's dump used to throw
+// on it and abort the command.
+TEST(CheckCommandTest, InvalidUtf8InFileNamesAndFlagsIsReplacedNotThrown) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("kca-check-utf8-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path odd = dir / "caf\xC3(-\xFF.pem";
+  std::filesystem::copy_file(ExampleCsr("alice-client.pem"), odd,
+                             std::filesystem::copy_options::overwrite_existing);
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("team-client-certs.yaml");
+  options.inputs = {odd.string()};
+  options.signer_name = "kubernetes.io/kube-apiserver-client";
+  options.username = "al\xFFice";
+  options.groups = {"devs\xC0"};
+  options.usages = {"client auth"};
+  options.output = "json";
+  Outcome outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  const auto results = nlohmann::json::parse(outcome.out);
+  const std::string name = results.at(0).at("name");
+  EXPECT_NE(name.find("caf\xEF\xBF\xBD(-\xEF\xBF\xBD.pem"), std::string::npos) << name;
+  EXPECT_TRUE(results.at(0).at("decision").is_string());
+
+  options.output = "text";
+  outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_NE(outcome.out.find("\xEF\xBF\xBD"), std::string::npos) << outcome.out;
+  EXPECT_EQ(outcome.out.find("\xFF"), std::string::npos) << outcome.out;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CheckCommandTest, BarePemWithoutSignerIsAUsageError) {

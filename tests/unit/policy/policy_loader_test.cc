@@ -346,6 +346,55 @@ TEST(PolicyLoaderTest, PatternShapes) {
                        "expected exactly one of regex, sameAsRequestor or nodeIdentity"));
 }
 
+TEST(PolicyLoaderTest, WildcardEntriesOnlyInDnsNamesAndOnlyWellFormed) {
+  auto result = Parse(WithHeader(
+      "rules:\n"                                                                       // 3
+      "  - name: a\n"                                                                  // 4
+      "    action: log\n"                                                              // 5
+      "    allowed:\n"                                                                 // 6
+      "      dnsNames: [{wildcard: \"*.Example.com.\"}, {wildcard: a.example.com}]\n"  // 7
+      "      organizations: [{wildcard: \"*.example.com\"}]\n"                         // 8
+      "      uris: [{wildcard: \"*.x\", regex: a}]\n"                                  // 9
+      "  - name: b\n"                                                                  // 10
+      "    action: log\n"                                                              // 11
+      "    allowed:\n"                                                                 // 12
+      "      dnsNames: [{wildcard: \"*.*.example.com\", regex: a}, {wildcard: \"*.a_b\"}]\n"));
+  EXPECT_EQ(result.policy, nullptr);
+  EXPECT_TRUE(HasIssue(result.errors, "rules[0].allowed.dnsNames[1].wildcard", 7, 59,
+                       "a wildcard entry is \"*.\" followed by a hostname"));
+  EXPECT_TRUE(HasIssue(result.errors, "rules[0].allowed.organizations[0].wildcard", 8, 24,
+                       "unknown key \"wildcard\"; expected one of: regex"));
+  EXPECT_TRUE(HasIssue(result.errors, "rules[0].allowed.uris[0].wildcard", 9, 15,
+                       "unknown key \"wildcard\""));
+  EXPECT_TRUE(HasIssue(result.errors, "rules[1].allowed.dnsNames[0]", 13, 18,
+                       "expected exactly one of regex or wildcard"));
+  EXPECT_TRUE(
+      HasIssue(result.errors, "rules[1].allowed.dnsNames[1].wildcard", 13, 70, "found \"*.a_b\""));
+  EXPECT_EQ(result.errors.size(), 6u) << DescribeIssues(result.errors);  // + missing regex
+
+  auto good =
+      Parse(WithHeader("rules:\n"
+                       "  - name: a\n"
+                       "    action: log\n"
+                       "    allowed: {dnsNames: [{wildcard: \"*.Example.COM.\"}]}\n"));
+  ASSERT_NE(good.policy, nullptr) << DescribeIssues(good.errors);
+}
+
+TEST(PolicyLoaderTest, InvalidUtf8IsALoadErrorAtTheFirstBadByte) {
+  auto result =
+      Parse(WithHeader("rules:\n"
+                       "  - name: a\n"
+                       "    action: log\n"
+                       "    allowed: {commonName: \"caf\xC3\xA9-\xFF\"}\n"));  // 6
+  EXPECT_EQ(result.policy, nullptr);
+  ASSERT_EQ(result.errors.size(), 1u) << DescribeIssues(result.errors);
+  EXPECT_TRUE(HasIssue(result.errors, "", 6, 34, "not valid UTF-8"));
+  // Overlong encodings and lone surrogates are not UTF-8 either.
+  EXPECT_EQ(Parse(WithHeader("rules: []\n# \xC0\xAF\n")).policy, nullptr);
+  EXPECT_EQ(Parse(WithHeader("rules: []\n# \xED\xA0\x80\n")).policy, nullptr);
+  EXPECT_NE(Parse(WithHeader("rules: []\n# caf\xC3\xA9\n")).policy, nullptr);
+}
+
 TEST(PolicyLoaderTest, ApiVersionAndKindAreRequiredAndExact) {
   auto missing = Parse("kind: Policy\nrules: []\n");
   EXPECT_TRUE(HasIssue(missing.errors, "apiVersion", 1, 1, "missing required key \"apiVersion\""));
