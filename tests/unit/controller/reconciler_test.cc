@@ -251,3 +251,106 @@ TEST_F(ReconcilerTest, RecordsAnEventForEachWrittenDecision) {
 
 }  // namespace
 }  // namespace kca::controller
+
+namespace kca::controller {
+namespace {
+
+constexpr std::string_view kKubeletServingPolicy = R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: kubelet-serving
+    selector: {signerNames: [kubernetes.io/kubelet-serving]}
+    allowed:
+      commonName: {nodeIdentity: true}
+      organizations: [system:nodes]
+      dnsNames: [{nodeAddresses: true}]
+      usages: [digital signature, server auth]
+    action: approve
+)";
+
+nlohmann::json ServingCsrJson(const std::string& name, const std::string& node,
+                              const std::string& dns_name) {
+  CsrObjectSpec spec;
+  spec.name = name;
+  spec.uid = "uid-" + name;
+  spec.signer_name = "kubernetes.io/kubelet-serving";
+  spec.usages = {"digital signature", "server auth"};
+  spec.username = "system:node:" + node;
+  spec.groups = {"system:nodes", "system:authenticated"};
+  RequestSpec request;
+  request.subject = {{"O", "system:nodes"}, {"CN", "system:node:" + node}};
+  request.dns_names = {dns_name};
+  spec.request_pem = MakeRequestPem(request);
+  return MakeCsrObject(spec);
+}
+
+nlohmann::json NodeJson(const std::string& name, const std::string& hostname) {
+  nlohmann::json node = {{"apiVersion", "v1"},
+                         {"kind", "Node"},
+                         {"metadata", {{"name", name}, {"resourceVersion", "7"}}}};
+  if (!hostname.empty()) {
+    node["status"]["addresses"] = {{{"type", "Hostname"}, {"address", hostname}}};
+  }
+  return node;
+}
+
+class NodeIdentityReconcilerTest : public ReconcilerTest {
+ protected:
+  NodeIdentityReconcilerTest() {
+    policies_.Set(testing::MustParsePolicy(kKubeletServingPolicy));
+    options_.node_facts = &source_;
+  }
+  int Writes() {
+    int writes = 0;
+    for (const auto& call : api_.calls()) writes += call.verb == "update";
+    return writes;
+  }
+  ApiNodeFactsSource source_{api_, metrics_, clock_, NodeFactsOptions{}};
+};
+
+// A Node that appears after its kubelet's CSR, and addresses that appear after the Node: the
+// CSR waits (nothing written, no decision counted) and is approved once they exist.
+TEST_F(NodeIdentityReconcilerTest, WaitsForTheNodeAndItsAddressesThenApproves) {
+  Arrive(ServingCsrJson("serving", "w1", "w1.example.com"));
+  auto reconciler = MakeReconciler();
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 1);
+
+  api_.Store("/api/v1/nodes/w1", NodeJson("w1", ""));
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 2);
+  EXPECT_EQ(Series("kube_csr_approver_decisions_total{decision=\"denied\",rule=\"kubelet-serving\","
+                   "signer=\"kubernetes.io/kubelet-serving\"}"),
+            0);
+
+  api_.Store("/api/v1/nodes/w1", NodeJson("w1", "W1.example.com."));
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kDone);
+  ASSERT_EQ(Writes(), 1);
+  EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Approved");
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"found\"}"), 1);
+}
+
+TEST_F(NodeIdentityReconcilerTest, LookupErrorsWaitNeverDeny) {
+  Arrive(ServingCsrJson("serving", "w1", "w1.example.com"));
+  api_.Store("/api/v1/nodes/w1", NodeJson("w1", "w1.example.com"));
+  api_.FailNextReads(1, testing::MakeApiError(503, "ServiceUnavailable"));
+  auto reconciler = MakeReconciler();
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"error\"}"), 1);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kDone);
+  EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Approved");
+}
+
+// The issue's report: worker-1 asking for worker-2's name is denied, not approved.
+TEST_F(NodeIdentityReconcilerTest, AnotherNodesNameIsDenied) {
+  Arrive(ServingCsrJson("serving", "worker-1", "worker-2.nodes.example.com"));
+  api_.Store("/api/v1/nodes/worker-1", NodeJson("worker-1", "worker-1.nodes.example.com"));
+  EXPECT_EQ(MakeReconciler()->Reconcile("serving"), Outcome::kDone);
+  EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Denied");
+}
+
+}  // namespace
+}  // namespace kca::controller
