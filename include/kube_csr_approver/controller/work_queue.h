@@ -50,8 +50,10 @@ class WorkQueue {
 
   // Queues `name` now in the bucket of `requestor`. No effect after ShutDown().
   void Add(const std::string& name, const std::string& requestor);
-  // Queues `name` after its next retry delay; returns that delay.
-  std::chrono::nanoseconds Retry(const std::string& name, const std::string& requestor);
+  // Queues `name` after its next retry delay, or after `at_least` when that is longer (a
+  // server's Retry-After); returns the delay.
+  std::chrono::nanoseconds Retry(const std::string& name, const std::string& requestor,
+                                 std::chrono::nanoseconds at_least = std::chrono::nanoseconds(0));
   // Resets the retry delay of `name` (after a success, or when giving up on it).
   void Forget(const std::string& name);
 
