@@ -72,7 +72,7 @@ std::vector<Binding> BuiltInBindings() {
       {ApproverIdentity().name,
        "",
        {Rule{{"get", "list", "watch"}, {"certificates.k8s.io"}, kCsr, {}, {}, {}},
-        Rule{{"update"},
+        Rule{{"update", "patch"},
              {"certificates.k8s.io"},
              {"certificatesigningrequests/approval"},
              {},
