@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libre2-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-dev
   python3 unzip
+  clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer with ASan+UBSan
 )
 # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
 # here; on a bare Debian machine take Debian's.
