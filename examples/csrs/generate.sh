@@ -88,4 +88,8 @@ make_csr kubelet-claims-other-node p256 "/O=system:nodes/CN=system:node:worker-2
 make_csr kubelet-serving p256 "/O=system:nodes/CN=system:node:worker-1" kubernetes.io/kubelet-serving \
   "digital signature,server auth" system:node:worker-1 "system:nodes,system:authenticated" "" \
   "DNS:worker-1,IP:10.0.0.11"
+# issue 12: worker-1 asking for a serving certificate naming another node's addresses.
+make_csr kubelet-serving-other-node p256 "/O=system:nodes/CN=system:node:worker-1" \
+  kubernetes.io/kubelet-serving "digital signature,server auth" system:node:worker-1 \
+  "system:nodes,system:authenticated" "" "DNS:worker-2.nodes.example.com,IP:10.0.0.99"
 echo "generated $(ls ./*.yaml | wc -l) example CSRs in $(pwd)"

@@ -9,15 +9,19 @@
 
 namespace kca {
 
-enum class Action { kApprove, kDeny, kLog, kSkip };
+// kPending: a fact the decision needs (a Node, a SubjectAccessReview answer) is not known yet and
+// could change the outcome; nothing is written, the CSR is evaluated again later.
+enum class Action { kApprove, kDeny, kLog, kSkip, kPending };
 
-// "approve", "deny", "log", "skip": the words of the policy file and of `check --output json`.
+// "approve", "deny", "log", "skip", "pending": the words of the policy file and of `check --output
+// json`.
 std::string_view ActionName(Action action);
 
 struct CheckResult {
-  std::string name;    // "commonName", "organizations", "usages", "keyAlgorithm", ...
+  std::string name;  // "commonName", "organizations", "usages", "keyAlgorithm", ...
   bool passed = false;
-  std::string detail;  // what was found and what was allowed
+  std::string detail;    // what was found and what was allowed
+  bool pending = false;  // not passed, but only because a fact is not known yet
 };
 
 struct Decision {

@@ -67,6 +67,8 @@ class ApproverMetrics {
   void SetPolicyLastReloadSuccessful(bool successful);
   // leader = 1 while this replica may write.
   void SetLeader(bool leader);
+  // node_lookups_total{result}: found, missing (404 or not there yet), error.
+  void CountNodeLookup(std::string_view result);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -82,6 +84,7 @@ class ApproverMetrics {
   prometheus::Family<prometheus::Gauge>& policy_info_;
   prometheus::Gauge& policy_last_reload_successful_;
   prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Counter>& node_lookups_;
 
   std::mutex mutex_;  // guards decisions_ and the label sets below, which are replaced as a whole
   std::map<std::string, std::pair<prometheus::Gauge*, prometheus::Gauge*>> pending_gauges_;

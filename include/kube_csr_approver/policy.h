@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "kube_csr_approver/csr_inspector.h"
 #include "kube_csr_approver/csr_object.h"
 #include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/node_facts.h"
 #include "kube_csr_approver/result.h"
 
 namespace kca {
@@ -81,11 +83,33 @@ std::vector<DecisionSeries> DecisionSeriesOf(const Policy& policy);
 //   username and OU is ignored by the API server, so neither is treated as protected.
 // - A requested DNS SAN containing `*` anywhere counts as a wildcard name.
 // - allowed.ipAddresses may hold "*" for any address.
-// - Check names: commonName, organizations, organizationalUnits, requiredOrganizations,
-//   subjectAttributes, dnsNames, ipAddresses, emailAddresses, uris, otherNames, usages,
-//   requiredUsages, isCA, keyAlgorithm, then rsaKeyBits (RSA) or ecdsaCurve (ECDSA), expiration;
+// - Check names: commonName, nodeIdentity (with {nodeIdentity: true}), organizations,
+//   organizationalUnits, requiredOrganizations, subjectAttributes, dnsNames, ipAddresses,
+//   emailAddresses, uris, otherNames, reservedSANs (unless turned off), requestorAuthorized (when
+//   set), usages, requiredUsages, isCA, keyAlgorithm, then rsaKeyBits (RSA) or ecdsaCurve
+//   (ECDSA), expiration;
 //   "request" alone when inspection refused the request. A skipped CSR has no checks and one
 //   reason saying why.
+// Node identity (DESIGN.md "Node identity"): checks nodeIdentity, reservedSANs (on every rule) and
+// requestorAuthorized; `nodes` carries the facts the caller fetched. A check whose fact is not
+// known yet is pending (CheckResult::pending); the CSR is Action::kPending only when nothing else
+// fails, with the pending checks' details as reasons ("pending: Node worker-1 not found").
+// The three-argument form evaluates with NodeFacts{} (Node and review not given, no server
+// ServiceCIDRs).
+Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts,
+                  const NodeFacts& nodes);
 Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts);
+
+// The facts evaluating `csr` may need, so that callers fetch only those. Empty (needs_any()
+// false) for a decided CSR, one no rule selects, a refused request, or a rule without node-identity
+// entries. Pure.
+struct FactsNeeded {
+  std::optional<std::string> node_name;  // GET this Node
+  std::optional<ReviewRequest> review;   // create this SubjectAccessReview
+  bool service_cidrs = false;            // list networking.k8s.io/v1 ServiceCIDRs
+
+  bool needs_any() const { return node_name || review || service_cidrs; }
+};
+FactsNeeded NeededFacts(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts);
 
 }  // namespace kca

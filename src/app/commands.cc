@@ -10,6 +10,7 @@
 #include "kube_csr_approver/base64.h"
 #include "kube_csr_approver/csr_inspector.h"
 #include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/node_facts.h"
 #include "kube_csr_approver/policy.h"
 #include "kube_csr_approver/utf8.h"
 #include "kube_csr_approver/version.h"
@@ -66,7 +67,7 @@ Result<CsrObject> ObjectFromBarePem(const std::string& source, std::string_view 
 }
 
 struct Tally {
-  int approve = 0, deny = 0, log = 0, skip = 0;
+  int approve = 0, deny = 0, log = 0, skip = 0, pending = 0;
   void Count(Action action) {
     switch (action) {
       case Action::kApprove:
@@ -81,9 +82,46 @@ struct Tally {
       case Action::kSkip:
         ++skip;
         break;
+      case Action::kPending:
+        ++pending;
+        break;
     }
   }
 };
+
+template <typename T>
+void AppendAll(std::vector<T>&& from, std::vector<T>& to) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+void Append(InputObjects&& from, InputObjects& to) {
+  AppendAll(std::move(from.csrs), to.csrs);
+  AppendAll(std::move(from.nodes), to.nodes);
+  AppendAll(std::move(from.reviews), to.reviews);
+  AppendAll(std::move(from.service_cidrs), to.service_cidrs);
+}
+
+// Offline, the facts come from the input files; what they do not carry is "not given" (pending),
+// except ServiceCIDR objects: without any, the cluster is taken to have none beyond the policy's.
+NodeFacts OfflineFacts(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts,
+                       const InputObjects& objects) {
+  NodeFacts nodes;
+  nodes.service_cidrs.ranges = objects.service_cidrs;
+  const FactsNeeded needed = NeededFacts(policy, csr, facts);
+  if (needed.node_name) {
+    for (const NodeObject& node : objects.nodes) {
+      if (node.name == *needed.node_name) nodes.node = NodeFact{FactState::kKnown, node, ""};
+    }
+  }
+  if (needed.review) {
+    for (const ReviewAnswer& answer : objects.reviews) {
+      if (answer.user == needed.review->user && answer.attributes == needed.review->attributes) {
+        nodes.review = ReviewFact{FactState::kKnown, answer.allowed, answer.reason, ""};
+      }
+    }
+  }
+  return nodes;
+}
 
 void PrintIssues(const std::vector<PolicyIssue>& issues, const char* kind, std::ostream& out) {
   for (const auto& issue : issues) out << kind << ": " << issue.ToString() << "\n";
@@ -106,6 +144,8 @@ int RunCheck(const CheckOptions& options, CommandStreams streams) {
   int exit_code = kExitOk;
   nlohmann::json results = nlohmann::json::array();
   Tally tally;
+  // Every input is read before any CSR is evaluated: a Node may come in a later file.
+  InputObjects objects;
   for (const auto& input : options.inputs) {
     const std::string source = input == "-" ? "<stdin>" : input;
     auto text = ReadInput(input, streams.in);
@@ -114,45 +154,47 @@ int RunCheck(const CheckOptions& options, CommandStreams streams) {
       exit_code = kExitInputError;
       continue;
     }
-    std::vector<CsrObject> csrs;
     if (LooksLikePem(*text)) {
       auto csr = ObjectFromBarePem(source, *text, options);
       if (!csr.ok()) {
         streams.err << "error: " << csr.error().message << "\n";
         return kExitUsageError;
       }
-      csrs.push_back(std::move(*csr));
+      objects.csrs.push_back(std::move(*csr));
     } else {
-      auto decoded = DecodeCsrDocument(*text, source);
+      auto decoded = DecodeInputDocument(*text, source);
       if (!decoded.ok()) {
         streams.err << "error: " << decoded.error().message << "\n";
         exit_code = kExitInputError;
         continue;
       }
-      csrs = std::move(*decoded);
+      Append(std::move(*decoded), objects);
     }
-    for (auto& csr : csrs) {
-      if (options.ignore_status) {
-        csr.conditions.clear();
-        csr.has_certificate = false;
-      }
-      const Result<CsrFacts> facts = InspectEncodedRequest(csr.request);
-      const Decision decision = Evaluate(*loaded.policy, csr, facts);
-      tally.Count(decision.action);
-      if (options.output == "json") {
-        results.push_back(DecisionToJson(csr.name, decision));
-      } else {
-        streams.out << ToValidUtf8(DecisionToText(csr, facts, decision)) << "\n";
-      }
+  }
+  for (auto& csr : objects.csrs) {
+    if (options.ignore_status) {
+      csr.conditions.clear();
+      csr.has_certificate = false;
+    }
+    const Result<CsrFacts> facts = InspectEncodedRequest(csr.request);
+    const NodeFacts nodes = OfflineFacts(*loaded.policy, csr, facts, objects);
+    const Decision decision = Evaluate(*loaded.policy, csr, facts, nodes);
+    tally.Count(decision.action);
+    if (options.output == "json") {
+      results.push_back(DecisionToJson(csr.name, decision));
+    } else {
+      streams.out << ToValidUtf8(DecisionToText(csr, facts, decision)) << "\n";
     }
   }
   if (options.output == "json") {
     // File names, flags and CSR fields may hold any bytes: replaced, never thrown on.
     streams.out << results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    streams.out << tally.approve + tally.deny + tally.log + tally.skip << " CSRs: " << tally.approve
-                << " approve, " << tally.deny << " deny, " << tally.log << " log, " << tally.skip
-                << " skip\n";
+    streams.out << tally.approve + tally.deny + tally.log + tally.skip + tally.pending
+                << " CSRs: " << tally.approve << " approve, " << tally.deny << " deny, "
+                << tally.log << " log, " << tally.skip << " skip";
+    if (tally.pending > 0) streams.out << ", " << tally.pending << " pending";
+    streams.out << "\n";
   }
   return exit_code;
 }

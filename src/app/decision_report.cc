@@ -36,7 +36,10 @@ std::string Upper(std::string_view word) {
 nlohmann::json DecisionToJson(const std::string& csr_name, const Decision& decision) {
   nlohmann::json checks = nlohmann::json::array();
   for (const auto& check : decision.checks) {
-    checks.push_back({{"name", check.name}, {"passed", check.passed}, {"detail", check.detail}});
+    nlohmann::json entry = {
+        {"name", check.name}, {"passed", check.passed}, {"detail", check.detail}};
+    if (check.pending) entry["pending"] = true;
+    checks.push_back(std::move(entry));
   }
   return {{"name", csr_name},
           {"decision", std::string(ActionName(decision.action))},
@@ -64,8 +67,11 @@ std::string DecisionToText(const CsrObject& csr, const Result<CsrFacts>& facts,
     out << "  request:   refused: " << facts.error().message << "\n";
   }
   for (const auto& check : decision.checks) {
-    out << "    [" << (check.passed ? "pass" : "FAIL") << "] " << check.name << ": " << check.detail
-        << "\n";
+    out << "    ["
+        << (check.passed    ? "pass"
+            : check.pending ? "wait"
+                            : "FAIL")
+        << "] " << check.name << ": " << check.detail << "\n";
   }
   // Failed checks already explain themselves; print only reasons no check carries (no rule, skip,
   // a refused request).

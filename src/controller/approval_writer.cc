@@ -1,7 +1,10 @@
 #include "kube_csr_approver/controller/approval_writer.h"
 
 #include <cassert>
+#include <memory>
+#include <utility>
 
+#include "kube_csr_approver/controller/pending_csr_cache.h"
 #include "time_format.h"
 
 namespace kca::controller {
@@ -19,6 +22,21 @@ nlohmann::json EncodeCondition(const CsrCondition& condition) {
     encoded["lastTransitionTime"] = condition.last_transition_time;
   }
   return encoded;
+}
+
+WriteOutcome Ended(WriteOutcome::Kind kind, const kube::ApiError* error = nullptr,
+                   std::string error_reason = "") {
+  WriteOutcome outcome;
+  outcome.kind = kind;
+  outcome.error_reason = std::move(error_reason);
+  if (error != nullptr) outcome.error = *error;
+  return outcome;
+}
+
+WriteOutcome WithStored(WriteOutcome::Kind kind, CsrObject stored) {
+  WriteOutcome outcome = Ended(kind);
+  outcome.stored = std::move(stored);
+  return outcome;
 }
 
 }  // namespace
@@ -48,70 +66,100 @@ std::string DecisionMessage(const Decision& decision) {
   return Truncate(message, kMaxMessageBytes);
 }
 
-nlohmann::json EncodeCsrObject(const CsrObject& csr) {
-  nlohmann::json metadata = {{"name", csr.name}};
-  if (!csr.uid.empty()) metadata["uid"] = csr.uid;
-  if (!csr.resource_version.empty()) metadata["resourceVersion"] = csr.resource_version;
-  if (!csr.creation_timestamp.empty()) metadata["creationTimestamp"] = csr.creation_timestamp;
-
-  nlohmann::json spec = {
-      {"request", csr.request}, {"signerName", csr.signer_name}, {"usages", csr.usages}};
-  if (csr.expiration_seconds) spec["expirationSeconds"] = *csr.expiration_seconds;
-  if (!csr.username.empty()) spec["username"] = csr.username;
-  if (!csr.requestor_uid.empty()) spec["uid"] = csr.requestor_uid;
-  if (!csr.groups.empty()) spec["groups"] = csr.groups;
-  if (!csr.extra.empty()) spec["extra"] = csr.extra;
-
-  nlohmann::json conditions = nlohmann::json::array();
-  for (const auto& condition : csr.conditions) conditions.push_back(EncodeCondition(condition));
-
-  return {{"apiVersion", "certificates.k8s.io/v1"},
-          {"kind", "CertificateSigningRequest"},
-          {"metadata", std::move(metadata)},
-          {"spec", std::move(spec)},
-          {"status", {{"conditions", std::move(conditions)}}}};
-}
-
-nlohmann::json ApprovalBody(const CsrObject& csr, const Decision& decision,
-                            std::chrono::system_clock::time_point now) {
+nlohmann::json ApprovalPatch(const CsrObject& csr, const Decision& decision,
+                             std::chrono::system_clock::time_point now) {
   assert(decision.action == Action::kApprove || decision.action == Action::kDeny);
   const bool approve = decision.action == Action::kApprove;
-  nlohmann::json body = EncodeCsrObject(csr);
-  body["status"]["conditions"].push_back({{"type", approve ? "Approved" : "Denied"},
-                                          {"status", "True"},
-                                          {"reason", approve ? "AutoApproved" : "AutoDenied"},
-                                          {"message", DecisionMessage(decision)},
-                                          {"lastUpdateTime", FormatRfc3339(now)}});
-  return body;
+  nlohmann::json metadata = nlohmann::json::object();
+  if (!csr.uid.empty()) metadata["uid"] = csr.uid;
+  if (!csr.resource_version.empty()) metadata["resourceVersion"] = csr.resource_version;
+  nlohmann::json conditions = nlohmann::json::array();
+  for (const auto& condition : csr.conditions) conditions.push_back(EncodeCondition(condition));
+  conditions.push_back({{"type", approve ? "Approved" : "Denied"},
+                        {"status", "True"},
+                        {"reason", approve ? "AutoApproved" : "AutoDenied"},
+                        {"message", DecisionMessage(decision)},
+                        {"lastUpdateTime", FormatRfc3339(now)}});
+  return {{"metadata", std::move(metadata)}, {"status", {{"conditions", std::move(conditions)}}}};
 }
 
-nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
-                           const Decision& decision) {
-  nlohmann::json fields = {{"csr", csr.name},
-                           {"uid", csr.uid},
-                           {"requestor", csr.username},
-                           {"groups", csr.groups},
-                           {"signer", csr.signer_name},
-                           {"usages", csr.usages},
-                           {"rule", decision.rule ? nlohmann::json(*decision.rule) : nullptr},
-                           {"decision", ActionName(decision.action)},
-                           {"reasons", decision.reasons}};
-  fields["expiration_seconds"] =
-      csr.expiration_seconds ? nlohmann::json(*csr.expiration_seconds) : nullptr;
-  if (facts.ok()) {
-    fields["subject"] = SubjectToString(*facts);
-    std::vector<std::string> ips;
-    for (const auto& ip : facts->sans.ip_addresses) ips.push_back(ip.ToString());
-    fields["sans"] = {{"dns", facts->sans.dns_names},
-                      {"ip", ips},
-                      {"email", facts->sans.email_addresses},
-                      {"uri", facts->sans.uris},
-                      {"other", facts->sans.other}};
-    fields["key"] = KeyToString(facts->key);
-  } else {
-    fields["request_error"] = facts.error().message;
+ApprovalWriter::ApprovalWriter(kube::ApiClient& client, const Clock& clock, WriteGate& gate,
+                               ApprovalWriterOptions options)
+    : client_(client), clock_(clock), gate_(gate), options_(options) {}
+
+WriteOutcome ApprovalWriter::Write(const CsrObject& csr, const Decision& decision,
+                                   const kube::Cancellation* stop) {
+  const std::string path = ApprovalPath(csr.name);
+  CsrObject target = csr;
+  for (int conflicts = 0;;) {
+    // The term first: a close after the IsOpen() check still cancels this attempt.
+    const auto term = gate_.Term();
+    if (!gate_.IsOpen()) return Ended(WriteOutcome::Kind::kGateClosed);
+    // One Cancellation for this attempt, fired by shutdown or by the gate closing. Shared with
+    // the callbacks, which may still run after this attempt is over.
+    auto attempt = std::make_shared<kube::Cancellation>();
+    auto on_close = term->OnCancel([attempt] { attempt->Cancel(); });
+    kube::Cancellation::Subscription on_stop;
+    if (stop != nullptr) on_stop = stop->OnCancel([attempt] { attempt->Cancel(); });
+    const auto aborted = [&](const kube::ApiError& error) -> std::optional<WriteOutcome> {
+      if (!error.canceled()) return std::nullopt;
+      if (term->cancelled() || !gate_.IsOpen()) {
+        return Ended(WriteOutcome::Kind::kGateClosed, &error);
+      }
+      return Ended(WriteOutcome::Kind::kRetry, &error);  // shutdown
+    };
+
+    const kube::CallOptions once{.max_attempts = 1, .may_send = [this] { return gate_.IsOpen(); }};
+    auto written =
+        client_.Patch(path, ApprovalPatch(target, decision, clock_.WallNow()), attempt.get(), once);
+    if (written.ok()) {
+      WriteOutcome outcome = Ended(WriteOutcome::Kind::kWritten);
+      if (auto decoded = DecodeCsrObject(*written); decoded.ok()) outcome.stored = *decoded;
+      return outcome;
+    }
+    const kube::ApiError& error = written.error();
+    if (auto outcome = aborted(error)) return *outcome;
+    if (error.not_found()) return Ended(WriteOutcome::Kind::kGone, &error);
+    if (error.http_status == 429) {
+      WriteOutcome outcome = Ended(WriteOutcome::Kind::kRetry, &error);
+      outcome.retry_after = error.retry_after;
+      return outcome;
+    }
+    if (error.forbidden()) {
+      return Ended(WriteOutcome::Kind::kRetry, &error, "forbidden");
+    }
+    if (!error.conflict()) {
+      return Ended(WriteOutcome::Kind::kRetry, &error, "api");
+    }
+
+    // 409: someone changed the CSR, maybe decided it. Look at what is stored now.
+    if (++conflicts >= options_.max_conflict_rereads) {
+      return Ended(WriteOutcome::Kind::kRetry, &error, "conflict");
+    }
+    auto fresh = client_.Get(CsrPath(csr.name), attempt.get());
+    if (!fresh.ok()) {
+      if (auto outcome = aborted(fresh.error())) return *outcome;
+      if (fresh.error().not_found()) {
+        return Ended(WriteOutcome::Kind::kGone, &fresh.error());
+      }
+      return Ended(WriteOutcome::Kind::kRetry, &fresh.error(), "api");
+    }
+    auto decoded = DecodeCsrObject(*fresh);
+    if (!decoded.ok()) {
+      kube::ApiError undecodable;
+      undecodable.reason = "BadResponse";
+      undecodable.message = decoded.error().message;
+      return Ended(WriteOutcome::Kind::kRetry, &undecodable, "parse");
+    }
+    if (IsDecided(*decoded)) {
+      return WithStored(WriteOutcome::Kind::kDecidedElsewhere, std::move(*decoded));
+    }
+    if (decoded->uid != csr.uid) {
+      // Deleted and created again under this name: another CSR, to be decided on its own.
+      return WithStored(WriteOutcome::Kind::kRetry, std::move(*decoded));
+    }
+    target = std::move(*decoded);
   }
-  return fields;
 }
 
 }  // namespace kca::controller

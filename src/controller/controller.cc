@@ -31,7 +31,7 @@ Controller::Controller(kube::ApiClient& client, const Clock& clock, ApproverMetr
   if (options_.leader_election) {
     elector_ = std::make_unique<LeaderElector>(
         client_, clock_, &metrics_, *options_.leader_election,
-        LeaderElector::Callbacks{[this] { RequeueAll(); }, nullptr});
+        LeaderElector::Callbacks{[this] { RequeueAll(); }, [this] { gate_.Refresh(); }});
   }
   if (policy_file_ != nullptr) policy_file_->set_on_reloaded([this] { RequeueAll(); });
 }
@@ -88,9 +88,13 @@ void Controller::WorkerLoop() {
       std::lock_guard lock(mutex_);
       ++busy_workers_;
     }
-    const auto outcome = reconciler_->Reconcile(item->name, &cancel_in_flight_);
+    std::chrono::nanoseconds retry_after{0};
+    const auto outcome = reconciler_->Reconcile(item->name, &cancel_in_flight_, &retry_after);
     if (outcome == Reconciler::Outcome::kRetry) {
-      queue_.Retry(item->name, item->requestor);
+      queue_.Retry(item->name, item->requestor, retry_after);
+    } else if (outcome == Reconciler::Outcome::kWaitForFacts) {
+      queue_.Retry(item->name, item->requestor, std::chrono::nanoseconds(0),
+                   options_.facts_retry_max);
     } else {
       queue_.Forget(item->name);
     }
@@ -107,13 +111,19 @@ void Controller::Run() {
   health_.SetPolicyLoaded(policies_.Current() != nullptr);
   if (elector_ == nullptr) metrics_.SetLeader(true);
   if (options_.record_events && !options_.dry_run) {
-    events_ = std::make_unique<EventRecorder>(client_, clock_, options_.events);
+    events_ = std::make_unique<kube::EventRecorder>(client_, clock_, options_.events);
   }
   ReconcilerOptions reconciler_options = options_.reconciler;
   reconciler_options.dry_run = options_.dry_run;
-  reconciler_ = std::make_unique<Reconciler>(
-      client_, cache_, policies_, metrics_, clock_, events_.get(), [this] { return MayWrite(); },
-      reconciler_options);
+  if (reconciler_options.node_facts == nullptr) {
+    node_facts_ =
+        std::make_unique<ApiNodeFactsSource>(client_, metrics_, clock_, options_.node_facts);
+    reconciler_options.node_facts = node_facts_.get();
+  }
+  sink_ = std::make_unique<DecisionSink>(metrics_, clock_, events_.get());
+  writer_ = std::make_unique<ApprovalWriter>(client_, clock_, gate_, options_.writer);
+  reconciler_ =
+      std::make_unique<Reconciler>(cache_, policies_, *writer_, *sink_, gate_, reconciler_options);
 
   std::vector<std::thread> workers;
   for (int i = 0; i < std::max(1, options_.workers); ++i)
@@ -153,6 +163,7 @@ void Controller::Run() {
         RequeueAll();
         next_resync = now + options_.resync_period;
       }
+      gate_.Refresh();  // the renew deadline closes the gate without a callback
       if (now >= next_gauges) {
         metrics_.SetPending(cache_.PendingBySigner());
         next_gauges = now + options_.gauge_interval;
@@ -173,8 +184,10 @@ void Controller::Run() {
   for (auto& worker : workers) worker.join();
   stop_elector_.Cancel();
   if (elector_thread.joinable()) elector_thread.join();  // releases the Lease on its way out
-  events_.reset();
   reconciler_.reset();
+  writer_.reset();
+  sink_.reset();
+  events_.reset();
   LogEvent(spdlog::level::info, "controller stopped", nlohmann::json::object());
 }
 

@@ -33,14 +33,18 @@ void WorkQueue::Add(const std::string& name, const std::string& requestor) {
   ready_cv_.notify_one();
 }
 
-std::chrono::nanoseconds WorkQueue::Retry(const std::string& name, const std::string& requestor) {
+std::chrono::nanoseconds WorkQueue::Retry(const std::string& name, const std::string& requestor,
+                                          std::chrono::nanoseconds at_least,
+                                          std::optional<std::chrono::nanoseconds> max) {
   std::lock_guard lock(mutex_);
   const int failures = ++failures_[name];
   // Doubling in floating point cannot overflow; the cap keeps the result representable.
   const double initial_ns = static_cast<double>(options_.retry_initial.count());
-  const double max_ns = static_cast<double>(options_.retry_max.count());
+  const double max_ns =
+      static_cast<double>(std::min(options_.retry_max, max.value_or(options_.retry_max)).count());
   const double delay_ns = std::min(max_ns, initial_ns * std::pow(2.0, std::min(failures - 1, 62)));
-  const auto delay = std::chrono::nanoseconds(static_cast<std::int64_t>(delay_ns));
+  const auto delay =
+      std::max(at_least, std::chrono::nanoseconds(static_cast<std::int64_t>(delay_ns)));
   if (shut_down_ || queued_.contains(name)) return delay;
   const auto due = clock_.SteadyNow() + delay;
   if (auto existing = delayed_by_name_.find(name); existing != delayed_by_name_.end()) {

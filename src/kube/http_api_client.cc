@@ -257,12 +257,14 @@ class HttpWatchStream final : public WatchStream {
 };
 
 struct Call {
-  const char* verb;  // for the observer: get, list, watch, create, update, delete
+  const char* verb;  // for the observer: get, list, watch, create, update, patch, delete
   http::method method;
   std::string target;  // path and query
   const nlohmann::json* body = nullptr;
   bool idempotent = false;
   bool watch = false;
+  const char* content_type = "application/json";
+  const CallOptions* options = nullptr;  // null: the client's defaults
 };
 
 class HttpApiClient final : public ApiClient {
@@ -301,6 +303,13 @@ class HttpApiClient final : public ApiClient {
   ApiResult<nlohmann::json> Update(const std::string& path, const nlohmann::json& body,
                                    const Cancellation* cancel) override {
     return Exchange({"update", http::methods::PUT, path, &body, false, false}, cancel);
+  }
+
+  ApiResult<nlohmann::json> Patch(const std::string& path, const nlohmann::json& patch,
+                                  const Cancellation* cancel, const CallOptions& options) override {
+    return Exchange({"patch", http::methods::PATCH, path, &patch, false, false,
+                     "application/merge-patch+json", &options},
+                    cancel);
   }
 
   ApiResult<nlohmann::json> Delete(const std::string& path, const Cancellation* cancel) override {
@@ -379,8 +388,14 @@ class HttpApiClient final : public ApiClient {
     const std::string request = std::string(call.method) + " " + call.target;
     std::optional<ExponentialBackoff> backoff;  // seeded on the first retry: most calls need none
     bool refreshed_after_401 = false;
+    const int max_attempts = call.options != nullptr && call.options->max_attempts > 0
+                                 ? call.options->max_attempts
+                                 : options_.max_attempts;
     for (int attempt = 1;; ++attempt) {
       if (!Wait(bucket_.Reserve(), cancel)) return CanceledError(request);
+      if (call.options != nullptr && call.options->may_send && !call.options->may_send()) {
+        return CanceledError(request);
+      }
       auto current = CurrentCredentials(request);
       if (!current.ok()) return current.error();
       const Credentials& credentials = current->first;
@@ -396,7 +411,7 @@ class HttpApiClient final : public ApiClient {
       if (!tls_server_name_.empty()) headers.add(http::header_names::host, tls_server_name_);
       if (call.body != nullptr) {
         message.set_body(call.body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                         "application/json");
+                         call.content_type);
       }
 
       OpenResponse open;
@@ -442,7 +457,7 @@ class HttpApiClient final : public ApiClient {
       }
 
       const ApiError& error = *failure;
-      const bool can_retry = attempt < options_.max_attempts;
+      const bool can_retry = attempt < max_attempts;
       if (error.http_status == 401 && !refreshed_after_401) {
         refreshed_after_401 = true;
         credentials_->Invalidate();

@@ -23,6 +23,8 @@ std::string DecisionLabel(Action action) {
       return "logged";
     case Action::kSkip:
       return "skipped";
+    case Action::kPending:
+      return "pending";
   }
   return "logged";
 }
@@ -80,7 +82,12 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
                   .Name("kube_csr_approver_leader")
                   .Help("1 while this replica holds the leader lease and may write.")
                   .Register(*registry_)
-                  .Add({})) {
+                  .Add({})),
+      node_lookups_(BuildCounter()
+                        .Name("kube_csr_approver_node_lookups_total")
+                        .Help("Node lookups for node identity rules, by result.")
+                        .Register(*registry_)) {
+  for (const char* result : {"found", "missing", "error"}) node_lookups_.Add({{"result", result}});
   BuildGauge()
       .Name("kube_csr_approver_build_info")
       .Help("Build information (=1).")
@@ -98,7 +105,8 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
 }
 
 void ApproverMetrics::CountDecision(Action action, std::string_view rule, std::string_view signer) {
-  if (action == Action::kSkip) return;
+  // Neither is a decision: nothing was written, and a pending CSR is evaluated again.
+  if (action == Action::kSkip || action == Action::kPending) return;
   std::lock_guard<std::mutex> lock(mutex_);  // PrepareDecisions may remove series
   decisions_
       .Add({{"decision", DecisionLabel(action)},
@@ -112,7 +120,7 @@ void ApproverMetrics::PrepareDecisions(const std::vector<DecisionSeries>& series
   std::vector<prometheus::Counter*> prepared;
   prepared.reserve(series.size());
   for (const DecisionSeries& one : series) {
-    if (one.action == Action::kSkip) continue;
+    if (one.action == Action::kSkip || one.action == Action::kPending) continue;
     prepared.push_back(&decisions_.Add(
         {{"decision", DecisionLabel(one.action)}, {"rule", one.rule}, {"signer", one.signer}}));
   }
@@ -121,6 +129,10 @@ void ApproverMetrics::PrepareDecisions(const std::vector<DecisionSeries>& series
     if (!kept && old->Value() == 0) decisions_.Remove(old);
   }
   prepared_decisions_ = std::move(prepared);
+}
+
+void ApproverMetrics::CountNodeLookup(std::string_view result) {
+  node_lookups_.Add({{"result", std::string(result)}}).Increment();
 }
 
 void ApproverMetrics::CountDecisionError(std::string_view reason) {

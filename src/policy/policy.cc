@@ -23,6 +23,8 @@ std::string_view ActionName(Action action) {
       return "log";
     case Action::kSkip:
       return "skip";
+    case Action::kPending:
+      return "pending";
   }
   return "unknown";
 }

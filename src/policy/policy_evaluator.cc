@@ -2,6 +2,7 @@
 // CSR". Pure: everything it needs was compiled at load; it only reads the policy.
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 
 #include "kube_csr_approver/policy.h"
 #include "policy_model.h"
@@ -139,15 +140,115 @@ bool IsSubjectView(const SubjectAttribute& attribute) {
   return attribute.type == "CN" || attribute.type == "O" || attribute.type == "OU";
 }
 
+constexpr std::string_view kNodesGroup = "system:nodes";
+
+// A Kubernetes object name of the DNS-1123 subdomain form (what a Node name must be).
+bool IsDns1123Subdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  for (size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '.') {
+      if (label == 0 || name[i - 1] == '-' || name[i - label] == '-') return false;
+      label = 0;
+      continue;
+    }
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    ++label;
+  }
+  return true;
+}
+
+bool EndsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+// Names that address the API server or a Service from inside the cluster: a certificate for
+// them lets its holder impersonate the API server or a Service (DESIGN.md reservedSANs).
+bool IsReservedDnsName(std::string_view name, std::string_view domain) {
+  if (name == "kubernetes" || name == "kubernetes.default" || name == "kubernetes.default.svc") {
+    return true;
+  }
+  const std::string svc_domain = Cat({".svc.", domain});
+  return name == Cat({"kubernetes.default.svc.", domain}) || EndsWith(name, ".svc") ||
+         EndsWith(name, svc_domain);
+}
+
+// The node a requestor is, when its username and groups have the kubelet's shape.
+std::optional<std::string> ValidNodeName(const CsrObject& csr) {
+  std::optional<std::string> name = NodeNameOfUsername(csr.username);
+  if (!name || !IsDns1123Subdomain(*name)) return std::nullopt;
+  return name;
+}
+
+// Node addresses sorted by what they may vouch for: a Hostname that parses as an IP counts as an
+// IP only, so it never vouches for a DNS name.
+struct NodeAddressSets {
+  std::vector<std::string> dns_names;  // normalized
+  std::vector<IpAddress> ips;          // unmapped
+};
+
+NodeAddressSets SortAddresses(const NodeObject& node) {
+  NodeAddressSets sets;
+  std::string normalized;
+  for (const NodeAddress& address : node.addresses) {
+    const bool dns_type = address.type == "Hostname" || address.type == "InternalDNS" ||
+                          address.type == "ExternalDNS";
+    const bool ip_type = address.type == "InternalIP" || address.type == "ExternalIP";
+    Result<IpAddress> ip = IpAddress::Parse(address.address);
+    if (ip.ok() && (ip_type || address.type == "Hostname")) {
+      sets.ips.push_back(*ip);
+    } else if (dns_type && !ip.ok()) {
+      NormalizeDnsName(address.address, normalized);
+      if (!normalized.empty()) sets.dns_names.push_back(normalized);
+    }
+  }
+  return sets;
+}
+
+// Why a Node fact cannot decide yet; nullopt when it can (known, with addresses, initialized).
+std::optional<std::string> NodeNotReady(const NodeFact& fact, std::string_view name) {
+  switch (fact.state) {
+    case FactState::kNotFound:
+      return Cat({"pending: Node ", name, " not found"});
+    case FactState::kNotGiven:
+      return Cat({"pending: Node ", name, " not given"});
+    case FactState::kError:
+      return Cat({"pending: Node ", name, " could not be read: ", fact.error});
+    case FactState::kKnown:
+      break;
+  }
+  if (fact.node.name != name) return Cat({"pending: Node ", name, " not given"});
+  if (std::find(fact.node.taint_keys.begin(), fact.node.taint_keys.end(), kUninitializedTaint) !=
+      fact.node.taint_keys.end()) {
+    return Cat({"pending: Node ", name, " is still tainted ", kUninitializedTaint});
+  }
+  if (fact.node.addresses.empty()) return Cat({"pending: Node ", name, " has no addresses yet"});
+  return std::nullopt;
+}
+
+// Failures and waits of one check: any failure decides it; waits matter only without one.
+struct Findings {
+  std::vector<std::string> failures;
+  std::optional<std::string> pending;
+};
+
 // Runs step 4's checks for one rule; each appends exactly one CheckResult.
 class Checker {
  public:
   Checker(const Policy& policy, const Rule& rule, const CsrObject& csr, const CsrFacts& facts,
-          std::vector<CheckResult>& out)
-      : policy_(policy), rule_(rule), csr_(csr), facts_(facts), out_(out) {}
+          const NodeFacts& nodes, std::vector<CheckResult>& out)
+      : policy_(policy),
+        rule_(rule),
+        csr_(csr),
+        facts_(facts),
+        nodes_(nodes),
+        node_name_(ValidNodeName(csr)),
+        out_(out) {}
 
   void RunAll() {
     CheckCommonName();
+    if (rule_.allowed.common_name.node_identity) CheckNodeIdentity();
     CheckOrganizations();
     CheckOrganizationalUnits();
     CheckRequiredOrganizations();
@@ -158,6 +259,8 @@ class Checker {
                      rule_.allowed.email_addresses);
     CheckUris();
     CheckOtherSans();
+    if (rule_.constraints.reserved_sans) CheckReservedSans();
+    if (rule_.constraints.requestor_authorized) CheckRequestorAuthorized();
     CheckUsages();
     CheckRequiredUsages();
     CheckIsCa();
@@ -168,6 +271,13 @@ class Checker {
  private:
   void Add(std::string_view name, bool passed, std::string detail) {
     out_.push_back(CheckResult{std::string(name), passed, std::move(detail)});
+  }
+  void AddFromFindings(std::string_view name, Findings& findings, std::string pass_detail) {
+    if (findings.failures.empty() && findings.pending) {
+      out_.push_back(CheckResult{std::string(name), false, std::move(*findings.pending), true});
+    } else {
+      AddFromFailures(name, findings.failures, std::move(pass_detail));
+    }
   }
   void AddFromFailures(std::string_view name, const std::vector<std::string>& failures,
                        std::string pass_detail) {
@@ -188,7 +298,7 @@ class Checker {
       return;
     }
     if (names.empty()) {
-      if (allowed.same_as_requestor) {
+      if (allowed.same_as_requestor || allowed.node_identity) {
         Add("commonName", false,
             Cat({"no common name; allowed.commonName requires the requestor's username \"",
                  csr_.username, "\""}));
@@ -201,7 +311,7 @@ class Checker {
     if (!allowed.present) {
       Add("commonName", false,
           Cat({"common name \"", name, "\" is not allowed: allowed.commonName is not set"}));
-    } else if (allowed.same_as_requestor) {
+    } else if (allowed.same_as_requestor || allowed.node_identity) {
       if (csr_.username.empty()) {
         // Fail closed: an empty CN must not pass by equalling a missing requestor.
         Add("commonName", false,
@@ -292,7 +402,8 @@ class Checker {
 
   void CheckDnsNames() {
     const PatternList& allowed = rule_.allowed.dns_names;
-    std::vector<std::string> failures;
+    Findings findings;
+    std::vector<std::string>& failures = findings.failures;
     std::string name;
     for (const std::string& requested : facts_.sans.dns_names) {
       NormalizeDnsName(requested, name);
@@ -309,12 +420,22 @@ class Checker {
                                 " is not a hostname (letters, digits and '-' in dot-separated "
                                 "labels of 1-63 characters, at most 253 in all) nor \"*.\" and "
                                 "one"}));
-      } else if (!allowed.Matches(name)) {
+      } else if (allowed.Matches(name)) {
+        continue;
+      } else if (rule_.allowed.dns_node_addresses) {
+        // Exact equality: node "a" never vouches for "auth.example.com".
+        VouchedByNode<std::string>(Cat({"DNS name \"", requested, "\""}),
+                                   "a Hostname/InternalDNS/ExternalDNS", findings,
+                                   [&](const NodeAddressSets& sets) {
+                                     return std::find(sets.dns_names.begin(), sets.dns_names.end(),
+                                                      name) != sets.dns_names.end();
+                                   });
+      } else {
         failures.push_back(Cat({"DNS name \"", requested, "\" does not match allowed.dnsNames ",
                                 allowed.description}));
       }
     }
-    AddFromFailures("dnsNames", failures,
+    AddFromFindings("dnsNames", findings,
                     facts_.sans.dns_names.empty()
                         ? "no DNS name requested"
                         : Cat({"DNS names ", QuoteAll(facts_.sans.dns_names), " are allowed"}));
@@ -323,18 +444,26 @@ class Checker {
   void CheckIpAddresses() {
     const policy::IpRule& allowed = rule_.allowed.ip_addresses;
     const auto& addresses = facts_.sans.ip_addresses;
-    std::vector<std::string> failures;
+    Findings findings;
     for (const IpAddress& address : addresses) {
       bool inside = allowed.any ||
                     std::any_of(allowed.ranges.begin(), allowed.ranges.end(),
                                 [&](const CidrRange& range) { return range.Contains(address); });
-      if (!inside) {
-        failures.push_back(Cat({"IP address ", address.ToString(),
-                                " is not within allowed.ipAddresses ", allowed.description}));
+      if (inside) continue;
+      if (allowed.node_addresses) {
+        VouchedByNode<IpAddress>(
+            Cat({"IP address ", address.ToString()}), "an InternalIP/ExternalIP", findings,
+            [&](const NodeAddressSets& sets) {
+              return std::find(sets.ips.begin(), sets.ips.end(), address) != sets.ips.end();
+            });
+      } else {
+        findings.failures.push_back(
+            Cat({"IP address ", address.ToString(), " is not within allowed.ipAddresses ",
+                 allowed.description}));
       }
     }
     // Text forms cost an inet_ntop each, so a passing check only counts the addresses.
-    AddFromFailures("ipAddresses", failures,
+    AddFromFindings("ipAddresses", findings,
                     addresses.empty() ? "no IP address requested"
                                       : Cat({std::to_string(addresses.size()),
                                              " IP address(es) within allowed.ipAddresses ",
@@ -380,6 +509,120 @@ class Checker {
                               " is not allowed; only DNS, IP, email and URI names can be"}));
     }
     AddFromFailures("otherNames", failures, "no other kind of subject alternative name");
+  }
+
+  // The kubelet's identity comes from the requestor the API server recorded, and its request has
+  // the upstream kubelet subject shape: CN system:node:<name>, O system:nodes, nothing else.
+  void CheckNodeIdentity() {
+    std::vector<std::string> failures;
+    if (!NodeNameOfUsername(csr_.username)) {
+      failures.push_back(
+          Cat({"spec.username \"", csr_.username, "\" is not a node's (system:node:<name>)"}));
+    } else if (!node_name_) {
+      failures.push_back(Cat({"spec.username \"", csr_.username,
+                              "\" does not name a node: the name is not a DNS-1123 subdomain"}));
+    }
+    if (std::find(csr_.groups.begin(), csr_.groups.end(), kNodesGroup) == csr_.groups.end()) {
+      failures.push_back(
+          Cat({"spec.groups ", QuoteAll(csr_.groups), " do not include \"system:nodes\""}));
+    }
+    if (facts_.organizations.size() != 1 || facts_.organizations.front() != kNodesGroup) {
+      failures.push_back(Cat({"organizations ", QuoteAll(facts_.organizations),
+                              " are not exactly [\"system:nodes\"]"}));
+    }
+    if (!facts_.organizational_units.empty()) {
+      failures.push_back(Cat({"organizational units ", QuoteAll(facts_.organizational_units),
+                              " are not part of a kubelet's subject"}));
+    }
+    AddFromFailures(
+        "nodeIdentity", failures,
+        Cat({"requestor is node \"", node_name_.value_or(""), "\" with a kubelet's subject"}));
+  }
+
+  // For a SAN no pattern allows: can the requestor's Node vouch for it? Records a failure or a
+  // wait in `findings` and returns true when the Node's addresses were consulted and match.
+  template <typename Value, typename Match>
+  bool VouchedByNode(std::string_view shown, std::string_view kinds, Findings& findings,
+                     Match match) {
+    if (!node_name_) {
+      findings.failures.push_back(Cat({shown, " is not allowed: spec.username \"", csr_.username,
+                                       "\" is not a node (system:node:<name>) whose addresses "
+                                       "could vouch for it"}));
+      return false;
+    }
+    if (std::optional<std::string> wait = NodeNotReady(nodes_.node, *node_name_)) {
+      if (!findings.pending) findings.pending = std::move(*wait);
+      return false;
+    }
+    if (match(node_addresses())) return true;
+    findings.failures.push_back(
+        Cat({shown, " is not ", kinds, " address of Node \"", *node_name_, "\""}));
+    return false;
+  }
+
+  const NodeAddressSets& node_addresses() {
+    if (!node_address_sets_) node_address_sets_ = SortAddresses(nodes_.node.node);
+    return *node_address_sets_;
+  }
+
+  void CheckReservedSans() {
+    Findings findings;
+    const std::string& domain = rule_.constraints.cluster_domain;
+    std::string name;
+    for (const std::string& requested : facts_.sans.dns_names) {
+      NormalizeDnsName(requested, name);
+      if (IsReservedDnsName(name, domain)) {
+        findings.failures.push_back(
+            Cat({"DNS name \"", requested,
+                 "\" is reserved for the API server and Services (constraints.reservedSANs)"}));
+      }
+    }
+    const ServiceCidrFact& served = nodes_.service_cidrs;
+    for (const IpAddress& address : facts_.sans.ip_addresses) {
+      auto inside = [&](const std::vector<CidrRange>& ranges) {
+        return std::any_of(ranges.begin(), ranges.end(),
+                           [&](const CidrRange& range) { return range.Contains(address); });
+      };
+      if (inside(rule_.constraints.service_cidrs) ||
+          (served.state == FactState::kKnown && inside(served.ranges))) {
+        findings.failures.push_back(Cat({"IP address ", address.ToString(),
+                                         " is in a service CIDR (constraints.reservedSANs)"}));
+      } else if (served.state != FactState::kKnown && !findings.pending) {
+        findings.pending = served.state == FactState::kError
+                               ? Cat({"pending: ServiceCIDRs could not be read: ", served.error})
+                               : std::string("pending: ServiceCIDRs not given");
+      }
+    }
+    AddFromFindings("reservedSANs", findings, "no reserved name or service IP requested");
+  }
+
+  void CheckRequestorAuthorized() {
+    const ReviewAttributes& wanted = *rule_.constraints.requestor_authorized;
+    const std::string what =
+        Cat({"SubjectAccessReview for \"", csr_.username, "\" to ", wanted.verb, " ",
+             wanted.group.empty() ? "" : Cat({wanted.group, "/"}), wanted.resource,
+             wanted.subresource.empty() ? "" : Cat({"/", wanted.subresource})});
+    const ReviewFact& review = nodes_.review;
+    switch (review.state) {
+      case FactState::kKnown:
+        if (review.allowed) {
+          Add("requestorAuthorized", true, Cat({what, " allowed"}));
+        } else {
+          Add("requestorAuthorized", false,
+              Cat({what, " denied", review.reason.empty() ? "" : Cat({": ", review.reason})}));
+        }
+        return;
+      case FactState::kError:
+        out_.push_back(CheckResult{"requestorAuthorized", false,
+                                   Cat({"pending: ", what, " could not be made: ", review.error}),
+                                   true});
+        return;
+      case FactState::kNotFound:
+      case FactState::kNotGiven:
+        out_.push_back(CheckResult{"requestorAuthorized", false,
+                                   Cat({"pending: ", what, " not given"}), true});
+        return;
+    }
   }
 
   void CheckUsages() {
@@ -484,8 +727,18 @@ class Checker {
   const Rule& rule_;
   const CsrObject& csr_;
   const CsrFacts& facts_;
+  const NodeFacts& nodes_;
+  const std::optional<std::string> node_name_;  // the requestor's Node, when it is one
+  std::optional<NodeAddressSets> node_address_sets_;
   std::vector<CheckResult>& out_;
 };
+
+const Rule* GoverningRule(const Policy& policy, const CsrObject& csr) {
+  for (const Rule& candidate : policy.rules) {
+    if (Selects(candidate, csr)) return &candidate;
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -558,6 +811,28 @@ std::vector<DecisionSeries> DecisionSeriesOf(const Policy& policy) {
 }
 
 Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts) {
+  return Evaluate(policy, csr, facts, NodeFacts{});
+}
+
+FactsNeeded NeededFacts(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts) {
+  FactsNeeded needed;
+  if (AlreadyDecided(csr) || !facts.ok()) return needed;
+  const Rule* rule = GoverningRule(policy, csr);
+  if (rule == nullptr) return needed;
+  const SubjectAlternativeNames& sans = facts->sans;
+  const bool names_node = (rule->allowed.dns_node_addresses && !sans.dns_names.empty()) ||
+                          (rule->allowed.ip_addresses.node_addresses && !sans.ip_addresses.empty());
+  if (names_node) needed.node_name = ValidNodeName(csr);
+  if (rule->constraints.requestor_authorized) {
+    needed.review = ReviewRequest{*rule->constraints.requestor_authorized, csr.username,
+                                  csr.requestor_uid, csr.groups, csr.extra};
+  }
+  needed.service_cidrs = rule->constraints.reserved_sans && !sans.ip_addresses.empty();
+  return needed;
+}
+
+Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFacts>& facts,
+                  const NodeFacts& nodes) {
   Decision decision;
   decision.signer_label = SignerLabel(policy, csr.signer_name);
 
@@ -567,13 +842,7 @@ Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFa
     return decision;
   }
 
-  const Rule* rule = nullptr;
-  for (const Rule& candidate : policy.rules) {
-    if (Selects(candidate, csr)) {
-      rule = &candidate;
-      break;
-    }
-  }
+  const Rule* rule = GoverningRule(policy, csr);
   if (rule == nullptr) {
     decision.action = policy.default_action;
     decision.reasons.push_back("no rule selects this CSR");
@@ -591,11 +860,22 @@ Decision Evaluate(const Policy& policy, const CsrObject& csr, const Result<CsrFa
   }
 
   decision.checks.reserve(16);
-  Checker(policy, *rule, csr, *facts, decision.checks).RunAll();
+  Checker(policy, *rule, csr, *facts, nodes, decision.checks).RunAll();
   for (const CheckResult& check : decision.checks) {
-    if (!check.passed) decision.reasons.push_back(check.detail);
+    if (!check.passed && !check.pending) decision.reasons.push_back(check.detail);
   }
-  decision.action = decision.reasons.empty() ? rule->action : rule->on_violation;
+  if (!decision.reasons.empty()) {
+    decision.action = rule->on_violation;
+    return decision;
+  }
+  // Nothing fails: a missing fact could still change the outcome, so wait for it.
+  for (const CheckResult& check : decision.checks) {
+    if (check.pending && std::find(decision.reasons.begin(), decision.reasons.end(),
+                                   check.detail) == decision.reasons.end()) {
+      decision.reasons.push_back(check.detail);
+    }
+  }
+  decision.action = decision.reasons.empty() ? rule->action : Action::kPending;
   return decision;
 }
 

@@ -474,15 +474,64 @@ class Loader {
     return usages;
   }
 
+  // `key: true`; `key: false` is refused because it would read as if it did something.
+  bool TrueFlag(const Value& value, std::string_view key) {
+    auto flag = Bool(value);
+    if (!flag) return false;
+    if (!*flag) {
+      AddError(value, std::string(key) + ": false means nothing; remove the entry instead");
+      return false;
+    }
+    return true;
+  }
+
+  // {nodeAddresses: true} in dnsNames or ipAddresses: true when `value` is that entry (reported
+  // when malformed); false for anything else, which the caller parses.
+  bool IsNodeAddressesEntry(const Value& value, bool& node_addresses) {
+    if (!value.node.IsMap() || !value.node["nodeAddresses"]) return false;
+    if (auto fields = Mapping(value, {"nodeAddresses"})) {
+      if (const Value* flag = Find(*fields, "nodeAddresses")) {
+        if (TrueFlag(*flag, "nodeAddresses")) node_addresses = true;
+      }
+    }
+    return true;
+  }
+
+  void ParseDnsNames(const Value& value, policy::Allowed& out) {
+    PatternList& list = out.dns_names;
+    if (auto items = Sequence(value)) {
+      for (const Value& item : *items) {
+        if (IsNodeAddressesEntry(item, out.dns_node_addresses)) continue;
+        if (auto pattern = ParsePattern(item, PatternKind::kDnsName)) {
+          list.patterns.push_back(std::move(*pattern));
+        }
+      }
+    }
+    list.description = DescribeList(list.patterns);
+    if (out.dns_node_addresses) {
+      list.description = list.patterns.empty()
+                             ? "[{nodeAddresses: true}]"
+                             : "[{nodeAddresses: true}, " + list.description.substr(1);
+    }
+  }
+
   void ParseCommonName(const Value& value, policy::CommonNameRule& out) {
     out.present = true;
     if (value.node.IsMap()) {
-      auto fields = Mapping(value, {"regex", "sameAsRequestor"});
+      auto fields = Mapping(value, {"regex", "sameAsRequestor", "nodeIdentity"});
       if (!fields) return;
       const Value* regex = Find(*fields, "regex");
       const Value* same = Find(*fields, "sameAsRequestor");
-      if ((regex == nullptr) == (same == nullptr)) {
-        AddError(value, "expected exactly one of regex or sameAsRequestor");
+      const Value* node = Find(*fields, "nodeIdentity");
+      if ((regex != nullptr) + (same != nullptr) + (node != nullptr) != 1) {
+        AddError(value, "expected exactly one of regex, sameAsRequestor or nodeIdentity");
+        return;
+      }
+      if (node != nullptr) {
+        if (TrueFlag(*node, "nodeIdentity")) {
+          out.node_identity = true;
+          out.description = "the requestor's node identity (system:node:<name>)";
+        }
         return;
       }
       if (regex != nullptr) {
@@ -508,6 +557,10 @@ class Loader {
     std::vector<std::string> shown;
     if (items) {
       for (const Value& item : *items) {
+        if (IsNodeAddressesEntry(item, out.node_addresses)) {
+          if (out.node_addresses) shown.push_back("{nodeAddresses: true}");
+          continue;
+        }
         auto text = String(item);
         if (!text) continue;
         if (*text == "*") {
@@ -538,9 +591,7 @@ class Loader {
     if (const Value* v = Find(*fields, "organizationalUnits")) {
       out.organizational_units = ParsePatternList(*v, PatternKind::kGeneral);
     }
-    if (const Value* v = Find(*fields, "dnsNames")) {
-      out.dns_names = ParsePatternList(*v, PatternKind::kDnsName);
-    }
+    if (const Value* v = Find(*fields, "dnsNames")) ParseDnsNames(*v, out);
     if (const Value* v = Find(*fields, "ipAddresses")) ParseIpAddresses(*v, out.ip_addresses);
     if (const Value* v = Find(*fields, "emailAddresses")) {
       out.email_addresses = ParsePatternList(*v, PatternKind::kGeneral);
@@ -569,8 +620,39 @@ class Loader {
 
   void ParseConstraints(const Value& value, policy::Constraints& out) {
     auto fields =
-        Mapping(value, {"keyAlgorithms", "minRSABits", "ecdsaCurves", "maxExpirationSeconds"});
+        Mapping(value, {"keyAlgorithms", "minRSABits", "ecdsaCurves", "maxExpirationSeconds",
+                        "reservedSANs", "clusterDomain", "serviceCIDRs", "requestorAuthorized"});
     if (!fields) return;
+    if (const Value* v = Find(*fields, "reservedSANs")) {
+      if (auto flag = Bool(*v)) out.reserved_sans = *flag;
+    }
+    if (const Value* v = Find(*fields, "clusterDomain")) {
+      if (auto text = String(*v)) {
+        std::string domain = NormalizeDnsName(std::move(*text));
+        if (!policy::IsHostname(domain)) {
+          AddError(*v, "clusterDomain " + Quote(domain) +
+                           " is not a DNS name (labels of letters, digits and '-', e.g. "
+                           "cluster.local)");
+        } else {
+          out.cluster_domain = std::move(domain);
+        }
+      }
+    }
+    if (const Value* v = Find(*fields, "serviceCIDRs")) {
+      if (auto items = Sequence(*v)) {
+        for (const Value& item : *items) {
+          auto text = String(item);
+          if (!text) continue;
+          Result<CidrRange> range = CidrRange::Parse(*text);
+          if (!range.ok()) {
+            AddError(item, range.error().message);
+            continue;
+          }
+          out.service_cidrs.push_back(*range);
+        }
+      }
+    }
+    if (const Value* v = Find(*fields, "requestorAuthorized")) ParseReviewAttributes(*v, out);
     if (const Value* v = Find(*fields, "keyAlgorithms")) {
       if (auto items = Sequence(*v)) {
         out.rsa = out.ecdsa = out.ed25519 = false;
@@ -616,6 +698,35 @@ class Loader {
     if (const Value* v = Find(*fields, "maxExpirationSeconds")) {
       if (auto seconds = PositiveInteger(*v)) out.max_expiration_seconds = *seconds;
     }
+  }
+
+  // authorization.k8s.io/v1 ResourceAttributes; resource and verb are required.
+  void ParseReviewAttributes(const Value& value, policy::Constraints& out) {
+    auto fields = Mapping(value, {"group", "resource", "subresource", "verb"});
+    if (!fields) return;
+    ReviewAttributes attributes;
+    bool complete = true;
+    auto read = [&](std::string_view key, std::string& into, bool required) {
+      const Value* field = required ? Require(*fields, key, value) : Find(*fields, key);
+      if (field == nullptr) {
+        complete = complete && !required;
+        return;
+      }
+      auto text = String(*field);
+      if (!text) {
+        complete = false;
+      } else if (required && text->empty()) {
+        AddError(*field, std::string(key) + " may not be empty");
+        complete = false;
+      } else {
+        into = std::move(*text);
+      }
+    };
+    read("group", attributes.group, false);
+    read("resource", attributes.resource, true);
+    read("subresource", attributes.subresource, false);
+    read("verb", attributes.verb, true);
+    if (complete) out.requestor_authorized = std::move(attributes);
   }
 
   std::optional<Action> ParseAction(const Value& value, bool allow_approve) {

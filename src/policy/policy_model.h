@@ -10,6 +10,7 @@
 #include "kube_csr_approver/csr_inspector.h"
 #include "kube_csr_approver/decision.h"
 #include "kube_csr_approver/ip_address.h"
+#include "kube_csr_approver/node_facts.h"
 #include "kube_csr_approver/policy.h"
 #include "pattern.h"
 
@@ -50,6 +51,7 @@ struct Selector {
 struct CommonNameRule {
   bool present = false;  // absent: no CN allowed
   bool same_as_requestor = false;
+  bool node_identity = false;      // {nodeIdentity: true}: the CN is spec.username of a node
   std::optional<Pattern> pattern;  // set when present and not sameAsRequestor
   std::string description;
 };
@@ -58,7 +60,8 @@ struct CommonNameRule {
 using UsageSet = std::uint32_t;
 
 struct IpRule {
-  bool any = false;  // the entry "*"
+  bool any = false;             // the entry "*"
+  bool node_addresses = false;  // the entry {nodeAddresses: true}
   std::vector<CidrRange> ranges;
   std::string description = "(none)";
 };
@@ -68,6 +71,7 @@ struct Allowed {
   PatternList organizations;
   PatternList organizational_units;
   PatternList dns_names;
+  bool dns_node_addresses = false;  // a {nodeAddresses: true} entry in dnsNames
   IpRule ip_addresses;
   PatternList email_addresses;
   PatternList uris;
@@ -91,6 +95,10 @@ struct Constraints {
   std::vector<std::string> ecdsa_curves = {"P-256", "P-384", "P-521"};
   std::string ecdsa_curves_description = "[P-256, P-384, P-521]";
   std::optional<std::int64_t> max_expiration_seconds;
+  bool reserved_sans = true;
+  std::string cluster_domain = "cluster.local";  // normalized (lowercase, no trailing dot)
+  std::vector<CidrRange> service_cidrs;
+  std::optional<ReviewAttributes> requestor_authorized;
 };
 
 struct Rule {

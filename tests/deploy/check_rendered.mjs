@@ -134,7 +134,7 @@ if (role) {
   const grants = role.rules.flatMap((r) => r.resources.flatMap((res) => r.verbs.map((v) => `${r.apiGroups.join(',')}/${res}:${v}`))).sort();
   const want = [
     'certificates.k8s.io/certificatesigningrequests:get', 'certificates.k8s.io/certificatesigningrequests:list',
-    'certificates.k8s.io/certificatesigningrequests:watch', 'certificates.k8s.io/certificatesigningrequests/approval:update',
+    'certificates.k8s.io/certificatesigningrequests:watch', 'certificates.k8s.io/certificatesigningrequests/approval:patch',
     'events.k8s.io/events:create',
   ];
   if (expected.signers.length) want.push('certificates.k8s.io/signers:approve');

@@ -84,6 +84,44 @@ size_t ConditionCount(const nlohmann::json& csr) {
   return csr["status"]["conditions"].size();
 }
 
+// Issue 9 item 1: kube-apiserver takes an /approval update's metadata from the request
+// (csrApprovalStrategy.PrepareForUpdate in pkg/registry/certificates/certificates/strategy.go
+// resets only spec and status; rest.BeforeUpdate keeps only uid, name, creationTimestamp and
+// generation), and so does the emulator. Other tools' labels, annotations, finalizers and
+// owners must survive an approval and a denial.
+TEST_F(E2eTest, ApprovalAndDenialKeepOtherToolsMetadata) {
+  StartEmulator();
+  auto approver = StartApprover(kClusterPolicy);
+  ASSERT_TRUE(approver);
+
+  const nlohmann::json others = {{"labels", {{"example.com/team", "devs"}}},
+                                 {"annotations", {{"example.com/ticket", "T-42"}}},
+                                 {"finalizers", {"example.com/audit-hold"}},
+                                 {"ownerReferences",
+                                  {{{"apiVersion", "v1"},
+                                    {"kind", "ConfigMap"},
+                                    {"name", "owner"},
+                                    {"uid", "6a4c2b1e-0000-4000-8000-000000000001"}}}}};
+  CsrRequest approved = AliceClient("kept-approved");
+  approved.metadata = others;
+  CreateCsr(approved);
+  CsrRequest denied = SeedEscalation("kept-denied");
+  denied.metadata = others;
+  CreateCsr(denied);
+
+  EXPECT_EQ(WaitForDecision("kept-approved"), "Approved");
+  EXPECT_EQ(WaitForDecision("kept-denied"), "Denied");
+  for (const char* name : {"kept-approved", "kept-denied"}) {
+    const nlohmann::json csr = GetCsr(name);
+    ASSERT_TRUE(csr.is_object()) << name;
+    for (const auto& [field, value] : others.items()) {
+      EXPECT_EQ(csr["metadata"].value(field, nlohmann::json()), value) << name << ": " << field;
+    }
+    EXPECT_EQ(ConditionCount(csr), 1u) << name;
+  }
+  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "patch"), 2);
+}
+
 TEST_F(E2eTest, DecidesByPolicyWithOneWritePerDecision) {
   StartEmulator();
   auto approver = StartApprover(kClusterPolicy);
@@ -128,7 +166,7 @@ TEST_F(E2eTest, DecidesByPolicyWithOneWritePerDecision) {
   EXPECT_EQ(ConditionCount(GetCsr("kubelet-serving")), 0u);
 
   // Happy path: exactly one write per decision and no reads beyond list+watch.
-  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "update"), 4);
+  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "patch"), 4);
   EXPECT_EQ(ApproverRequests("certificatesigningrequests", "get"), 0);
 
   // /metrics after this known scenario.
@@ -196,7 +234,7 @@ TEST_F(E2eTest, DryRunDecidesButWritesNothing) {
   EXPECT_EQ(approver->Metric("kube_csr_approver_decisions_total{decision=\"approved\",rule=\"devs-own-client-cert\",signer=\"kubernetes.io/kube-apiserver-client\"}"), 1);
   EXPECT_EQ(WaitForDecision("alice-dry", milliseconds(500)), "");
   EXPECT_EQ(WaitForDecision("seed-dry", milliseconds(100)), "");
-  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "update"), 0);
+  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "patch"), 0);
 }
 
 TEST_F(E2eTest, RestartDoesNotDecideTwice) {
@@ -216,7 +254,7 @@ TEST_F(E2eTest, RestartDoesNotDecideTwice) {
   CreateCsr(AliceClient("after-restart"));
   EXPECT_EQ(WaitForDecision("after-restart"), "Approved");
   // before-restart was decided once; the restarted approver skipped it.
-  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "update"), 3);
+  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "patch"), 3);
   EXPECT_EQ(ConditionCount(GetCsr("before-restart")), 1u);
 }
 
@@ -267,7 +305,7 @@ TEST_F(E2eTest, ThrottlingAndServerErrorsNeverTurnIntoDenials) {
   EXPECT_EQ(WaitForDecision("seed-flaky", seconds(60)), "Denied");
   double faults_seen = 0;
   for (const char* code : {"429", "503"}) {
-    for (const char* verb : {"list", "watch", "update"}) {
+    for (const char* verb : {"list", "watch", "patch"}) {
       faults_seen += std::max(0.0, approver->Metric(std::string("kube_csr_approver_api_requests_total{code=\"") +
                                                     code + "\",verb=\"" + verb + "\"}"));
     }
@@ -376,7 +414,7 @@ TEST_F(E2eTest, OnlyTheLeaderWritesAndTheOtherTakesOver) {
 
   CreateCsr(AliceClient("with-leader"));
   EXPECT_EQ(WaitForDecision("with-leader"), "Approved");
-  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "update"), 1);
+  EXPECT_EQ(ApproverRequests("certificatesigningrequests/approval", "patch"), 1);
   EXPECT_EQ(second->Metric("kube_csr_approver_decisions_total{decision=\"approved\",rule=\"devs-own-client-cert\",signer=\"kubernetes.io/kube-apiserver-client\"}"), 0)
       << "the follower must not decide (the series exists at 0 for the policy's rules)";
 

@@ -80,6 +80,7 @@ void E2eTest::CreateCsr(const CsrRequest& request) {
         {"signerName", request.signer},
         {"usages", request.usages}}}};
   if (request.expiration_seconds) csr["spec"]["expirationSeconds"] = *request.expiration_seconds;
+  csr["metadata"].update(request.metadata);
   std::vector<std::pair<std::string, std::string>> headers = {
       {"Content-Type", "application/json"}, {"Impersonate-User", request.user}};
   for (const auto& group : request.groups) headers.emplace_back("Impersonate-Group", group);

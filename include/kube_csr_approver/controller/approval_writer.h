@@ -1,16 +1,19 @@
-// What the controller writes to the API server for a decision: the /approval body, the condition
-// message, and the audit line's fields. Pure functions (no I/O), thread-safe.
+// Writing a decision to the API server: the /approval patch and condition message (pure), and
+// the ApprovalWriter that sends it under the leader gate and says what became of it.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/controller/write_gate.h"
 #include "kube_csr_approver/csr_object.h"
 #include "kube_csr_approver/decision.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/cancellation.h"
 
 namespace kca::controller {
 
@@ -29,21 +32,74 @@ std::string DecisionMessage(const Decision& decision);
 // `text` cut to at most `max_bytes`, never inside a UTF-8 sequence, ending in "..." when cut.
 std::string Truncate(const std::string& text, std::size_t max_bytes);
 
-// The CSR as a certificates.k8s.io/v1 object (kind and apiVersion set), from what the cache keeps.
-nlohmann::json EncodeCsrObject(const CsrObject& csr);
-
-// The body of PUT .../NAME/approval for an approve or deny `decision`: the object with its
-// metadata (name, uid, resourceVersion for optimistic concurrency), every existing condition
-// unchanged, plus one {type Approved|Denied, status "True", reason AutoApproved|AutoDenied,
-// message, lastUpdateTime `now`}. The server keeps only status.conditions from it.
+// The merge patch (RFC 7386) for PATCH .../NAME/approval for an approve or deny `decision`:
+//   {"metadata": {"uid", "resourceVersion"},
+//    "status": {"conditions": [every existing condition unchanged, plus {type Approved|Denied,
+//               status "True", reason AutoApproved|AutoDenied, message, lastUpdateTime `now`}]}}
+// Only the conditions change. kube-apiserver takes the metadata of an /approval update from the
+// request, so a PUT of a partial object would remove the CSR's labels, annotations, finalizers
+// and ownerReferences; a merge patch leaves every field it does not name as stored. The
+// resourceVersion is a precondition (409 when stale: the patched object keeps it and
+// registry/generic/registry/store.go Update compares it with storage). status.conditions has no
+// patch merge key (certificates/v1 types.go: listType=map, no patchStrategy), so the list is
+// replaced whole: hence every existing condition is sent.
 // REQUIRES: decision.action is kApprove or kDeny.
-nlohmann::json ApprovalBody(const CsrObject& csr, const Decision& decision,
-                            std::chrono::system_clock::time_point now);
+nlohmann::json ApprovalPatch(const CsrObject& csr, const Decision& decision,
+                             std::chrono::system_clock::time_point now);
 
-// The fields of one audit line: CSR name, uid, requestor, groups, signer, usages, requested
-// expiration, subject, SANs, key, rule, decision, reasons (and the inspection's refusal, if
-// any). Never the request bytes themselves.
-nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
-                           const Decision& decision);
+struct ApprovalWriterOptions {
+  // 409s in one Write() (each but the last followed by a fresh GET) before it gives up with
+  // kRetry/"conflict". Default: 3.
+  int max_conflict_rereads = 3;
+};
+
+// What became of one Write().
+struct WriteOutcome {
+  enum class Kind {
+    kWritten,           // the server accepted the condition
+    kDecidedElsewhere,  // a 409, then the stored CSR was decided by someone else: not written
+    kGone,              // 404: the CSR was deleted
+    kGateClosed,        // the gate was or became closed: not written, or aborted in flight
+    kRetry,             // not written; try again later (not before retry_after when set)
+  };
+  Kind kind = Kind::kRetry;
+  // The CSR as the server has it now, when a response or re-read showed it (kWritten,
+  // kDecidedElsewhere, and kRetry after a re-read).
+  std::optional<CsrObject> stored;
+  // kRetry: the decision_errors_total reason when this is a failure to count: "conflict" (the
+  // re-reads ran out), "forbidden", "api", "parse". Empty when it is not one: 429 throttling
+  // (api_requests_total{code="429"} counts it), a shutdown, a CSR re-created under the name.
+  std::string error_reason;
+  std::optional<std::chrono::seconds> retry_after;  // kRetry after a 429 with Retry-After
+  std::optional<kube::ApiError> error;              // the last API error, for the log
+};
+
+// Writes approve/deny decisions: PATCH .../NAME/approval with ApprovalPatch, exactly one request
+// when nothing races it. Each attempt goes out only while the gate is open (checked before the
+// request, and again by the client after its rate-limiter wait), is tied to the gate's current
+// Term() so closing the gate aborts it, and is a single HTTP attempt (CallOptions
+// max_attempts 1): a 429 comes back as kRetry with its Retry-After for the work queue instead of
+// being waited out inside the client past the gate. On 409 it GETs the CSR: decided → kDecided-
+// Elsewhere; deleted → kGone; the same CSR (uid) still pending → writes again on the fresh
+// resourceVersion with the same decision (spec is immutable, so the decision still holds);
+// another uid → kRetry with the fresh object (a new CSR to decide). A failed write is never
+// turned into anything else (never a deny).
+// Ownership: `client`, `clock` and `gate` are borrowed and must outlive the writer.
+// Thread-safety: Write() may be called from many threads at once.
+class ApprovalWriter {
+ public:
+  ApprovalWriter(kube::ApiClient& client, const Clock& clock, WriteGate& gate,
+                 ApprovalWriterOptions options = {});
+
+  // REQUIRES: decision.action is kApprove or kDeny. `stop` (may be null) aborts at shutdown.
+  WriteOutcome Write(const CsrObject& csr, const Decision& decision,
+                     const kube::Cancellation* stop = nullptr);
+
+ private:
+  kube::ApiClient& client_;
+  const Clock& clock_;
+  WriteGate& gate_;
+  const ApprovalWriterOptions options_;
+};
 
 }  // namespace kca::controller

@@ -12,16 +12,19 @@
 #include <string>
 
 #include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/controller/event_recorder.h"
+#include "kube_csr_approver/controller/approval_writer.h"
+#include "kube_csr_approver/controller/decision_sink.h"
 #include "kube_csr_approver/controller/leader_elector.h"
 #include "kube_csr_approver/controller/pending_csr_cache.h"
 #include "kube_csr_approver/controller/policy_holder.h"
 #include "kube_csr_approver/controller/reconciler.h"
 #include "kube_csr_approver/controller/work_queue.h"
+#include "kube_csr_approver/controller/write_gate.h"
 #include "kube_csr_approver/health.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/csr_informer.h"
+#include "kube_csr_approver/kube/event_recorder.h"
 #include "kube_csr_approver/metrics.h"
 
 namespace kca::controller {
@@ -40,13 +43,19 @@ struct ControllerOptions {
   std::optional<LeaderElectionOptions> leader_election;
   // Kubernetes Events for approve/deny. Default: on.
   bool record_events = true;
-  EventRecorderOptions events;
+  kube::EventRecorderOptions events;
   // The informer (list+watch) is started by Run(). Tests may turn it off and feed events to the
   // CsrEventHandler methods themselves. Default: on.
   bool run_informer = true;
   kube::CsrInformerOptions informer;
   WorkQueue::Options queue;
   ReconcilerOptions reconciler;  // dry_run above overrides reconciler.dry_run
+  // Node-identity facts: cache and budget of the Controller's own ApiNodeFactsSource (used
+  // unless reconciler.node_facts is set), and the longest wait between evaluations of a pending
+  // CSR, so it is decided within this long of its Node appearing. Default: 5 s.
+  NodeFactsOptions node_facts;
+  std::chrono::milliseconds facts_retry_max{5000};
+  ApprovalWriterOptions writer;
   // When Stop() is called, workers get this long to finish the CSR in hand before in-flight API
   // calls are cancelled (a cancelled write is safe: the next start sees what the server has).
   // Default: 2 s.
@@ -115,7 +124,12 @@ class Controller final : public kube::CsrEventHandler {
   PendingCsrCache cache_;
   WorkQueue queue_;
   std::unique_ptr<LeaderElector> elector_;  // null without leader election
-  std::unique_ptr<EventRecorder> events_;   // created by Run()
+  // Open while this replica leads; closing it aborts approval writes in flight.
+  WriteGate gate_{[this] { return MayWrite(); }};
+  std::unique_ptr<kube::EventRecorder> events_;  // created by Run()
+  std::unique_ptr<DecisionSink> sink_;
+  std::unique_ptr<ApprovalWriter> writer_;
+  std::unique_ptr<NodeFactsSource> node_facts_;  // created by Run() unless options give one
   std::unique_ptr<Reconciler> reconciler_;
 
   kube::Cancellation cancel_in_flight_;  // aborts workers' API calls at the end of the grace

@@ -50,8 +50,13 @@ class WorkQueue {
 
   // Queues `name` now in the bucket of `requestor`. No effect after ShutDown().
   void Add(const std::string& name, const std::string& requestor);
-  // Queues `name` after its next retry delay; returns that delay.
-  std::chrono::nanoseconds Retry(const std::string& name, const std::string& requestor);
+  // Queues `name` after its next retry delay, or after `at_least` when that is longer (a
+  // server's Retry-After); returns the delay. `max` (when shorter than Options::retry_max) caps
+  // the backoff, for waits that end as soon as a fact appears (a Node created after its
+  // kubelet's CSR).
+  std::chrono::nanoseconds Retry(const std::string& name, const std::string& requestor,
+                                 std::chrono::nanoseconds at_least = std::chrono::nanoseconds(0),
+                                 std::optional<std::chrono::nanoseconds> max = std::nullopt);
   // Resets the retry delay of `name` (after a success, or when giving up on it).
   void Forget(const std::string& name);
 

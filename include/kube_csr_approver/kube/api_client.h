@@ -98,6 +98,18 @@ class WatchStream {
   virtual ApiResult<std::optional<WatchEvent>> Next() = 0;
 };
 
+// Per-call limits, for writes that must not land after the caller stopped wanting them (the
+// leader's approval writes: issue 9 item 6).
+struct CallOptions {
+  // Attempts for this call (>= 1); 0 = ApiClientOptions::max_attempts. With 1 a 429 is returned
+  // at once with its retry_after for the caller to requeue, instead of being waited out here.
+  // (A 401 is still repeated once with refreshed credentials: the server did not act on it.)
+  int max_attempts = 0;
+  // Checked before every attempt, after the rate limiter's wait; false ends the call with a
+  // Canceled error without sending. Null = always. Must be thread-safe and quick.
+  std::function<bool()> may_send;
+};
+
 // JSON calls on API paths ("/apis/certificates.k8s.io/v1/certificatesigningrequests/x").
 // Every request waits for the client-side rate limiter and carries fresh credentials.
 // Thread-safety: all methods may be called concurrently. They block the calling thread, which
@@ -108,8 +120,8 @@ class ApiClient {
   virtual ~ApiClient() = default;
 
   // Reads (Get, List, Watch) are retried on 429, 5xx and network errors, within the limits of
-  // ApiClientOptions. Writes (Create, Update, Delete) are retried only on 429 (the server did
-  // not act on them); after 5xx or a dropped connection the write may or may not have happened,
+  // ApiClientOptions. Writes (Create, Update, Patch, Delete) are retried only on 429 (the server
+  // did not act on them); after 5xx or a dropped connection the write may or may not have happened,
   // so the error is returned (transient) for the caller, who knows how to re-check, to decide.
   // Any call answered 401 is repeated once with refreshed credentials.
   virtual ApiResult<nlohmann::json> Get(const std::string& path,
@@ -120,6 +132,12 @@ class ApiClient {
                                            const Cancellation* cancel = nullptr) = 0;  // POST
   virtual ApiResult<nlohmann::json> Update(const std::string& path, const nlohmann::json& body,
                                            const Cancellation* cancel = nullptr) = 0;  // PUT
+  // PATCH with Content-Type application/merge-patch+json (RFC 7386): objects merge, lists and
+  // scalars replace, null deletes. A metadata.resourceVersion in `patch` is a precondition (409
+  // Conflict when stale), as for Update. `options` bound the attempts (see CallOptions).
+  virtual ApiResult<nlohmann::json> Patch(const std::string& path, const nlohmann::json& patch,
+                                          const Cancellation* cancel = nullptr,
+                                          const CallOptions& options = {}) = 0;
   virtual ApiResult<nlohmann::json> Delete(const std::string& path,
                                            const Cancellation* cancel = nullptr) = 0;
   // Returns once the server has answered 200 with the stream's headers.
@@ -129,8 +147,8 @@ class ApiClient {
 };
 
 // Told about every HTTP answer (or its absence) so callers can count api_requests_total.
-// verb: get, list, watch, create, update, delete. code: the HTTP status, 0 without an answer.
-// Called on the requesting thread; must be thread-safe and quick.
+// verb: get, list, watch, create, update, patch, delete. code: the HTTP status, 0 without an
+// answer. Called on the requesting thread; must be thread-safe and quick.
 using RequestObserver = std::function<void(std::string_view verb, int code)>;
 
 struct ApiClientOptions {

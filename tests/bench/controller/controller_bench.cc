@@ -255,7 +255,7 @@ double Percentile(std::vector<double> values, double p) {
 
 void PrintRequests(const char* phase, const json& counts, int decisions) {
   const double d = decisions > 0 ? decisions : 1;
-  const int approvals = Count(counts, "certificatesigningrequests/approval", "update");
+  const int approvals = Count(counts, "certificatesigningrequests/approval", "patch");
   const int events = Count(counts, "events", "create") + Count(counts, "events", "patch") +
                      Count(counts, "events", "update");
   const int gets = Count(counts, "certificatesigningrequests", "get");

@@ -913,6 +913,26 @@ std::optional<Json> ApplyPatch(const Json& current, const std::string& content_t
   return std::nullopt;
 }
 
+// A uid in an update that differs from the stored one. PUT: the uid is a precondition
+// (rest.defaultUpdatedObjectInfo.Preconditions, staging/src/k8s.io/apiserver/pkg/registry/rest/
+// update.go) → 409 "Precondition failed". PATCH: the patched uid fails the immutability check
+// of ValidateObjectMetaUpdate → 422.
+std::optional<Json> CheckUidUnchanged(const ResourceName& rname, const RequestInfo& info,
+                                      const Json& meta, const Json& old_meta) {
+  if (!meta.contains("uid") || !meta["uid"].is_string()) return std::nullopt;
+  const std::string sent = meta["uid"].get<std::string>();
+  const std::string stored = old_meta.value("uid", std::string());
+  if (sent.empty() || sent == stored) return std::nullopt;
+  if (info.verb == "patch") {
+    return InvalidStatus(rname, info.name,
+                         {FieldError{FieldError::Type::kInvalid, "metadata.uid", Quote(sent),
+                                     "field is immutable"}});
+  }
+  return ConflictStatus(
+      rname, info.name,
+      "Precondition failed: UID in precondition: " + sent + ", UID in object meta: " + stored);
+}
+
 }  // namespace
 
 Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
@@ -1452,14 +1472,18 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
                                    "the latest version and try again");
           return std::nullopt;
         }
-        // Identity fields never change; subresource writes keep the stored metadata.
-        if (!info.subresource.empty()) {
-          Json keep = old_meta;
-          next["metadata"] = keep;
-        } else {
-          for (const char* f : {"name", "namespace", "uid", "creationTimestamp"}) {
-            if (old_meta.contains(f)) meta[f] = old_meta[f];
-          }
+        // Metadata comes from the request on every update, subresources included: the CSR
+        // strategies reset only spec and status (pkg/registry/certificates/certificates/
+        // strategy.go), so a PUT /approval without the stored labels, annotations, finalizers
+        // or ownerReferences removes them. What rest.BeforeUpdate
+        // (staging/src/k8s.io/apiserver/pkg/registry/rest/update.go) keeps is kept.
+        if (std::optional<Json> refused = CheckUidUnchanged(rname, info, meta, old_meta)) {
+          failure = *refused;
+          return std::nullopt;
+        }
+        for (const char* f : {"name", "namespace", "uid", "creationTimestamp", "generation",
+                              "deletionTimestamp", "deletionGracePeriodSeconds"}) {
+          if (old_meta.contains(f)) meta[f] = old_meta[f];
         }
         next["kind"] = def.kind;
         next["apiVersion"] = def.GroupVersion();

@@ -72,7 +72,7 @@ std::vector<Binding> BuiltInBindings() {
       {ApproverIdentity().name,
        "",
        {Rule{{"get", "list", "watch"}, {"certificates.k8s.io"}, kCsr, {}, {}, {}},
-        Rule{{"update"},
+        Rule{{"update", "patch"},
              {"certificates.k8s.io"},
              {"certificatesigningrequests/approval"},
              {},
@@ -93,7 +93,9 @@ std::vector<Binding> BuiltInBindings() {
              {"kube-system"},
              {}},
         Rule{{"create"}, {"authorization.k8s.io"}, {"subjectaccessreviews"}, {}, {}, {}},
-        Rule{{"get", "list", "watch"}, {""}, {"nodes"}, {}, {}, {}}}});
+        Rule{{"get", "list", "watch"}, {""}, {"nodes"}, {}, {}, {}},
+        // Not served (v1.32): a list is 404, which the approver reads as "no ServiceCIDRs".
+        Rule{{"list"}, {"networking.k8s.io"}, {"servicecidrs"}, {}, {}, {}}}});
   b.push_back(
       {"alice",
        "",

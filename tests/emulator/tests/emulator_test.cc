@@ -224,6 +224,97 @@ TEST_F(EmulatorTest, ApprovalKeepsOnlyConditionsAndFillsTimestamps) {
             "certificatesigningrequests.certificates.k8s.io \"nope\" not found");
 }
 
+// Issue 9 item 1, checked against kube-apiserver: an /approval update takes its metadata from
+// the request (pkg/registry/certificates/certificates/strategy.go csrApprovalStrategy
+// .PrepareForUpdate resets only spec and status; staging/src/k8s.io/apiserver/pkg/registry/rest/
+// update.go BeforeUpdate keeps uid, name, creationTimestamp, generation), so a PUT without the
+// stored labels removes them; a merge PATCH is applied to the stored object and keeps them
+// (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go), and a resourceVersion inside it
+// is a precondition (staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go Update).
+TEST_F(EmulatorTest, ApprovalTakesMetadataFromTheRequest) {
+  const json others = {{"labels", {{"team", "a"}}},
+                       {"annotations", {{"example.com/ticket", "T-1"}}},
+                       {"finalizers", {"example.com/keep"}},
+                       {"ownerReferences",
+                        {{{"apiVersion", "v1"},
+                          {"kind", "ConfigMap"},
+                          {"name", "owner"},
+                          {"uid", "6a4c2b1e-0000-4000-8000-000000000001"}}}}};
+  auto create = [&](const std::string& name) {
+    json object = CsrObject(name, MakeCsrPem(name));
+    object["metadata"].update(others);
+    HttpResponse r = Must(alice_->Post(kCsrs, object));
+    EXPECT_EQ(r.status, 201) << r.body;
+    json created = r.Json();
+    for (const auto& [field, value] : others.items()) EXPECT_EQ(created["metadata"][field], value);
+    return created;
+  };
+
+  // PUT with a body rebuilt from name/uid/resourceVersion only (the old approver's write).
+  json put = create("m-put");
+  json partial = {{"apiVersion", "certificates.k8s.io/v1"},
+                  {"kind", "CertificateSigningRequest"},
+                  {"metadata",
+                   {{"name", "m-put"},
+                    {"uid", put["metadata"]["uid"]},
+                    {"resourceVersion", put["metadata"]["resourceVersion"]}}},
+                  {"spec", put["spec"]},
+                  {"status", {{"conditions", {ApprovedCondition()}}}}};
+  HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/m-put/approval", partial));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json stored = r.Json();
+  for (const auto& [field, value] : others.items()) {
+    EXPECT_FALSE(stored["metadata"].contains(field)) << field << " is removed, as upstream";
+  }
+  EXPECT_EQ(stored["metadata"]["uid"], put["metadata"]["uid"]);
+  EXPECT_EQ(stored["metadata"]["creationTimestamp"], put["metadata"]["creationTimestamp"]);
+  EXPECT_EQ(stored["status"]["conditions"][0]["type"], "Approved");
+
+  // PUT of the whole object as last seen keeps everything; a changed uid is a 409 precondition.
+  json whole = create("m-whole");
+  whole["status"]["conditions"] = {ApprovedCondition()};
+  json other_uid = whole;
+  other_uid["metadata"]["uid"] = "not-the-stored-uid";
+  r = Must(approver_->Put(std::string(kCsrs) + "/m-whole/approval", other_uid));
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("Precondition failed: UID in precondition"), std::string::npos) << r.body;
+  r = Must(approver_->Put(std::string(kCsrs) + "/m-whole/approval", whole));
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (const auto& [field, value] : others.items()) EXPECT_EQ(r.Json()["metadata"][field], value);
+
+  // Merge PATCH naming only the conditions (the approver's write) keeps the metadata; a stale
+  // resourceVersion in the patch is 409.
+  json patched = create("m-patch");
+  const std::string path = std::string(kCsrs) + "/m-patch/approval";
+  const std::vector<std::pair<std::string, std::string>> merge = {
+      {"Content-Type", "application/merge-patch+json"}};
+  json patch = {{"metadata",
+                 {{"uid", patched["metadata"]["uid"]},
+                  {"resourceVersion", patched["metadata"]["resourceVersion"]}}},
+                {"status", {{"conditions", {ApprovedCondition("Denied")}}}}};
+  json touched = patched;
+  touched["metadata"]["labels"]["touched"] = "yes";
+  ASSERT_EQ(Must(admin_->Put(std::string(kCsrs) + "/m-patch", touched)).status, 200);
+  r = Must(approver_->Request("PATCH", path, patch.dump(), merge));
+  EXPECT_EQ(r.status, 409) << "stale resourceVersion in the patch: " << r.body;
+  EXPECT_NE(r.body.find("the object has been modified"), std::string::npos) << r.body;
+
+  const json fresh = Must(admin_->Get(std::string(kCsrs) + "/m-patch")).Json();
+  patch["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"];
+  r = Must(approver_->Request("PATCH", path, patch.dump(), merge));
+  ASSERT_EQ(r.status, 200) << r.body;
+  stored = r.Json();
+  for (const auto& [field, value] : others.items()) EXPECT_EQ(stored["metadata"][field], value);
+  EXPECT_EQ(stored["metadata"]["labels"]["touched"], "yes");
+  EXPECT_EQ(stored["status"]["conditions"][0]["type"], "Denied");
+  EXPECT_EQ(stored["spec"], patched["spec"]);
+
+  json other_uid_patch = {{"metadata", {{"uid", "not-the-stored-uid"}}}};
+  r = Must(admin_->Request("PATCH", path, other_uid_patch.dump(), merge));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("metadata.uid"), std::string::npos) << r.body;
+}
+
 TEST_F(EmulatorTest, ApprovalNeedsApproveOnTheSignerOrItsWildcard) {
   json csr =
       Must(admin_->Post(kCsrs, CsrObject("s1", MakeCsrPem("s1"), "example.com/signer"))).Json();

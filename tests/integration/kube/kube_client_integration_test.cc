@@ -319,6 +319,57 @@ TEST_F(KubeClientIntegrationTest, HonoursRetryAfterOn429) {
   EXPECT_EQ(log.Count("list 200"), 1);
 }
 
+// Issue 9 items 1 and 6 over real HTTP: a merge PATCH of /approval changes only the conditions
+// (labels stay), its resourceVersion is a precondition, and with CallOptions max_attempts 1 a
+// 429 is returned at once with its Retry-After instead of being retried inside the client.
+TEST_F(KubeClientIntegrationTest, PatchesApprovalOnceWithPreconditionAndNoInnerRetry) {
+  kca::testing::RequestCounter log;
+  ApiClientOptions options;
+  options.observer = log.Observer();
+  auto client = Client("admin", options);
+  nlohmann::json csr = CreateCsr("patched");
+  nlohmann::json labelled = csr;
+  labelled["metadata"]["labels"] = {{"team", "a"}};
+  auto updated = client->Update(kCsrs + "/patched", labelled);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+
+  nlohmann::json patch = {
+      {"metadata", {{"resourceVersion", csr["metadata"]["resourceVersion"]}}},
+      {"status",
+       {{"conditions", {{{"type", "Approved"}, {"status", "True"}, {"reason", "AutoApproved"}}}}}}};
+  auto stale = client->Patch(kCsrs + "/patched/approval", patch);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_TRUE(stale.error().conflict()) << stale.error().message;
+
+  SetFaults({{"throttleNextRequests", 3}, {"retryAfterSeconds", 4}});
+  patch["metadata"]["resourceVersion"] = (*updated)["metadata"]["resourceVersion"];
+  CallOptions once;
+  once.max_attempts = 1;
+  auto throttled = client->Patch(kCsrs + "/patched/approval", patch, nullptr, once);
+  ASSERT_FALSE(throttled.ok());
+  EXPECT_EQ(throttled.error().http_status, 429);
+  EXPECT_EQ(throttled.error().retry_after, std::chrono::seconds(4));
+  EXPECT_EQ(log.Count("patch 429"), 1) << "one attempt only";
+  SetFaults({{"throttleNextRequests", 0}});
+
+  int asked = 0;
+  auto refused = client->Patch(kCsrs + "/patched/approval", patch, nullptr,
+                               CallOptions{.max_attempts = 1, .may_send = [&] {
+                                             ++asked;
+                                             return false;
+                                           }});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.error().canceled());
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(log.Count("patch 409") + log.Count("patch 429") + log.Count("patch 200"), 2)
+      << "a call the gate refuses sends nothing";
+
+  auto approved = client->Patch(kCsrs + "/patched/approval", patch);
+  ASSERT_TRUE(approved.ok()) << approved.error().message;
+  EXPECT_EQ((*approved)["status"]["conditions"][0]["type"], "Approved");
+  EXPECT_EQ((*approved)["metadata"]["labels"]["team"], "a");
+}
+
 TEST_F(KubeClientIntegrationTest, RetriesReadsButNotWritesOn5xx) {
   kca::testing::RequestCounter log;
   ApiClientOptions options;

@@ -186,6 +186,93 @@ TEST(CheckCommandTest, InvalidPolicyExitsTwoAndEvaluatesNothing) {
   std::filesystem::remove(policy);
 }
 
+std::string ExampleNode(const char* name) { return (kExamples / "nodes" / name).string(); }
+
+TEST(CheckCommandTest, NodeIdentityWithoutTheNodeIsPendingNotGiven) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("kubelet.yaml");
+  options.output = "json";
+  options.inputs = {ExampleCsr("kubelet-serving.yaml")};
+  const Outcome outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  const auto results = nlohmann::json::parse(outcome.out);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].at("decision"), "pending");
+  EXPECT_EQ(results[0].at("rule"), "kubelet-serving");
+  EXPECT_EQ(results[0].at("reasons"), nlohmann::json::array({"pending: Node worker-1 not given"}));
+  bool waiting = false;
+  for (const auto& check : results[0].at("checks")) {
+    if (check.value("pending", false)) {
+      waiting = true;
+      EXPECT_FALSE(check.at("passed").get<bool>());
+    }
+  }
+  EXPECT_TRUE(waiting) << results.dump(2);
+}
+
+TEST(CheckCommandTest, NodeFromAnotherInputFileDecides) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("kubelet.yaml");
+  // The Node comes after the CSR, in a file of its own, as `kubectl get node -o yaml` prints it.
+  options.inputs = {ExampleCsr("kubelet-serving.yaml"), ExampleCsr("kubelet-serving-other-node.yaml"),
+                    ExampleNode("worker-1.yaml")};
+  const Outcome outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_NE(outcome.out.find("kubelet-serving: APPROVE (rule \"kubelet-serving\")"),
+            std::string::npos)
+      << outcome.out;
+  EXPECT_NE(outcome.out.find("kubelet-serving-other-node: DENY"), std::string::npos)
+      << outcome.out;
+  EXPECT_NE(outcome.out.find("DNS name \"worker-2.nodes.example.com\" is not a "
+                             "Hostname/InternalDNS/ExternalDNS address of Node \"worker-1\""),
+            std::string::npos)
+      << outcome.out;
+  EXPECT_NE(outcome.out.find("2 CSRs: 1 approve, 1 deny, 0 log, 0 skip\n"), std::string::npos)
+      << outcome.out;
+}
+
+TEST(CheckCommandTest, NodeListAndReviewAnswersFromStdin) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("kubelet.yaml");
+  options.inputs = {ExampleCsr("kubelet-client-renewal.yaml"), "-"};
+  // A refused review denies; the text output says the CSR waits when the answer is missing.
+  const std::string refused = R"({"apiVersion": "v1", "kind": "List", "items": [
+    {"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+     "spec": {"user": "system:node:worker-1", "resourceAttributes": {"group": "certificates.k8s.io",
+              "resource": "certificatesigningrequests", "subresource": "selfnodeclient",
+              "verb": "create"}},
+     "status": {"allowed": false, "reason": "no binding"}}]})";
+  Outcome outcome = Check(options, refused);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_NE(outcome.out.find("kubelet-client-renewal: DENY"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("selfnodeclient denied: no binding"), std::string::npos)
+      << outcome.out;
+
+  outcome = Check(options, R"({"kind": "NodeList", "apiVersion": "v1", "items": []})");
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  EXPECT_NE(outcome.out.find("kubelet-client-renewal: PENDING"), std::string::npos)
+      << outcome.out;
+  EXPECT_NE(outcome.out.find("[wait] requestorAuthorized: pending: SubjectAccessReview for "
+                             "\"system:node:worker-1\" to create "
+                             "certificates.k8s.io/certificatesigningrequests/selfnodeclient not "
+                             "given"),
+            std::string::npos)
+      << outcome.out;
+  EXPECT_NE(outcome.out.find(", 1 pending\n"), std::string::npos) << outcome.out;
+}
+
+TEST(CheckCommandTest, MalformedNodeIsAnInputError) {
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("kubelet.yaml");
+  options.inputs = {"-"};
+  const Outcome outcome =
+      Check(options, "kind: Node\nmetadata: {name: w}\nstatus: {addresses: [{type: 1}]}\n");
+  EXPECT_EQ(outcome.exit_code, kExitInputError);
+  EXPECT_NE(outcome.err.find("<stdin>: Node \"w\": status.addresses[0].type: expected a string"),
+            std::string::npos)
+      << outcome.err;
+}
+
 TEST(ValidatePolicyCommandTest, ValidPolicyPrintsASummary) {
   std::istringstream in;
   std::ostringstream out, err;

@@ -31,12 +31,17 @@ TEST(ExamplePoliciesTest, EveryExamplePolicyLoadsWithoutErrorsOrWarnings) {
 using ExpectedDecisions = std::map<std::string, std::string>;  // CSR name -> decision
 
 // Runs `check --output json` over every example CSR and returns name -> decision.
-ExpectedDecisions CheckAllExamples(const std::string& policy_file) {
+// `extra_dirs` (under examples/) add their files, e.g. Node objects for node identity rules.
+ExpectedDecisions CheckAllExamples(const std::string& policy_file,
+                                   std::vector<std::string> extra_dirs = {}) {
   CheckOptions options;
   options.policy_path = (kExamples / "policies" / policy_file).string();
   options.output = "json";
-  for (const auto& entry : std::filesystem::directory_iterator(kExamples / "csrs")) {
-    if (entry.path().extension() == ".yaml") options.inputs.push_back(entry.path().string());
+  extra_dirs.push_back("csrs");
+  for (const std::string& dir : extra_dirs) {
+    for (const auto& entry : std::filesystem::directory_iterator(kExamples / dir)) {
+      if (entry.path().extension() == ".yaml") options.inputs.push_back(entry.path().string());
+    }
   }
   std::istringstream in;
   std::ostringstream out, err;
@@ -57,6 +62,7 @@ TEST(ExampleCsrsTest, ClusterPolicy) {
       {"alice-already-approved", "skip"},   {"ci-runner", "approve"},
       {"ci-runner-rsa-key", "deny"},        {"kubelet-client-renewal", "approve"},
       {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "log"},
+      {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("cluster.yaml"), expected);
 }
@@ -69,6 +75,7 @@ TEST(ExampleCsrsTest, TeamClientCertsPolicy) {
       {"alice-already-approved", "skip"},   {"ci-runner", "log"},
       {"ci-runner-rsa-key", "log"},         {"kubelet-client-renewal", "log"},
       {"kubelet-claims-other-node", "log"}, {"kubelet-serving", "log"},
+      {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("team-client-certs.yaml"), expected);
 }
@@ -81,6 +88,7 @@ TEST(ExampleCsrsTest, CiServiceAccountsPolicy) {
       {"alice-already-approved", "skip"},   {"ci-runner", "approve"},
       {"ci-runner-rsa-key", "deny"},        {"kubelet-client-renewal", "log"},
       {"kubelet-claims-other-node", "log"}, {"kubelet-serving", "log"},
+      {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("ci-service-accounts.yaml"), expected);
 }
@@ -93,6 +101,7 @@ TEST(ExampleCsrsTest, KubeletClientPolicy) {
       {"alice-already-approved", "skip"},    {"ci-runner", "log"},
       {"ci-runner-rsa-key", "log"},          {"kubelet-client-renewal", "approve"},
       {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "log"},
+      {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("kubelet-client.yaml"), expected);
 }
@@ -106,8 +115,38 @@ TEST(ExampleCsrsTest, DenyByDefaultPolicy) {
       {"alice-already-approved", "skip"},    {"ci-runner", "deny"},
       {"ci-runner-rsa-key", "deny"},         {"kubelet-client-renewal", "deny"},
       {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "deny"},
+      {"kubelet-serving-other-node", "deny"},
   };
   EXPECT_EQ(CheckAllExamples("deny-by-default.yaml"), expected);
+}
+
+TEST(ExampleCsrsTest, KubeletPolicyWithNodesAndReviews) {
+  // examples/nodes holds Node worker-1 and the answer to worker-1's selfnodeclient review.
+  const ExpectedDecisions expected = {
+      {"seed-escalation", "log"},            {"alice-client", "log"},
+      {"carol-client", "log"},               {"alice-asks-for-masters", "log"},
+      {"bob-impersonates-alice", "log"},     {"alice-client-with-san", "log"},
+      {"alice-already-approved", "skip"},    {"ci-runner", "log"},
+      {"ci-runner-rsa-key", "log"},          {"kubelet-client-renewal", "approve"},
+      {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "approve"},
+      {"kubelet-serving-other-node", "deny"},
+  };
+  EXPECT_EQ(CheckAllExamples("kubelet.yaml", {"nodes"}), expected);
+}
+
+TEST(ExampleCsrsTest, KubeletPolicyWithoutNodesWaitsNeverApproves) {
+  // Offline without the Node or the review's answer: pending, never approve. A request that
+  // fails on its own (another node's CN or SANs) is still denied.
+  const ExpectedDecisions expected = {
+      {"seed-escalation", "log"},            {"alice-client", "log"},
+      {"carol-client", "log"},               {"alice-asks-for-masters", "log"},
+      {"bob-impersonates-alice", "log"},     {"alice-client-with-san", "log"},
+      {"alice-already-approved", "skip"},    {"ci-runner", "log"},
+      {"ci-runner-rsa-key", "log"},          {"kubelet-client-renewal", "pending"},
+      {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "pending"},
+      {"kubelet-serving-other-node", "pending"},
+  };
+  EXPECT_EQ(CheckAllExamples("kubelet.yaml"), expected);
 }
 
 }  // namespace

@@ -1,15 +1,27 @@
-#include "kube_csr_approver/controller/event_recorder.h"
+// kube::EventRecorder (generic, in src/kube) with the controller's fake server, and the
+// decision Events the DecisionSink hands it.
+#include "kube_csr_approver/kube/event_recorder.h"
 
 #include <gtest/gtest.h>
 
 #include "fake_api_client.h"
 #include "kube/fake_clock.h"
+#include "kube_csr_approver/controller/decision_sink.h"
 #include "test_support.h"
 
 namespace kca::controller {
 namespace {
 
+using kube::EventRecorder;
+using kube::EventRecorderOptions;
+
 const Decision kApproved{Action::kApprove, "r", {}, {}, "other"};
+
+nlohmann::json EventFor(const std::string& name) {
+  CsrObject csr;
+  csr.name = name;
+  return MakeDecisionEvent(csr, kApproved, {}, std::chrono::system_clock::now());
+}
 
 TEST(EventRecorderTest, EventNamesFitTheLimitForLongCsrNames) {
   testing::FakeClock clock;
@@ -22,15 +34,6 @@ TEST(EventRecorderTest, EventNamesFitTheLimitForLongCsrNames) {
   EXPECT_EQ(event["action"], "Approve");
 }
 
-TEST(EventRecorderTest, LogActionsMakeNoEvent) {
-  testing::FakeClock clock;
-  testing::FakeApiClient api;
-  EventRecorder events(api, clock, {});
-  CsrObject csr;
-  csr.name = "a";
-  EXPECT_FALSE(events.Record(csr, Decision{Action::kLog, std::nullopt, {}, {}, "other"}));
-}
-
 TEST(EventRecorderTest, DropsWhenTheQueueIsFullInsteadOfBlocking) {
   testing::FakeClock clock;  // frozen: the bucket never refills, so the sender waits
   testing::FakeApiClient api;
@@ -39,12 +42,10 @@ TEST(EventRecorderTest, DropsWhenTheQueueIsFullInsteadOfBlocking) {
   options.qps = 0.001;
   options.burst = 1;
   auto events = std::make_unique<EventRecorder>(api, clock, options);
-  CsrObject csr;
-  csr.name = "a";
-  ASSERT_TRUE(events->Record(csr, kApproved));
+  ASSERT_TRUE(events->Record(EventFor("a")));
   ASSERT_TRUE(api.WaitForCalls("create", 1));
   int accepted = 0;
-  for (int i = 0; i < 10; ++i) accepted += events->Record(csr, kApproved);
+  for (int i = 0; i < 10; ++i) accepted += events->Record(EventFor("a"));
   EXPECT_LE(accepted, 3);
   EXPECT_GE(events->dropped(), 7u);
   events.reset();  // must not wait for the bucket
@@ -56,11 +57,8 @@ TEST(EventRecorderTest, AFailedPostIsCountedAndTheNextOneStillGoes) {
   testing::FakeApiClient api;
   api.FailNextWrites(1, testing::MakeApiError(403, "Forbidden"));
   EventRecorder events(api, clock, {});
-  CsrObject csr;
-  csr.name = "a";
-  ASSERT_TRUE(events.Record(csr, kApproved));
-  csr.name = "b";
-  ASSERT_TRUE(events.Record(csr, kApproved));
+  ASSERT_TRUE(events.Record(EventFor("a")));
+  ASSERT_TRUE(events.Record(EventFor("b")));
   ASSERT_TRUE(api.WaitForCalls("create", 2));
   // Counters are updated after the call returns: wait for the second to be accounted.
   for (int i = 0; i < 1000 && events.sent() + events.failed() < 2; ++i) {

@@ -1,8 +1,16 @@
 // An in-memory API server behind kube::ApiClient, with fault switches, for controller tests.
 // It keeps objects by path and implements what the controller relies on: GET, POST (create,
-// 409 when the name exists), PUT with resourceVersion checks (409 when stale), and the CSR
-// /approval subresource (only status.conditions is taken from the body); List returns every
-// object of a collection and Watch streams later changes to it (resourceVersions are ignored).
+// 409 when the name exists), PUT and merge PATCH with resourceVersion checks (409 when stale),
+// and the CSR /approval subresource modelled on kube-apiserver: metadata comes from the body
+// (labels, annotations, finalizers, ownerReferences: a PUT without them removes them), name,
+// uid, creationTimestamp and generation are kept, spec and status except status.conditions come
+// from storage (pkg/registry/certificates/certificates/strategy.go
+// csrApprovalStrategy.PrepareForUpdate, staging/src/k8s.io/apiserver/pkg/registry/rest/update.go
+// BeforeUpdate). A PATCH is merged into the stored object and then stored like a PUT of the
+// result, so a resourceVersion it carries is a precondition
+// (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go applyPatch, then
+// pkg/registry/generic/registry/store.go Update). List returns every object of a collection and
+// Watch streams later changes to it (resourceVersions are ignored).
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
@@ -33,9 +41,10 @@ inline kube::ApiError MakeApiError(int status, std::string reason) {
 class FakeApiClient final : public kube::ApiClient {
  public:
   struct Call {
-    std::string verb;  // get, list, create, update, delete, watch
+    std::string verb;  // get, list, create, update, patch, delete, watch
     std::string path;
     nlohmann::json body;
+    int max_attempts = 0;  // patch: CallOptions::max_attempts as given
   };
 
   // Stores `object` at `path` as is (its metadata.resourceVersion is kept when set).
@@ -70,6 +79,24 @@ class FakeApiClient final : public kube::ApiClient {
   void FailNextReads(int count, const kube::ApiError& error) {
     std::lock_guard lock(mutex_);
     for (int i = 0; i < count; ++i) read_faults_.push_back(error);
+  }
+
+  // While on, every write (create, update, patch, delete) blocks until its Cancellation fires
+  // and then fails Canceled: a write in flight when the caller gives up.
+  void BlockWrites(bool block) {
+    std::lock_guard lock(mutex_);
+    block_writes_ = block;
+  }
+  // Writes currently blocked by BlockWrites.
+  int blocked_writes() const {
+    std::lock_guard lock(mutex_);
+    return blocked_writes_;
+  }
+  // Waits (up to `timeout`) until `count` writes are blocked.
+  bool WaitForBlockedWrites(int count,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
+    std::unique_lock lock(mutex_);
+    return called_.wait_for(lock, timeout, [&] { return blocked_writes_ >= count; });
   }
 
   std::vector<Call> calls() const {
@@ -124,9 +151,10 @@ class FakeApiClient final : public kube::ApiClient {
   }
 
   kube::ApiResult<nlohmann::json> Create(const std::string& path, const nlohmann::json& body,
-                                         const kube::Cancellation* /*cancel*/) override {
-    std::lock_guard lock(mutex_);
+                                         const kube::Cancellation* cancel) override {
+    std::unique_lock lock(mutex_);
     Record("create", path, body);
+    if (auto blocked = BlockIfAsked(lock, cancel)) return *blocked;
     if (auto fault = TakeFault(write_faults_)) return *fault;
     const std::string item = path + "/" + body["metadata"].value("name", std::string());
     if (objects_.contains(item)) return MakeApiError(409, "AlreadyExists");
@@ -138,33 +166,31 @@ class FakeApiClient final : public kube::ApiClient {
   }
 
   kube::ApiResult<nlohmann::json> Update(const std::string& path, const nlohmann::json& body,
-                                         const kube::Cancellation* /*cancel*/) override {
-    std::lock_guard lock(mutex_);
+                                         const kube::Cancellation* cancel) override {
+    std::unique_lock lock(mutex_);
     Record("update", path, body);
+    if (auto blocked = BlockIfAsked(lock, cancel)) return *blocked;
     if (auto fault = TakeFault(write_faults_)) return *fault;
-    constexpr std::string_view kApproval = "/approval";
-    const bool approval = path.ends_with(kApproval);
-    const std::string target = approval ? path.substr(0, path.size() - kApproval.size()) : path;
-    auto it = objects_.find(target);
-    if (it == objects_.end()) return MakeApiError(404, "NotFound");
-    const std::string sent_rv = body["metadata"].value("resourceVersion", std::string());
-    if (!sent_rv.empty() && sent_rv != it->second["metadata"]["resourceVersion"]) {
-      return MakeApiError(409, "Conflict");
-    }
-    if (approval) {
-      it->second["status"]["conditions"] = body["status"]["conditions"];
-    } else {
-      it->second = body;
-    }
-    it->second["metadata"]["resourceVersion"] = std::to_string(++revision_);
-    Broadcast(target, "MODIFIED", it->second);
-    return it->second;
+    return Write(path, body, /*patch=*/false);
+  }
+
+  kube::ApiResult<nlohmann::json> Patch(const std::string& path, const nlohmann::json& patch,
+                                        const kube::Cancellation* cancel,
+                                        const kube::CallOptions& options) override {
+    // Like the HTTP client: the gate is asked before sending; a refused call is not recorded.
+    if (options.may_send && !options.may_send()) return MakeApiError(0, "Canceled");
+    std::unique_lock lock(mutex_);
+    Record("patch", path, patch, options.max_attempts);
+    if (auto blocked = BlockIfAsked(lock, cancel)) return *blocked;
+    if (auto fault = TakeFault(write_faults_)) return *fault;
+    return Write(path, patch, /*patch=*/true);
   }
 
   kube::ApiResult<nlohmann::json> Delete(const std::string& path,
-                                         const kube::Cancellation* /*cancel*/) override {
-    std::lock_guard lock(mutex_);
+                                         const kube::Cancellation* cancel) override {
+    std::unique_lock lock(mutex_);
     Record("delete", path, nullptr);
+    if (auto blocked = BlockIfAsked(lock, cancel)) return *blocked;
     auto it = objects_.find(path);
     if (it == objects_.end()) return MakeApiError(404, "NotFound");
     Broadcast(path, "DELETED", it->second);
@@ -233,9 +259,67 @@ class FakeApiClient final : public kube::ApiClient {
     }
   }
 
+  // REQUIRES: `lock` holds mutex_. With BlockWrites on: waits for `cancel`, returns Canceled.
+  std::optional<kube::ApiError> BlockIfAsked(std::unique_lock<std::mutex>& lock,
+                                             const kube::Cancellation* cancel) {
+    if (!block_writes_) return std::nullopt;
+    ++blocked_writes_;
+    called_.notify_all();
+    // Cancellation has no condition to wait on here: look at it every few milliseconds.
+    while (cancel == nullptr || !cancel->cancelled()) {
+      called_.wait_for(lock, std::chrono::milliseconds(5));
+    }
+    --blocked_writes_;
+    return MakeApiError(0, "Canceled");
+  }
+
+  // REQUIRES: mutex_ held. PUT `body` (or merge-PATCH it into the stored object) at `path`.
+  kube::ApiResult<nlohmann::json> Write(const std::string& path, const nlohmann::json& body,
+                                        bool patch) {
+    constexpr std::string_view kApproval = "/approval";
+    const bool approval = path.ends_with(kApproval);
+    const std::string target = approval ? path.substr(0, path.size() - kApproval.size()) : path;
+    auto it = objects_.find(target);
+    if (it == objects_.end()) return MakeApiError(404, "NotFound");
+    const nlohmann::json& stored = it->second;
+    nlohmann::json next = body;
+    if (patch) {
+      next = stored;
+      next.merge_patch(body);
+    }
+    const nlohmann::json& old_meta = stored["metadata"];
+    nlohmann::json& meta = next["metadata"];
+    if (!meta.is_object()) meta = nlohmann::json::object();
+    const std::string sent_rv = meta.value("resourceVersion", std::string());
+    if (!sent_rv.empty() && sent_rv != old_meta.value("resourceVersion", std::string())) {
+      return MakeApiError(409, "Conflict");
+    }
+    const std::string sent_uid = meta.value("uid", std::string());
+    if (!sent_uid.empty() && sent_uid != old_meta.value("uid", std::string())) {
+      // PUT: a uid precondition (409); PATCH: an immutable field (422). Both refuse the write.
+      return patch ? MakeApiError(422, "Invalid") : MakeApiError(409, "Conflict");
+    }
+    for (const char* kept : {"name", "uid", "creationTimestamp", "generation"}) {
+      if (old_meta.contains(kept)) meta[kept] = old_meta[kept];
+    }
+    if (approval) {
+      nlohmann::json conditions = next.contains("status") && next["status"].is_object()
+                                      ? next["status"].value("conditions", nlohmann::json::array())
+                                      : nlohmann::json::array();
+      next["spec"] = stored.value("spec", nlohmann::json::object());
+      next["status"] = stored.value("status", nlohmann::json::object());
+      next["status"]["conditions"] = std::move(conditions);
+    }
+    meta["resourceVersion"] = std::to_string(++revision_);
+    it->second = std::move(next);
+    Broadcast(target, "MODIFIED", it->second);
+    return it->second;
+  }
+
   // REQUIRES: mutex_ held.
-  void Record(std::string verb, const std::string& path, nlohmann::json body) {
-    calls_.push_back({std::move(verb), path, std::move(body)});
+  void Record(std::string verb, const std::string& path, nlohmann::json body,
+              int max_attempts = 0) {
+    calls_.push_back({std::move(verb), path, std::move(body), max_attempts});
     called_.notify_all();
   }
   static std::optional<kube::ApiError> TakeFault(std::deque<kube::ApiError>& faults) {
@@ -252,6 +336,8 @@ class FakeApiClient final : public kube::ApiClient {
   std::vector<Call> calls_;
   std::vector<std::weak_ptr<Channel>> channels_;
   long revision_ = 100;
+  bool block_writes_ = false;
+  int blocked_writes_ = 0;
 };
 
 }  // namespace kca::testing

@@ -38,11 +38,17 @@ class ReconcilerTest : public ::testing::Test {
   PolicyHolder policies_;
   PendingCsrCache cache_{clock_, [](const CsrObject&) { return std::string("other"); }};
   std::atomic<bool> leader_{true};
+  WriteGate gate_{[this] { return leader_.load(); }};
   ReconcilerOptions options_;
-  std::unique_ptr<Reconciler> MakeReconciler(EventRecorder* events = nullptr) {
-    return std::make_unique<Reconciler>(
-        api_, cache_, policies_, metrics_, clock_, events, [this] { return leader_.load(); },
-        options_);
+  ApprovalWriterOptions writer_options_;
+  std::unique_ptr<ApprovalWriter> writer_;
+  std::unique_ptr<DecisionSink> sink_;
+  std::unique_ptr<Reconciler> MakeReconciler(kube::EventRecorder* events = nullptr,
+                                             WriteGate* gate = nullptr) {
+    if (gate == nullptr) gate = &gate_;
+    writer_ = std::make_unique<ApprovalWriter>(api_, clock_, *gate, writer_options_);
+    sink_ = std::make_unique<DecisionSink>(metrics_, clock_, events);
+    return std::make_unique<Reconciler>(cache_, policies_, *writer_, *sink_, *gate, options_);
   }
 };
 
@@ -55,11 +61,10 @@ TEST_F(ReconcilerTest, ApprovesWithExactlyOneWriteAndNoRead) {
 
   const auto calls = api_.calls();
   ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0].verb, "update");
+  EXPECT_EQ(calls[0].verb, "patch");
   EXPECT_EQ(calls[0].path, "/apis/certificates.k8s.io/v1/certificatesigningrequests/a/approval");
   const auto& body = calls[0].body;
-  EXPECT_EQ(body["kind"], "CertificateSigningRequest");
-  EXPECT_EQ(body["apiVersion"], "certificates.k8s.io/v1");
+  EXPECT_FALSE(body.contains("spec")) << "a merge patch names only what changes";
   EXPECT_EQ(body["metadata"]["resourceVersion"], "1");
   EXPECT_EQ(body["metadata"]["uid"], "uid-a");
   ASSERT_EQ(body["status"]["conditions"].size(), 2u) << "existing conditions are kept";
@@ -134,13 +139,14 @@ TEST_F(ReconcilerTest, ConflictRereadsAndSkipsWhatSomeoneElseDecided) {
   api_.Store(CsrPath("a"), stored);
 
   EXPECT_EQ(MakeReconciler()->Reconcile("a"), Outcome::kDone);
-  ASSERT_EQ(api_.CountCalls("update"), 1);
+  ASSERT_EQ(api_.CountCalls("patch"), 1);
   EXPECT_EQ(api_.CountCalls("get"), 1);
   const auto conditions = Stored("a")["status"]["conditions"];
   ASSERT_EQ(conditions.size(), 1u) << "never added to a decided CSR";
   EXPECT_EQ(conditions[0]["reason"], "Human");
   EXPECT_FALSE(cache_.Get("a").has_value());
-  EXPECT_EQ(Series("kube_csr_approver_decision_errors_total{reason=\"conflict\"}"), 1);
+  EXPECT_LE(Series("kube_csr_approver_decision_errors_total{reason=\"conflict\"}"), 0)
+      << "a conflict resolved by the re-read is routine, not a decision error (issue 10)";
 }
 
 TEST_F(ReconcilerTest, ConflictRereadsAndWritesAgainWithTheFreshVersion) {
@@ -154,14 +160,42 @@ TEST_F(ReconcilerTest, ConflictRereadsAndWritesAgainWithTheFreshVersion) {
   ASSERT_EQ(calls.size(), 3u);
   EXPECT_EQ(calls[2].body["metadata"]["resourceVersion"], "8");
   EXPECT_EQ(Stored("a")["status"]["conditions"][0]["type"], "Approved");
+  EXPECT_EQ(Stored("a")["metadata"]["labels"]["touched"], "yes") << "the other writer's label";
+}
+
+// Issue 9 item 1: kube-apiserver takes an /approval update's metadata from the request
+// (csrApprovalStrategy.PrepareForUpdate resets only spec and status,
+// pkg/registry/certificates/certificates/strategy.go), and so does the fake: a write that does
+// not carry other tools' metadata must leave it as stored.
+TEST_F(ReconcilerTest, ApprovalAndDenialKeepOtherToolsMetadata) {
+  const nlohmann::json others = {
+      {"labels", {{"team", "a"}}},
+      {"annotations", {{"example.com/ticket", "T-1"}}},
+      {"finalizers", {"example.com/keep"}},
+      {"ownerReferences",
+       {{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"name", "o"}, {"uid", "o-uid"}}}}};
+  for (const char* org : {"team-a", "system:masters"}) {
+    const std::string name = std::string("csr-") + (org[0] == 't' ? "approve" : "deny");
+    nlohmann::json object = CsrJson(name, "alice", "alice", org);
+    object["metadata"].update(others);
+    Arrive(object);
+    EXPECT_EQ(MakeReconciler()->Reconcile(name), Outcome::kDone);
+    const nlohmann::json stored = Stored(name);
+    ASSERT_EQ(stored["status"]["conditions"].size(), 1u) << name;
+    for (const auto& [field, value] : others.items()) {
+      EXPECT_EQ(stored["metadata"][field], value) << name << ": " << field;
+    }
+  }
 }
 
 TEST_F(ReconcilerTest, RepeatedConflictsGiveTheItemBackForLater) {
   Arrive(CsrJson("a", "alice", "alice", "team-a"));
   api_.FailNextWrites(10, MakeApiError(409, "Conflict"));
   EXPECT_EQ(MakeReconciler()->Reconcile("a"), Outcome::kRetry);
-  EXPECT_EQ(api_.CountCalls("update"), options_.max_conflict_rereads);
+  EXPECT_EQ(api_.CountCalls("patch"), writer_options_.max_conflict_rereads);
   EXPECT_TRUE(cache_.Get("a").has_value());
+  EXPECT_EQ(Series("kube_csr_approver_decision_errors_total{reason=\"conflict\"}"), 1)
+      << "counted once, when the re-reads give up";
 }
 
 TEST_F(ReconcilerTest, NotFoundDropsTheCsr) {
@@ -213,9 +247,9 @@ TEST_F(ReconcilerTest, ANonLeaderNeitherReadsNorWrites) {
 TEST_F(ReconcilerTest, TheGateIsCheckedRightBeforeTheWrite) {
   Arrive(CsrJson("a", "alice", "alice", "team-a"));
   int checks = 0;
-  Reconciler reconciler(
-      api_, cache_, policies_, metrics_, clock_, nullptr, [&] { return ++checks == 1; }, options_);
-  EXPECT_EQ(reconciler.Reconcile("a"), Outcome::kDone);
+  WriteGate closes_after_the_first_check([&] { return ++checks == 1; });
+  auto reconciler = MakeReconciler(nullptr, &closes_after_the_first_check);
+  EXPECT_EQ(reconciler->Reconcile("a"), Outcome::kDone);
   EXPECT_EQ(checks, 2);
   EXPECT_TRUE(api_.calls().empty());
 }
@@ -223,9 +257,9 @@ TEST_F(ReconcilerTest, TheGateIsCheckedRightBeforeTheWrite) {
 TEST_F(ReconcilerTest, RecordsAnEventForEachWrittenDecision) {
   Arrive(CsrJson("a", "alice", "alice", "team-a"));
   Arrive(CsrJson("m", "alice", "alice", "system:masters"));
-  EventRecorderOptions event_options;
+  kube::EventRecorderOptions event_options;
   event_options.reporting_instance = "pod-1";
-  EventRecorder events(api_, clock_, event_options);
+  kube::EventRecorder events(api_, clock_, event_options);
   auto reconciler = MakeReconciler(&events);
   EXPECT_EQ(reconciler->Reconcile("a"), Outcome::kDone);
   EXPECT_EQ(reconciler->Reconcile("m"), Outcome::kDone);
@@ -247,6 +281,109 @@ TEST_F(ReconcilerTest, RecordsAnEventForEachWrittenDecision) {
   EXPECT_EQ(approved["metadata"]["name"].get<std::string>().rfind("a.", 0), 0u);
   EXPECT_EQ(by_csr["m"]["type"], "Warning");
   EXPECT_EQ(by_csr["m"]["reason"], "AutoDenied");
+}
+
+}  // namespace
+}  // namespace kca::controller
+
+namespace kca::controller {
+namespace {
+
+constexpr std::string_view kKubeletServingPolicy = R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: kubelet-serving
+    selector: {signerNames: [kubernetes.io/kubelet-serving]}
+    allowed:
+      commonName: {nodeIdentity: true}
+      organizations: [system:nodes]
+      dnsNames: [{nodeAddresses: true}]
+      usages: [digital signature, server auth]
+    action: approve
+)";
+
+nlohmann::json ServingCsrJson(const std::string& name, const std::string& node,
+                              const std::string& dns_name) {
+  CsrObjectSpec spec;
+  spec.name = name;
+  spec.uid = "uid-" + name;
+  spec.signer_name = "kubernetes.io/kubelet-serving";
+  spec.usages = {"digital signature", "server auth"};
+  spec.username = "system:node:" + node;
+  spec.groups = {"system:nodes", "system:authenticated"};
+  RequestSpec request;
+  request.subject = {{"O", "system:nodes"}, {"CN", "system:node:" + node}};
+  request.dns_names = {dns_name};
+  spec.request_pem = MakeRequestPem(request);
+  return MakeCsrObject(spec);
+}
+
+nlohmann::json NodeJson(const std::string& name, const std::string& hostname) {
+  nlohmann::json node = {{"apiVersion", "v1"},
+                         {"kind", "Node"},
+                         {"metadata", {{"name", name}, {"resourceVersion", "7"}}}};
+  if (!hostname.empty()) {
+    node["status"]["addresses"] = {{{"type", "Hostname"}, {"address", hostname}}};
+  }
+  return node;
+}
+
+class NodeIdentityReconcilerTest : public ReconcilerTest {
+ protected:
+  NodeIdentityReconcilerTest() {
+    policies_.Set(testing::MustParsePolicy(kKubeletServingPolicy));
+    options_.node_facts = &source_;
+  }
+  int Writes() {
+    int writes = 0;
+    for (const auto& call : api_.calls()) writes += call.verb == "patch" || call.verb == "update";
+    return writes;
+  }
+  ApiNodeFactsSource source_{api_, metrics_, clock_, NodeFactsOptions{}};
+};
+
+// A Node that appears after its kubelet's CSR, and addresses that appear after the Node: the
+// CSR waits (nothing written, no decision counted) and is approved once they exist.
+TEST_F(NodeIdentityReconcilerTest, WaitsForTheNodeAndItsAddressesThenApproves) {
+  Arrive(ServingCsrJson("serving", "w1", "w1.example.com"));
+  auto reconciler = MakeReconciler();
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 1);
+
+  api_.Store("/api/v1/nodes/w1", NodeJson("w1", ""));
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 2);
+  EXPECT_EQ(Series("kube_csr_approver_decisions_total{decision=\"denied\",rule=\"kubelet-serving\","
+                   "signer=\"kubernetes.io/kubelet-serving\"}"),
+            0);
+
+  api_.Store("/api/v1/nodes/w1", NodeJson("w1", "W1.example.com."));
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kDone);
+  ASSERT_EQ(Writes(), 1);
+  EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Approved");
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"found\"}"), 1);
+}
+
+TEST_F(NodeIdentityReconcilerTest, LookupErrorsWaitNeverDeny) {
+  Arrive(ServingCsrJson("serving", "w1", "w1.example.com"));
+  api_.Store("/api/v1/nodes/w1", NodeJson("w1", "w1.example.com"));
+  api_.FailNextReads(1, testing::MakeApiError(503, "ServiceUnavailable"));
+  auto reconciler = MakeReconciler();
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"error\"}"), 1);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kDone);
+  EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Approved");
+}
+
+// The issue's report: worker-1 asking for worker-2's name is denied, not approved.
+TEST_F(NodeIdentityReconcilerTest, AnotherNodesNameIsDenied) {
+  Arrive(ServingCsrJson("serving", "worker-1", "worker-2.nodes.example.com"));
+  api_.Store("/api/v1/nodes/worker-1", NodeJson("worker-1", "worker-1.nodes.example.com"));
+  EXPECT_EQ(MakeReconciler()->Reconcile("serving"), Outcome::kDone);
+  EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Denied");
 }
 
 }  // namespace

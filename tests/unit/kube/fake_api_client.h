@@ -118,6 +118,11 @@ class FakeApiClient final : public kube::ApiClient {
                                          const kube::Cancellation*) override {
     return HttpError(403, "Forbidden");
   }
+  kube::ApiResult<nlohmann::json> Patch(const std::string&, const nlohmann::json&,
+                                        const kube::Cancellation*,
+                                        const kube::CallOptions&) override {
+    return HttpError(403, "Forbidden");
+  }
   kube::ApiResult<nlohmann::json> Delete(const std::string&, const kube::Cancellation*) override {
     return HttpError(403, "Forbidden");
   }

@@ -23,7 +23,8 @@ TEST(ApproverMetricsTest, DecisionsAreCountedByDecisionRuleAndSigner) {
   metrics.CountDecision(Action::kApprove, "devs", "kubernetes.io/kube-apiserver-client");
   metrics.CountDecision(Action::kApprove, "devs", "kubernetes.io/kube-apiserver-client");
   metrics.CountDecision(Action::kDeny, "", "other");
-  metrics.CountDecision(Action::kSkip, "devs", "other");  // skips are not decisions
+  metrics.CountDecision(Action::kSkip, "devs", "other");     // skips are not decisions
+  metrics.CountDecision(Action::kPending, "devs", "other");  // nor are waits for a Node
   const std::string text = Render(metrics);
   EXPECT_TRUE(Has(text,
                   "kube_csr_approver_decisions_total{decision=\"approved\",rule=\"devs\","
@@ -34,6 +35,7 @@ TEST(ApproverMetricsTest, DecisionsAreCountedByDecisionRuleAndSigner) {
                   "signer=\"other\"} 1"))
       << text;
   EXPECT_EQ(text.find("skipped"), std::string::npos) << text;
+  EXPECT_EQ(text.find("pending\""), std::string::npos) << text;
   EXPECT_TRUE(Has(text, "kube_csr_approver_build_info{revision=\"abc\",version=\"1.2.3\"} 1"));
 }
 

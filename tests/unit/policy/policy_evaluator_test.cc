@@ -1121,10 +1121,11 @@ TEST(EvaluateTest, EveryCheckRunsAndDetailsNameFoundAndAllowed) {
   EXPECT_EQ(names, (std::vector<std::string>{"commonName", "organizations", "organizationalUnits",
                                              "requiredOrganizations", "subjectAttributes",
                                              "dnsNames", "ipAddresses", "emailAddresses", "uris",
-                                             "otherNames", "usages", "requiredUsages", "isCA",
-                                             "keyAlgorithm", "rsaKeyBits", "expiration"}));
+                                             "otherNames", "reservedSANs", "usages",
+                                             "requiredUsages", "isCA", "keyAlgorithm",
+                                             "rsaKeyBits", "expiration"}));
   EXPECT_EQ(decision.checks[0].detail, "common name \"ci-builder\" matches \"ci-*\"");
-  EXPECT_EQ(decision.checks[15].detail,
+  EXPECT_EQ(decision.checks[16].detail,
             "spec.expirationSeconds 3600 is within constraints.maxExpirationSeconds 86400");
 }
 
@@ -1133,6 +1134,7 @@ TEST(EvaluateTest, ActionNames) {
   EXPECT_EQ(ActionName(Action::kDeny), "deny");
   EXPECT_EQ(ActionName(Action::kLog), "log");
   EXPECT_EQ(ActionName(Action::kSkip), "skip");
+  EXPECT_EQ(ActionName(Action::kPending), "pending");
 }
 
 }  // namespace

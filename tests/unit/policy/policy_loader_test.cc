@@ -343,7 +343,7 @@ TEST(PolicyLoaderTest, PatternShapes) {
   EXPECT_TRUE(HasIssue(result.errors, "rules[0].allowed.commonName.sameAsRequestor", 8, 37,
                        "sameAsRequestor: false means nothing"));
   EXPECT_TRUE(HasIssue(result.errors, "rules[1].allowed.commonName", 12, 19,
-                       "expected exactly one of regex or sameAsRequestor"));
+                       "expected exactly one of regex, sameAsRequestor or nodeIdentity"));
 }
 
 TEST(PolicyLoaderTest, WildcardEntriesOnlyInDnsNamesAndOnlyWellFormed) {

@@ -1,8 +1,7 @@
-// Kubernetes Events (events.k8s.io/v1) on CSRs for approve/deny decisions, so that
-// `kubectl describe csr` shows who decided and why. Best effort: never blocks a decision.
+// Kubernetes Events (events.k8s.io/v1), sent best effort on their own thread so that a slow or
+// failing Event API never holds up the work they describe.
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -13,16 +12,15 @@
 #include <thread>
 
 #include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/decision.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/rate_limit.h"
 
-namespace kca::controller {
+namespace kca::kube {
 
 struct EventRecorderOptions {
-  // Events of a cluster-scoped object go to this namespace. Default: "default".
+  // Events go to this namespace (events of a cluster-scoped object: "default" or
+  // "kube-system"). Default: "default".
   std::string event_namespace = "default";
   // reportingInstance: this replica (the pod name). Default: "kube-csr-approver".
   std::string reporting_instance = "kube-csr-approver";
@@ -33,24 +31,23 @@ struct EventRecorderOptions {
   int burst = 25;
 };
 
-// The events.k8s.io/v1 Event for an approve/deny decision on `csr` at `now`.
-nlohmann::json MakeDecisionEvent(const CsrObject& csr, const Decision& decision,
-                                 const EventRecorderOptions& options,
-                                 std::chrono::system_clock::time_point now);
-
-// Sends events on its own thread, started by the constructor and joined by the destructor.
+// POSTs each recorded Event to /apis/events.k8s.io/v1/namespaces/<event_namespace>/events, at
+// most `qps`, on a thread started by the constructor and joined by the destructor. A failed
+// Event is logged (a warning) and counted, never retried: Events are a courtesy.
 // Ownership: `client` and `clock` are borrowed and must outlive the recorder.
 // Thread-safety: Record() may be called from any thread and never blocks on the API.
 class EventRecorder {
  public:
-  EventRecorder(kube::ApiClient& client, const Clock& clock, EventRecorderOptions options);
+  EventRecorder(ApiClient& client, const Clock& clock, EventRecorderOptions options);
   ~EventRecorder();  // abandons unsent events, cancels a request in flight
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;
 
-  // Queues an event for an approve/deny decision; returns false when dropped (queue full or
-  // stopped). Other actions are ignored (returns false).
-  bool Record(const CsrObject& csr, const Decision& decision);
+  const EventRecorderOptions& options() const { return options_; }
+
+  // Queues `event` (an events.k8s.io/v1 Event object, metadata.namespace = event_namespace);
+  // returns false when dropped (queue full or stopping).
+  bool Record(nlohmann::json event);
 
   std::uint64_t sent() const;
   std::uint64_t dropped() const;
@@ -59,11 +56,10 @@ class EventRecorder {
  private:
   void Run();
 
-  kube::ApiClient& client_;
-  const Clock& clock_;
+  ApiClient& client_;
   const EventRecorderOptions options_;
-  kube::TokenBucket pace_;
-  kube::Cancellation stop_;
+  TokenBucket pace_;
+  Cancellation stop_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -73,4 +69,4 @@ class EventRecorder {
   std::thread thread_;  // last: starts after everything above is built
 };
 
-}  // namespace kca::controller
+}  // namespace kca::kube

@@ -1,0 +1,58 @@
+// Where decisions are reported: the audit line, the decision metrics and, for approvals and
+// denials this process wrote, a Kubernetes Event on the CSR.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/controller/policy_holder.h"
+#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/event_recorder.h"
+#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/result.h"
+
+namespace kca::controller {
+
+// The fields of one audit line: CSR name, uid, requestor, groups, signer, usages, requested
+// expiration, subject, SANs, key, rule, decision, reasons (and the inspection's refusal, if
+// any). Never the request bytes themselves.
+nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
+                           const Decision& decision);
+
+// The events.k8s.io/v1 Event for an approve/deny decision on `csr` at `now` (reason
+// AutoApproved|AutoDenied, type Normal|Warning, note = the condition message).
+nlohmann::json MakeDecisionEvent(const CsrObject& csr, const Decision& decision,
+                                 const kube::EventRecorderOptions& options,
+                                 std::chrono::system_clock::time_point now);
+
+// Ownership: every reference is borrowed and must outlive the sink; `events` may be null (no
+// Events: dry run, or turned off). Thread-safety: every method may be called from any thread.
+class DecisionSink {
+ public:
+  DecisionSink(ApproverMetrics& metrics, const Clock& clock, kube::EventRecorder* events);
+
+  // This process's approve/deny write was accepted: decisions_total, decision_latency_seconds
+  // (from `first_seen`), the audit line and an Event.
+  void Written(const CsrObject& csr, const Result<CsrFacts>& facts, const Decision& decision,
+               const LoadedPolicy& policy, std::chrono::steady_clock::time_point first_seen);
+  // A log decision, or approve/deny in dry run (nothing written): decisions_total and the audit
+  // line, marked dry_run. The caller makes it once per CSR and policy version.
+  void Audited(const CsrObject& csr, const Result<CsrFacts>& facts, const Decision& decision,
+               const LoadedPolicy& policy, bool dry_run);
+  // A write that failed for `reason` (decision_errors_total: conflict, forbidden, api, parse):
+  // counted and logged as a warning with `error`'s code and message.
+  void WriteFailed(const std::string& name, std::string_view reason, const kube::ApiError& error);
+
+ private:
+  ApproverMetrics& metrics_;
+  const Clock& clock_;
+  kube::EventRecorder* const events_;
+};
+
+}  // namespace kca::controller

@@ -1,0 +1,133 @@
+#include "kube_csr_approver/controller/decision_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <vector>
+
+#include "kube_csr_approver/controller/approval_writer.h"
+#include "kube_csr_approver/logging.h"
+#include "time_format.h"
+
+namespace kca::controller {
+namespace {
+
+// Object names are DNS subdomains: at most 253 characters.
+constexpr std::size_t kMaxNameLength = 253;
+
+std::string EventName(const std::string& csr_name, std::chrono::system_clock::time_point now) {
+  const auto nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  char suffix[24];
+  std::snprintf(suffix, sizeof(suffix), ".%llx", static_cast<unsigned long long>(nanos));
+  const std::size_t room = kMaxNameLength - std::char_traits<char>::length(suffix);
+  return csr_name.substr(0, room) + suffix;
+}
+
+std::string RuleLabel(const Decision& decision) {
+  return decision.rule ? *decision.rule : std::string("none");
+}
+
+std::string_view WriteFailureMessage(std::string_view reason) {
+  if (reason == "forbidden") {
+    return "approval forbidden: grant patch on certificatesigningrequests/approval and approve "
+           "on signers for this signerName";
+  }
+  if (reason == "conflict") return "approval write kept conflicting; will retry";
+  if (reason == "parse") return "CSR read from the API server does not decode; will retry";
+  return "approval write failed; will retry";
+}
+
+}  // namespace
+
+nlohmann::json AuditFields(const CsrObject& csr, const Result<CsrFacts>& facts,
+                           const Decision& decision) {
+  nlohmann::json fields = {{"csr", csr.name},
+                           {"uid", csr.uid},
+                           {"requestor", csr.username},
+                           {"groups", csr.groups},
+                           {"signer", csr.signer_name},
+                           {"usages", csr.usages},
+                           {"rule", decision.rule ? nlohmann::json(*decision.rule) : nullptr},
+                           {"decision", ActionName(decision.action)},
+                           {"reasons", decision.reasons}};
+  fields["expiration_seconds"] =
+      csr.expiration_seconds ? nlohmann::json(*csr.expiration_seconds) : nullptr;
+  if (facts.ok()) {
+    fields["subject"] = SubjectToString(*facts);
+    std::vector<std::string> ips;
+    for (const auto& ip : facts->sans.ip_addresses) ips.push_back(ip.ToString());
+    fields["sans"] = {{"dns", facts->sans.dns_names},
+                      {"ip", ips},
+                      {"email", facts->sans.email_addresses},
+                      {"uri", facts->sans.uris},
+                      {"other", facts->sans.other}};
+    fields["key"] = KeyToString(facts->key);
+  } else {
+    fields["request_error"] = facts.error().message;
+  }
+  return fields;
+}
+
+nlohmann::json MakeDecisionEvent(const CsrObject& csr, const Decision& decision,
+                                 const kube::EventRecorderOptions& options,
+                                 std::chrono::system_clock::time_point now) {
+  const bool approve = decision.action == Action::kApprove;
+  nlohmann::json regarding = {{"apiVersion", "certificates.k8s.io/v1"},
+                              {"kind", "CertificateSigningRequest"},
+                              {"name", csr.name}};
+  if (!csr.uid.empty()) regarding["uid"] = csr.uid;
+  return {
+      {"apiVersion", "events.k8s.io/v1"},
+      {"kind", "Event"},
+      {"metadata", {{"name", EventName(csr.name, now)}, {"namespace", options.event_namespace}}},
+      {"regarding", std::move(regarding)},
+      {"reason", approve ? "AutoApproved" : "AutoDenied"},
+      {"action", approve ? "Approve" : "Deny"},
+      {"note", DecisionMessage(decision)},
+      {"type", approve ? "Normal" : "Warning"},
+      {"reportingController", kReportingController},
+      {"reportingInstance", options.reporting_instance},
+      {"eventTime", FormatMicroTime(now)}};
+}
+
+DecisionSink::DecisionSink(ApproverMetrics& metrics, const Clock& clock,
+                           kube::EventRecorder* events)
+    : metrics_(metrics), clock_(clock), events_(events) {}
+
+void DecisionSink::Written(const CsrObject& csr, const Result<CsrFacts>& facts,
+                           const Decision& decision, const LoadedPolicy& policy,
+                           std::chrono::steady_clock::time_point first_seen) {
+  metrics_.CountDecision(decision.action, RuleLabel(decision), decision.signer_label);
+  metrics_.ObserveDecisionLatency(
+      decision.action, std::chrono::duration<double>(clock_.SteadyNow() - first_seen).count());
+  nlohmann::json fields = AuditFields(csr, facts, decision);
+  fields["dry_run"] = false;
+  fields["policy_sha256"] = policy.summary.sha256;
+  LogEvent(spdlog::level::info, "csr decided", fields);
+  if (events_ != nullptr) {
+    events_->Record(MakeDecisionEvent(csr, decision, events_->options(), clock_.WallNow()));
+  }
+}
+
+void DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
+                           const Decision& decision, const LoadedPolicy& policy, bool dry_run) {
+  metrics_.CountDecision(decision.action, RuleLabel(decision), decision.signer_label);
+  nlohmann::json fields = AuditFields(csr, facts, decision);
+  fields["dry_run"] = dry_run;
+  fields["policy_sha256"] = policy.summary.sha256;
+  LogEvent(spdlog::level::info, dry_run ? "csr decided (dry run: nothing written)" : "csr decided",
+           fields);
+}
+
+void DecisionSink::WriteFailed(const std::string& name, std::string_view reason,
+                               const kube::ApiError& error) {
+  metrics_.CountDecisionError(reason);
+  LogEvent(spdlog::level::warn, WriteFailureMessage(reason),
+           {{"csr", name},
+            {"code", error.http_status},
+            {"reason", error.reason},
+            {"error", error.message}});
+}
+
+}  // namespace kca::controller

@@ -1,0 +1,82 @@
+#include "kube_csr_approver/kube/event_recorder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+namespace kca::kube {
+
+EventRecorder::EventRecorder(ApiClient& client, const Clock& clock, EventRecorderOptions options)
+    : client_(client),
+      options_(std::move(options)),
+      pace_(options_.qps, options_.burst, clock),
+      thread_([this] { Run(); }) {}
+
+EventRecorder::~EventRecorder() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  stop_.Cancel();
+  thread_.join();
+}
+
+bool EventRecorder::Record(nlohmann::json event) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_capacity) {
+      ++dropped_;
+      return false;
+    }
+    queue_.push_back(std::move(event));
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void EventRecorder::Run() {
+  const std::string path =
+      "/apis/events.k8s.io/v1/namespaces/" + options_.event_namespace + "/events";
+  while (true) {
+    nlohmann::json event;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      event = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (const auto wait = pace_.Reserve(); wait.count() > 0 && !stop_.SleepFor(wait)) return;
+    auto created = client_.Create(path, event, &stop_);
+    std::lock_guard lock(mutex_);
+    if (created.ok()) {
+      ++sent_;
+    } else {
+      ++failed_;
+      if (!created.error().canceled()) {
+        // Events are a courtesy: a warning, not a retry (the audit log has the decision).
+        spdlog::warn("could not record an Event about {}: {}",
+                     event.value("regarding", nlohmann::json::object()).value("name", "?"),
+                     created.error().message);
+      }
+    }
+  }
+}
+
+std::uint64_t EventRecorder::sent() const {
+  std::lock_guard lock(mutex_);
+  return sent_;
+}
+
+std::uint64_t EventRecorder::dropped() const {
+  std::lock_guard lock(mutex_);
+  return dropped_;
+}
+
+std::uint64_t EventRecorder::failed() const {
+  std::lock_guard lock(mutex_);
+  return failed_;
+}
+
+}  // namespace kca::kube
