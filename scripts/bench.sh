@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark once and regenerates docs/benchmarks.md from what they printed.
-#   bash scripts/bench.sh            full run (about 5 minutes on 2 idle cores)
+#   bash scripts/bench.sh            full run (6 minutes of benchmarks at load average 20 on 2 cores)
 #   bash scripts/bench.sh --quick    tiny sizes: proves the generator works, figures meaningless
+#   bash scripts/bench.sh --report-only DIR   rewrite the report from a previous run's outputs
+#                                    (after editing docs/benchmarks-analysis.md)
 # Environment: BENCH_BUILD_DIR (default build/bench), BENCH_BUILD_TYPE (default RelWithDebInfo,
 # so that perf/callgrind profiles have symbols), BENCH_OUTPUT (default docs/benchmarks.md),
 # BENCH_RESULTS (default: a fresh temporary directory, kept and printed at the end).
@@ -14,6 +16,12 @@ OUTPUT=${BENCH_OUTPUT:-$ROOT/docs/benchmarks.md}
 RESULTS=${BENCH_RESULTS:-$(mktemp -d /tmp/kca-bench.XXXXXX)}
 MODE=""
 if [[ "${1:-}" == "--quick" ]]; then MODE=" --quick"; fi
+if [[ "${1:-}" == "--report-only" ]]; then
+  python3 "$ROOT/scripts/bench_report.py" "${2:?--report-only DIR}" \
+    "$ROOT/docs/benchmarks-analysis.md" "$OUTPUT"
+  echo "== wrote $OUTPUT from $2"
+  exit 0
+fi
 mkdir -p "$RESULTS"
 
 if [[ -n "$MODE" ]]; then
