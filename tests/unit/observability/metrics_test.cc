@@ -1,8 +1,7 @@
 #include "kube_csr_approver/metrics.h"
 
-#include <prometheus/text_serializer.h>
-
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
 namespace kca {
 namespace {
@@ -26,11 +25,13 @@ TEST(ApproverMetricsTest, DecisionsAreCountedByDecisionRuleAndSigner) {
   metrics.CountDecision(Action::kDeny, "", "other");
   metrics.CountDecision(Action::kSkip, "devs", "other");  // skips are not decisions
   const std::string text = Render(metrics);
-  EXPECT_TRUE(Has(text, "kube_csr_approver_decisions_total{decision=\"approved\",rule=\"devs\","
-                        "signer=\"kubernetes.io/kube-apiserver-client\"} 2"))
+  EXPECT_TRUE(Has(text,
+                  "kube_csr_approver_decisions_total{decision=\"approved\",rule=\"devs\","
+                  "signer=\"kubernetes.io/kube-apiserver-client\"} 2"))
       << text;
-  EXPECT_TRUE(Has(text, "kube_csr_approver_decisions_total{decision=\"denied\",rule=\"none\","
-                        "signer=\"other\"} 1"))
+  EXPECT_TRUE(Has(text,
+                  "kube_csr_approver_decisions_total{decision=\"denied\",rule=\"none\","
+                  "signer=\"other\"} 1"))
       << text;
   EXPECT_EQ(text.find("skipped"), std::string::npos) << text;
   EXPECT_TRUE(Has(text, "kube_csr_approver_build_info{revision=\"abc\",version=\"1.2.3\"} 1"));
@@ -43,6 +44,19 @@ TEST(ApproverMetricsTest, ZeroSeriesExistBeforeTheFirstEvent) {
   EXPECT_TRUE(Has(text, "kube_csr_approver_watch_restarts_total{reason=\"expired\"} 0"));
   EXPECT_TRUE(Has(text, "kube_csr_approver_decision_errors_total{reason=\"conflict\"} 0"));
   EXPECT_TRUE(Has(text, "kube_csr_approver_leader 0"));
+}
+
+TEST(ApproverMetricsTest, UnexpectedErrorsAreCountedByABoundedThreadName) {
+  ApproverMetrics metrics("v", "r");
+  EXPECT_TRUE(
+      Has(Render(metrics), "kube_csr_approver_unexpected_errors_total{thread=\"worker\"} 0"));
+  metrics.CountUnexpectedError("informer");
+  metrics.CountUnexpectedError("something invented");
+  const std::string text = Render(metrics);
+  EXPECT_TRUE(Has(text, "kube_csr_approver_unexpected_errors_total{thread=\"informer\"} 1"))
+      << text;
+  EXPECT_TRUE(Has(text, "kube_csr_approver_unexpected_errors_total{thread=\"other\"} 1")) << text;
+  EXPECT_EQ(text.find("something invented"), std::string::npos);
 }
 
 TEST(ApproverMetricsTest, PendingReplacesTheWholeSet) {
@@ -81,12 +95,15 @@ TEST(ApproverMetricsTest, ApiRequestsWatchRestartsLatencyAndLeader) {
   EXPECT_TRUE(Has(text, "kube_csr_approver_api_requests_total{code=\"200\",verb=\"put\"} 2"));
   EXPECT_TRUE(Has(text, "kube_csr_approver_api_requests_total{code=\"409\",verb=\"put\"} 1"));
   EXPECT_TRUE(Has(text, "kube_csr_approver_watch_restarts_total{reason=\"expired\"} 1"));
-  EXPECT_TRUE(Has(text, "kube_csr_approver_decision_latency_seconds_count{decision=\"approved\"} 1"));
   EXPECT_TRUE(
-      Has(text, "kube_csr_approver_decision_latency_seconds_bucket{decision=\"approved\",le=\"0.025\"} 1"))
+      Has(text, "kube_csr_approver_decision_latency_seconds_count{decision=\"approved\"} 1"));
+  EXPECT_TRUE(Has(
+      text,
+      "kube_csr_approver_decision_latency_seconds_bucket{decision=\"approved\",le=\"0.025\"} 1"))
       << text;
-  EXPECT_TRUE(
-      Has(text, "kube_csr_approver_decision_latency_seconds_bucket{decision=\"approved\",le=\"0.01\"} 0"));
+  EXPECT_TRUE(Has(
+      text,
+      "kube_csr_approver_decision_latency_seconds_bucket{decision=\"approved\",le=\"0.01\"} 0"));
   EXPECT_TRUE(Has(text, "kube_csr_approver_leader 1"));
   EXPECT_TRUE(Has(text, "kube_csr_approver_decision_errors_total{reason=\"conflict\"} 1"));
 }
@@ -105,8 +122,8 @@ TEST(ProcessCollectorTest, ReportsThisProcess) {
   EXPECT_GE(values["process_open_fds"], 3);
   EXPECT_GE(values["process_max_fds"], values["process_open_fds"]);
   EXPECT_GE(values["process_cpu_seconds_total"], 0);
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_NEAR(values["process_start_time_seconds"], now, 3600);
 }
 
