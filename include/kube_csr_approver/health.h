@@ -74,8 +74,10 @@ class ProbeServer {
  public:
   // `bind_address` as in the CLI: "0.0.0.0:8081", "127.0.0.1:0" (any free port), "[::]:8081".
   // Error when the address cannot be parsed or bound.
+  // A route that throws is answered 500, logged and reported to `on_handler_error` (optional).
   static Result<std::unique_ptr<ProbeServer>> Start(const std::string& bind_address,
-                                                    ProbeRoutes routes);
+                                                    ProbeRoutes routes,
+                                                    std::function<void()> on_handler_error = {});
   virtual ~ProbeServer() = default;
   // The bound port (useful with port 0).
   virtual int port() const = 0;

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "kube_csr_approver/controller/approval_writer.h"
+#include "kube_csr_approver/logging.h"
 #include "time_format.h"
 
 namespace kca::controller {
@@ -52,7 +53,13 @@ EventRecorder::EventRecorder(kube::ApiClient& client, const Clock& clock,
       clock_(clock),
       options_(std::move(options)),
       pace_(options_.qps, options_.burst, clock),
-      thread_([this] { Run(); }) {}
+      thread_([this] {
+        // Run() returns when stopping; after an exception it carries on with the next Event.
+        while (!RunGuarded(
+            "events", [this] { Run(); }, options_.on_unexpected_error)) {
+          if (!stop_.SleepFor(std::chrono::seconds(1))) return;
+        }
+      }) {}
 
 EventRecorder::~EventRecorder() {
   {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,6 +32,9 @@ struct EventRecorderOptions {
   // Sending pace, in events per second and burst; qps <= 0 = unlimited. Default: 10/s, burst 25.
   double qps = 10;
   int burst = 25;
+  // Told when the sending thread's guard caught an exception (it logs, waits 1 s and carries
+  // on). Optional.
+  std::function<void()> on_unexpected_error;
 };
 
 // The events.k8s.io/v1 Event for an approve/deny decision on `csr` at `now`.
