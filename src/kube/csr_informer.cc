@@ -287,7 +287,12 @@ CsrInformer::Next CsrInformer::WatchOnce() {
       spdlog::warn("{}; relisting after a backoff", error.message);
       return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
     }
-    received_any = true;
+    if (!received_any) {
+      // Events are progress: the next failure starts the backoff over, so a watch a proxy cuts
+      // every few events is resumed within about a second, not after ever longer waits.
+      received_any = true;
+      backoff_.Reset();
+    }
     SetInTouch(true);
     Deliver(event);
   }

@@ -64,7 +64,8 @@ struct CsrInformerOptions {
   // stretched by up to 100 %.
   ExponentialBackoff::Options backoff{std::chrono::milliseconds(800), std::chrono::seconds(30), 2.0,
                                       1.0};
-  // The backoff starts over once no failure happened for this long. Default: 2 min (client-go).
+  // The backoff starts over once no failure happened for this long (client-go), or when a watch
+  // delivered an event. Default: 2 min.
   std::chrono::seconds backoff_reset_after{120};
   // A watch that ends cleanly within this, with no event, counts as a failure. Default: 1 s.
   std::chrono::milliseconds min_watch_duration{1000};
