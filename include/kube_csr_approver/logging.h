@@ -3,10 +3,11 @@
 // invalid UTF-8 from a hostile CSR are escaped or replaced). Never log tokens or keys.
 #pragma once
 
-#include <string_view>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/common.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "kube_csr_approver/result.h"
 
@@ -25,5 +26,11 @@ Status ConfigureLogging(std::string_view level, std::string_view format,
 // `fields` must be a JSON object. Thread-safe.
 void LogEvent(spdlog::level::level_enum level, std::string_view message,
               const nlohmann::json& fields);
+
+// A long-running thread's top-level guard: runs `body`; when it throws anything, logs it at
+// error level naming `thread`, calls `on_error` (e.g. counts unexpected_errors_total) and returns
+// false, so the caller backs off and carries on. True when `body` returned. Never throws.
+bool RunGuarded(std::string_view thread, const std::function<void()>& body,
+                const std::function<void()>& on_error) noexcept;
 
 }  // namespace kca

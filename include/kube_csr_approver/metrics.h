@@ -58,6 +58,12 @@ class ApproverMetrics {
   void CountApiRequest(std::string_view verb, std::string_view code);
   // watch_restarts_total{reason}: timeout, closed, expired, error.
   void CountWatchRestart(std::string_view reason);
+  // unexpected_errors_total{thread}: exceptions a thread's top-level guard caught (a bug or input
+  // no decoder anticipated; the thread logged it, backed off and went on). thread is one of
+  // kGuardedThreads; anything else is counted as "other".
+  static constexpr const char* kGuardedThreads[] = {"informer",        "worker", "maintenance",
+                                                    "leader_election", "events", "probe"};
+  void CountUnexpectedError(std::string_view thread);
   // policy_reloads_total{result}: success or failure.
   void CountPolicyReload(bool success);
   // policy_info{sha256, rules} = 1 for the policy in force; the previous one is removed.
@@ -80,6 +86,7 @@ class ApproverMetrics {
   prometheus::Family<prometheus::Gauge>& oldest_pending_age_;
   prometheus::Family<prometheus::Counter>& api_requests_;
   prometheus::Family<prometheus::Counter>& watch_restarts_;
+  prometheus::Family<prometheus::Counter>& unexpected_errors_;
   prometheus::Family<prometheus::Counter>& policy_reloads_;
   prometheus::Family<prometheus::Gauge>& policy_info_;
   prometheus::Gauge& policy_last_reload_successful_;

@@ -174,7 +174,8 @@ int RunController(RunOptions options) {
   }
 
   // 4. HTTP: probes and metrics.
-  auto probes = ProbeServer::Start(options.health_probe_bind_address, HealthRoutes(health));
+  auto probes = ProbeServer::Start(options.health_probe_bind_address, HealthRoutes(health),
+                                   [&metrics] { metrics.CountUnexpectedError("probe"); });
   if (!probes.ok()) {
     spdlog::critical("--health-probe-bind-address: {}", probes.error().message);
     spdlog::shutdown();

@@ -13,6 +13,9 @@ namespace {
 
 // The maintenance loop wakes at least this often to look at the (possibly fake) clock.
 constexpr auto kMaintenanceTick = std::chrono::milliseconds(100);
+// After a thread's guard caught an exception: wait this long before carrying on.
+const kube::ExponentialBackoff::Options kGuardBackoff{std::chrono::seconds(1),
+                                                      std::chrono::seconds(30), 2.0, 0.2};
 
 }  // namespace
 
@@ -88,8 +91,13 @@ void Controller::WorkerLoop() {
       std::lock_guard lock(mutex_);
       ++busy_workers_;
     }
+    // A failure the guard caught is retried later through the queue's per-item backoff.
     std::chrono::nanoseconds retry_after{0};
-    const auto outcome = reconciler_->Reconcile(item->name, &cancel_in_flight_, &retry_after);
+    auto outcome = Reconciler::Outcome::kRetry;
+    RunGuarded(
+        "worker",
+        [&] { outcome = reconciler_->Reconcile(item->name, &cancel_in_flight_, &retry_after); },
+        [this] { metrics_.CountUnexpectedError("worker"); });
     if (outcome == Reconciler::Outcome::kRetry) {
       queue_.Retry(item->name, item->requestor, retry_after);
     } else if (outcome == Reconciler::Outcome::kWaitForFacts) {
@@ -111,7 +119,11 @@ void Controller::Run() {
   health_.SetPolicyLoaded(policies_.Current() != nullptr);
   if (elector_ == nullptr) metrics_.SetLeader(true);
   if (options_.record_events && !options_.dry_run) {
-    events_ = std::make_unique<kube::EventRecorder>(client_, clock_, options_.events);
+    kube::EventRecorderOptions events = options_.events;
+    if (!events.on_unexpected_error) {
+      events.on_unexpected_error = [this] { metrics_.CountUnexpectedError("events"); };
+    }
+    events_ = std::make_unique<kube::EventRecorder>(client_, clock_, std::move(events));
   }
   ReconcilerOptions reconciler_options = options_.reconciler;
   reconciler_options.dry_run = options_.dry_run;
@@ -129,7 +141,18 @@ void Controller::Run() {
   for (int i = 0; i < std::max(1, options_.workers); ++i)
     workers.emplace_back([this] { WorkerLoop(); });
   std::thread elector_thread;
-  if (elector_ != nullptr) elector_thread = std::thread([this] { elector_->Run(stop_elector_); });
+  if (elector_ != nullptr) {
+    elector_thread = std::thread([this] {
+      // Run() returns when stopped; after an exception the elector starts over (its IsLeader()
+      // expires with the renew deadline by itself, so no write slips through meanwhile).
+      kube::ExponentialBackoff backoff(kGuardBackoff);
+      while (!RunGuarded(
+          "leader_election", [this] { elector_->Run(stop_elector_); },
+          [this] { metrics_.CountUnexpectedError("leader_election"); })) {
+        if (!stop_elector_.SleepFor(backoff.Next())) break;
+      }
+    });
+  }
   std::unique_ptr<kube::CsrInformer> informer;
   if (options_.run_informer) {
     kube::CsrInformerOptions informer_options = options_.informer;
@@ -138,6 +161,13 @@ void Controller::Run() {
         metrics_.CountWatchRestart(kube::ToString(reason));
       };
     }
+    if (!informer_options.on_sync_state) {
+      informer_options.on_sync_state = [this](bool in_touch) { health_.RecordSyncState(in_touch); };
+    }
+    if (!informer_options.on_unexpected_error) {
+      informer_options.on_unexpected_error = [this] { metrics_.CountUnexpectedError("informer"); };
+    }
+    if (informer_options.clock == nullptr) informer_options.clock = &clock_;
     informer = std::make_unique<kube::CsrInformer>(client_, *this, std::move(informer_options));
     informer->Start();
   }
@@ -154,22 +184,28 @@ void Controller::Run() {
     std::unique_lock lock(mutex_);
     while (!stop_requested_) {
       lock.unlock();
-      const auto now = clock_.SteadyNow();
-      if (policy_file_ != nullptr && now >= next_poll) {
-        policy_file_->Poll();  // a successful reload re-queues every pending CSR
-        next_poll = now + options_.policy_poll_interval;
-      }
-      if (options_.resync_period.count() > 0 && now >= next_resync) {
-        RequeueAll();
-        next_resync = now + options_.resync_period;
-      }
-      gate_.Refresh();  // the renew deadline closes the gate without a callback
-      if (now >= next_gauges) {
-        metrics_.SetPending(cache_.PendingBySigner());
-        next_gauges = now + options_.gauge_interval;
-      }
+      const bool ok = RunGuarded(
+          "maintenance",
+          [&] {
+            const auto now = clock_.SteadyNow();
+            if (policy_file_ != nullptr && now >= next_poll) {
+              next_poll = now + options_.policy_poll_interval;
+              policy_file_->Poll();  // a successful reload re-queues every pending CSR
+            }
+            if (options_.resync_period.count() > 0 && now >= next_resync) {
+              next_resync = now + options_.resync_period;
+              RequeueAll();
+            }
+            gate_.Refresh();  // the renew deadline closes the gate without a callback
+            if (now >= next_gauges) {
+              next_gauges = now + options_.gauge_interval;
+              metrics_.SetPending(cache_.PendingBySigner());
+            }
+          },
+          [this] { metrics_.CountUnexpectedError("maintenance"); });
       lock.lock();
-      changed_.wait_for(lock, kMaintenanceTick, [this] { return stop_requested_; });
+      changed_.wait_for(lock, ok ? kMaintenanceTick : kGuardBackoff.initial,
+                        [this] { return stop_requested_; });
     }
   }
 

@@ -120,6 +120,11 @@ bool LeaderElector::TryAcquireOrRenew(const kube::Cancellation* cancel) {
   }
 
   nlohmann::json lease = std::move(*fetched);
+  if (!lease.is_object()) {
+    spdlog::warn("leader election: Lease {} read back as a JSON {}, not an object", LeasePath(),
+                 lease.type_name());
+    return false;
+  }
   const nlohmann::json record = RecordOf(lease);
   if (record != observed_spec_) {
     observed_spec_ = record;
@@ -169,8 +174,9 @@ void LeaderElector::Release(const kube::Cancellation* cancel) {
     leading_ = false;  // before the write: nothing may be written once the lease is given up
   }
   if (metrics_ != nullptr) metrics_->SetLeader(false);
-  if (held_lease_.is_null()) return;
+  if (!held_lease_.is_object()) return;  // none, or the server answered with something else
   nlohmann::json lease = held_lease_;
+  if (!lease["spec"].is_object()) lease["spec"] = nlohmann::json::object();
   const std::string now = FormatMicroTime(clock_.WallNow());
   lease["spec"]["holderIdentity"] = "";
   lease["spec"]["leaseDurationSeconds"] = 1;

@@ -43,6 +43,7 @@ CsrInformer::CsrInformer(ApiClient& client, CsrEventHandler& handler, CsrInforme
     : client_(client),
       handler_(handler),
       options_(std::move(options)),
+      backoff_(options_.backoff, options_.seed != 0 ? options_.seed : std::random_device{}()),
       seed_(options_.seed != 0 ? options_.seed : std::random_device{}()) {}
 
 CsrInformer::~CsrInformer() { Stop(); }
@@ -68,58 +69,102 @@ void CsrInformer::SetResourceVersion(std::string rv) {
   resource_version_ = std::move(rv);
 }
 
-void CsrInformer::Restarted(WatchRestartReason reason) {
+std::chrono::steady_clock::time_point CsrInformer::Now() const {
+  return (options_.clock != nullptr ? *options_.clock : RealClock::Instance()).SteadyNow();
+}
+
+void CsrInformer::SetInTouch(bool in_touch) {
+  if (in_touch_ == in_touch) return;
+  in_touch_ = in_touch;
+  if (options_.on_sync_state) options_.on_sync_state(in_touch);
+}
+
+CsrInformer::Next CsrInformer::Restart(WatchRestartReason reason, Next next) {
+  if (reason != WatchRestartReason::kTimeout && reason != WatchRestartReason::kClosed) {
+    SetInTouch(false);
+  }
   if (options_.on_watch_restart) options_.on_watch_restart(reason);
+  return next;
+}
+
+bool CsrInformer::Backoff() {
+  // As client-go's backoff manager: the delay keeps growing across failures, also when a relist
+  // in between succeeds (a server answering every watch with 410 must not be hammered), and
+  // starts over only after a quiet period.
+  const auto now = Now();
+  if (last_backoff_ && now - *last_backoff_ >= options_.backoff_reset_after) backoff_.Reset();
+  last_backoff_ = now;
+  const std::chrono::nanoseconds delay = backoff_.Next();
+  return options_.sleep ? options_.sleep(delay, stop_) : stop_.SleepFor(delay);
 }
 
 void CsrInformer::Run() {
-  ExponentialBackoff backoff(options_.backoff, seed_);
   while (!stop_.cancelled()) {
-    if (relist_) {
-      if (!ListAndDeliver(backoff)) return;
-      continue;
+    Next next = Next::kWatch;
+    bool unexpected = false;
+    // The thread's top-level guard: nothing a server sends (or a bug) may end the process.
+    try {
+      next = relist_ ? ListAndDeliver() : WatchOnce();
+    } catch (const std::exception& e) {
+      spdlog::error("CSR informer: unexpected failure, relisting after a backoff: {}", e.what());
+      unexpected = true;
+    } catch (...) {
+      spdlog::error("CSR informer: unexpected failure, relisting after a backoff");
+      unexpected = true;
     }
-    bool received_any = false;
-    const WatchRestartReason reason = WatchOnce(received_any);
     if (stop_.cancelled()) return;
-    Restarted(reason);
-    if (received_any) backoff.Reset();
-    // A clean end at the server's timeout is routine: reconnect at once. Anything else waits,
-    // so a failing server is not hammered.
-    if (reason != WatchRestartReason::kTimeout && reason != WatchRestartReason::kExpired) {
-      if (!stop_.SleepFor(backoff.Next())) return;
+    if (unexpected) {
+      relist_ = true;
+      next = Next::kRelistAfterBackoff;
+      try {
+        SetInTouch(false);
+        if (options_.on_unexpected_error) options_.on_unexpected_error();
+      } catch (...) {
+        // Reporting is best effort here; the loop itself must go on.
+      }
     }
+    if (next != Next::kWatch && !Backoff()) return;
   }
 }
 
-bool CsrInformer::ListAndDeliver(ExponentialBackoff& backoff) {
+CsrInformer::Next CsrInformer::ListAndDeliver() {
   const std::string path(kCsrCollectionPath);
-  ListOptions list;
+  ListOptions list;  // resourceVersion "": a consistent read, whatever went wrong before
   list.limit = options_.page_size;
   list.label_selector = options_.label_selector;
   list.field_selector = options_.field_selector;
   std::unordered_set<std::string> listed;
   std::string list_rv;
+  bool started_over = false;
   while (true) {
     auto page = client_.List(path, list, &stop_);
     if (!page.ok()) {
-      if (page.error().canceled() || stop_.cancelled()) return false;
-      spdlog::warn("listing CSRs failed, retrying: {}", page.error().message);
-      if (page.error().expired()) {
-        // The continue token outlived the server's history: start the list over.
+      const ApiError& error = page.error();
+      if (error.canceled() || stop_.cancelled()) return Next::kWatch;
+      if (error.expired() && !list.continue_token.empty() && !started_over) {
+        // The continue token outlived the server's history: start the list over, once at once
+        // (client-go's pager falls back to a full list the same way).
+        spdlog::info("listing CSRs: the continue token expired; listing again from the start");
         list.continue_token.clear();
         listed.clear();
+        started_over = true;
         continue;
       }
-      return stop_.SleepFor(backoff.Next());
+      spdlog::warn("listing CSRs failed, retrying after a backoff: {}", error.message);
+      return Restart(error.expired() || error.resource_version_too_large
+                         ? WatchRestartReason::kExpired
+                         : WatchRestartReason::kError,
+                     Next::kRelistAfterBackoff);
     }
     const nlohmann::json& body = *page;
-    const auto items = body.find("items");
-    const auto metadata = body.find("metadata");
+    const auto items = body.is_object() ? body.find("items") : body.end();
+    const auto metadata = body.is_object() ? body.find("metadata") : body.end();
     if (!body.is_object() || metadata == body.end() || !metadata->is_object() ||
         (items != body.end() && !items->is_array() && !items->is_null())) {
-      spdlog::warn("listing CSRs: the answer is not a CertificateSigningRequestList; retrying");
-      return stop_.SleepFor(backoff.Next());
+      spdlog::warn(
+          "listing CSRs: the answer is not a CertificateSigningRequestList; retrying after a "
+          "backoff");
+      return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
     }
     if (list.continue_token.empty()) list_rv = ResourceVersionOf(body);
     if (items != body.end() && items->is_array()) {
@@ -141,8 +186,9 @@ bool CsrInformer::ListAndDeliver(ExponentialBackoff& backoff) {
     list.continue_token = std::move(next);
   }
   if (list_rv.empty()) {
-    spdlog::warn("listing CSRs: the list has no metadata.resourceVersion; retrying");
-    return stop_.SleepFor(backoff.Next());
+    spdlog::warn(
+        "listing CSRs: the list has no metadata.resourceVersion; retrying after a backoff");
+    return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
   }
   for (const std::string& name : known_names_) {
     if (!listed.contains(name)) handler_.OnDelete(name);
@@ -150,13 +196,15 @@ bool CsrInformer::ListAndDeliver(ExponentialBackoff& backoff) {
   known_names_ = std::move(listed);
   SetResourceVersion(list_rv);
   relist_ = false;
-  backoff.Reset();
   synced_.store(true);
+  SetInTouch(true);
   handler_.OnSynced();
-  return true;
+  return Next::kWatch;
 }
 
-WatchRestartReason CsrInformer::WatchOnce(bool& received_any) {
+CsrInformer::Next CsrInformer::WatchOnce() {
+  // A server's clean end this close to the timeout asked for is its timeout.
+  constexpr auto kTimeoutSlack = std::chrono::seconds(1);
   std::mt19937_64 random(seed_++);
   std::uniform_int_distribution<std::int64_t> timeout(
       options_.min_watch_timeout.count(),
@@ -168,45 +216,84 @@ WatchRestartReason CsrInformer::WatchOnce(bool& received_any) {
   watch.label_selector = options_.label_selector;
   watch.field_selector = options_.field_selector;
 
+  // Started before the request, as client-go does: some proxies send headers with the first event.
+  const auto started = Now();
   auto stream = client_.Watch(std::string(kCsrCollectionPath), watch, &stop_);
   if (!stream.ok()) {
     const ApiError& error = stream.error();
-    if (error.canceled()) return WatchRestartReason::kClosed;
-    if (error.expired()) {
+    if (error.canceled() || stop_.cancelled()) return Next::kWatch;
+    if (error.expired() || error.resource_version_too_large) {
       relist_ = true;
-      spdlog::info("watch of CSRs from resourceVersion {} expired; relisting",
-                   watch.resource_version);
-      return WatchRestartReason::kExpired;
+      spdlog::info("watch of CSRs from resourceVersion {} refused ({}); relisting",
+                   watch.resource_version, error.message);
+      return Restart(WatchRestartReason::kExpired, Next::kRelistAfterBackoff);
     }
-    spdlog::warn("watching CSRs failed: {}", error.message);
-    return error.http_status == 0 && error.reason == "NetworkError" ? WatchRestartReason::kClosed
-                                                                    : WatchRestartReason::kError;
+    // As client-go's isWatchErrorRetriable: an unreachable or throttling server is watched again
+    // from where we were; any other answer is a reason to relist.
+    const bool rewatch =
+        error.http_status == 429 || (error.http_status == 0 && error.reason == "NetworkError");
+    spdlog::warn("watching CSRs failed: {}; {} after a backoff", error.message,
+                 rewatch ? "watching again" : "relisting");
+    if (!rewatch) relist_ = true;
+    return Restart(WatchRestartReason::kError,
+                   rewatch ? Next::kWatchAfterBackoff : Next::kRelistAfterBackoff);
   }
+  SetInTouch(true);  // the server accepted our resourceVersion
+  bool received_any = false;
   while (true) {
     auto next = (*stream)->Next();
     if (!next.ok()) {
       const ApiError& error = next.error();
-      if (!error.canceled()) spdlog::info("watch of CSRs ended: {}", error.message);
-      return error.reason == "NetworkError" || error.canceled() ? WatchRestartReason::kClosed
-                                                                : WatchRestartReason::kError;
-    }
-    if (!next->has_value()) return WatchRestartReason::kTimeout;
-    const WatchEvent& event = **next;
-    received_any = true;
-    if (event.type == "ERROR") {
-      const auto code = event.object.find("code");
-      const ApiError error = DecodeApiError(
-          code != event.object.end() && code->is_number_integer() ? code->get<int>() : 0,
-          event.object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "",
-          "watch of CSRs");
-      if (error.expired()) {
-        relist_ = true;
-        spdlog::info("{}; relisting", error.message);
-        return WatchRestartReason::kExpired;
+      if (error.canceled() || stop_.cancelled()) return Next::kWatch;
+      if (error.reason == "NetworkError") {
+        spdlog::info("watch of CSRs cut: {}; watching again after a backoff", error.message);
+        return Restart(WatchRestartReason::kError, Next::kWatchAfterBackoff);
       }
-      spdlog::warn("{} (an ERROR event); watching again", error.message);
-      return WatchRestartReason::kError;
+      // An unreadable line may have been any event, a deletion included: relist to catch up.
+      spdlog::warn("watch of CSRs: {}; relisting after a backoff", error.message);
+      relist_ = true;
+      return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
     }
+    if (!next->has_value()) {
+      const auto lasted = Now() - started;
+      if (!received_any && lasted < options_.min_watch_duration) {
+        // client-go's "very short watch": a proxy or server that ends every watch at once must
+        // not be reconnected to in a tight loop.
+        spdlog::warn(
+            "watch of CSRs ended after {} ms with no event (a very short watch); relisting after a "
+            "backoff",
+            std::chrono::duration_cast<std::chrono::milliseconds>(lasted).count());
+        relist_ = true;
+        return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
+      }
+      return Restart(lasted + kTimeoutSlack >= watch.timeout ? WatchRestartReason::kTimeout
+                                                             : WatchRestartReason::kClosed,
+                     Next::kWatch);
+    }
+    const WatchEvent& event = **next;
+    if (event.type == "ERROR") {
+      int code = 0;
+      if (auto it = event.object.find("code");
+          it != event.object.end() && it->is_number_integer()) {
+        const auto value = it->get<std::int64_t>();
+        if (value >= 100 && value <= 599) code = static_cast<int>(value);
+      }
+      const ApiError error = DecodeApiStatus(code, event.object, "watch of CSRs (an ERROR event)");
+      relist_ = true;  // client-go relists after any watch error
+      if (error.expired() || error.resource_version_too_large) {
+        spdlog::info("{}; relisting", error.message);
+        return Restart(WatchRestartReason::kExpired, Next::kRelistAfterBackoff);
+      }
+      spdlog::warn("{}; relisting after a backoff", error.message);
+      return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
+    }
+    if (!received_any) {
+      // Events are progress: the next failure starts the backoff over, so a watch a proxy cuts
+      // every few events is resumed within about a second, not after ever longer waits.
+      received_any = true;
+      backoff_.Reset();
+    }
+    SetInTouch(true);
     Deliver(event);
   }
 }

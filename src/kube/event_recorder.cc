@@ -4,13 +4,21 @@
 
 #include <utility>
 
+#include "kube_csr_approver/logging.h"
+
 namespace kca::kube {
 
 EventRecorder::EventRecorder(ApiClient& client, const Clock& clock, EventRecorderOptions options)
     : client_(client),
       options_(std::move(options)),
       pace_(options_.qps, options_.burst, clock),
-      thread_([this] { Run(); }) {}
+      thread_([this] {
+        // Run() returns when stopping; after an exception it carries on with the next Event.
+        while (!RunGuarded(
+            "events", [this] { Run(); }, options_.on_unexpected_error)) {
+          if (!stop_.SleepFor(std::chrono::seconds(1))) return;
+        }
+      }) {}
 
 EventRecorder::~EventRecorder() {
   {

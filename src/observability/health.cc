@@ -4,8 +4,12 @@
 
 namespace kca {
 
-HealthState::HealthState(const Clock& clock, std::chrono::steady_clock::duration stuck_after)
-    : clock_(clock), stuck_after_(stuck_after), last_progress_(clock.SteadyNow()) {}
+HealthState::HealthState(const Clock& clock, std::chrono::steady_clock::duration stuck_after,
+                         std::chrono::steady_clock::duration unsynced_after)
+    : clock_(clock),
+      stuck_after_(stuck_after),
+      unsynced_after_(unsynced_after),
+      last_progress_(clock.SteadyNow()) {}
 
 void HealthState::SetPolicyLoaded(bool loaded) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -15,6 +19,15 @@ void HealthState::SetPolicyLoaded(bool loaded) {
 void HealthState::SetSynced(bool synced) {
   std::lock_guard<std::mutex> lock(mutex_);
   synced_ = synced;
+}
+
+void HealthState::RecordSyncState(bool in_touch) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (in_touch) {
+    out_of_touch_since_.reset();
+  } else if (!out_of_touch_since_) {
+    out_of_touch_since_ = clock_.SteadyNow();
+  }
 }
 
 void HealthState::RecordBacklog(std::size_t backlog) {
@@ -35,8 +48,8 @@ ProbeResult HealthState::Liveness() const {
   const auto idle = clock_.SteadyNow() - last_progress_;
   if (backlog_ > 0 && idle > stuck_after_) {
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(idle).count();
-    return {500, "work loop stuck: " + std::to_string(backlog_) + " CSRs waiting, no progress for " +
-                     std::to_string(seconds) + " s"};
+    return {500, "work loop stuck: " + std::to_string(backlog_) +
+                     " CSRs waiting, no progress for " + std::to_string(seconds) + " s"};
   }
   return {200, "ok"};
 }
@@ -45,6 +58,17 @@ ProbeResult HealthState::Readiness() const {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!policy_loaded_) return {503, "policy not loaded"};
   if (!synced_) return {503, "initial CSR list not synced yet"};
+  if (out_of_touch_since_) {
+    const auto out = clock_.SteadyNow() - *out_of_touch_since_;
+    if (out > unsynced_after_) {
+      const auto seconds = [](auto d) {
+        return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+      };
+      return {503, "CSR list+watch out of touch with the API server for " + seconds(out) +
+                       " s (more than " + seconds(unsynced_after_) +
+                       " s): see the log and kube_csr_approver_watch_restarts_total"};
+    }
+  }
   return {200, "ok"};
 }
 

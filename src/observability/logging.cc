@@ -113,4 +113,31 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message,
   current_fields = nullptr;
 }
 
+namespace {
+
+void ReportGuarded(std::string_view thread, const char* what,
+                   const std::function<void()>& on_error) noexcept {
+  try {
+    spdlog::error("{} thread: unexpected failure, backing off and carrying on: {}", thread, what);
+    if (on_error) on_error();
+  } catch (...) {
+    // Reporting is best effort; the thread itself must go on.
+  }
+}
+
+}  // namespace
+
+bool RunGuarded(std::string_view thread, const std::function<void()>& body,
+                const std::function<void()>& on_error) noexcept {
+  try {
+    body();
+    return true;
+  } catch (const std::exception& e) {
+    ReportGuarded(thread, e.what(), on_error);
+  } catch (...) {
+    ReportGuarded(thread, "an exception of unknown type", on_error);
+  }
+  return false;
+}
+
 }  // namespace kca

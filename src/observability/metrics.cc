@@ -1,6 +1,7 @@
 #include "kube_csr_approver/metrics.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace kca {
 namespace {
@@ -63,6 +64,10 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
                           .Name("kube_csr_approver_watch_restarts_total")
                           .Help("Times the CSR watch was restarted, by reason.")
                           .Register(*registry_)),
+      unexpected_errors_(BuildCounter()
+                             .Name("kube_csr_approver_unexpected_errors_total")
+                             .Help("Exceptions caught by a thread's top-level guard, by thread.")
+                             .Register(*registry_)),
       policy_reloads_(BuildCounter()
                           .Name("kube_csr_approver_policy_reloads_total")
                           .Help("Policy file reloads, by result.")
@@ -99,6 +104,7 @@ ApproverMetrics::ApproverMetrics(std::string_view version, std::string_view revi
   for (const char* reason : {"timeout", "closed", "expired", "error"}) {
     watch_restarts_.Add({{"reason", reason}});
   }
+  for (const char* thread : kGuardedThreads) unexpected_errors_.Add({{"thread", thread}});
   for (const char* reason : {"conflict", "forbidden", "api", "parse"}) {
     decision_errors_.Add({{"reason", reason}});
   }
@@ -171,6 +177,12 @@ void ApproverMetrics::CountApiRequest(std::string_view verb, std::string_view co
 
 void ApproverMetrics::CountWatchRestart(std::string_view reason) {
   watch_restarts_.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void ApproverMetrics::CountUnexpectedError(std::string_view thread) {
+  const bool known = std::find(std::begin(kGuardedThreads), std::end(kGuardedThreads), thread) !=
+                     std::end(kGuardedThreads);
+  unexpected_errors_.Add({{"thread", known ? std::string(thread) : "other"}}).Increment();
 }
 
 void ApproverMetrics::CountPolicyReload(bool success) {

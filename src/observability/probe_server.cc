@@ -6,16 +6,20 @@
 #include <vector>
 
 #include "kube_csr_approver/health.h"
+#include "kube_csr_approver/logging.h"
 
 namespace kca {
 namespace {
 
 class RouteHandler final : public CivetHandler {
  public:
-  explicit RouteHandler(std::function<ProbeResult()> route) : route_(std::move(route)) {}
+  RouteHandler(std::function<ProbeResult()> route, std::function<void()> on_error)
+      : route_(std::move(route)), on_error_(std::move(on_error)) {}
 
   bool handleGet(CivetServer*, mg_connection* connection) override {
-    const ProbeResult result = route_();
+    ProbeResult result{500, "internal error (see the log)"};
+    RunGuarded(
+        "probe", [&] { result = route_(); }, on_error_);
     const std::string body = result.body + "\n";
     mg_printf(connection,
               "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -27,6 +31,7 @@ class RouteHandler final : public CivetHandler {
 
  private:
   std::function<ProbeResult()> route_;
+  std::function<void()> on_error_;
 };
 
 // "HOST:PORT" as Kubernetes controllers spell bind addresses ("0.0.0.0:8081", "[::]:8081",
@@ -66,7 +71,8 @@ class CivetProbeServer final : public ProbeServer {
 }  // namespace
 
 Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(const std::string& bind_address,
-                                                       ProbeRoutes routes) {
+                                                        ProbeRoutes routes,
+                                                        std::function<void()> on_handler_error) {
   auto ports = ToCivetPorts(bind_address);
   if (!ports.ok()) return ports.error();
   std::unique_ptr<CivetServer> server;
@@ -79,7 +85,7 @@ Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(const std::string& bind_
   }
   std::vector<std::unique_ptr<RouteHandler>> handlers;
   for (auto& [path, route] : routes) {
-    handlers.push_back(std::make_unique<RouteHandler>(std::move(route)));
+    handlers.push_back(std::make_unique<RouteHandler>(std::move(route), on_handler_error));
     // "$" anchors the URI: /healthz/x must not reach the /healthz handler.
     server->addHandler(path + "$", handlers.back().get());
   }

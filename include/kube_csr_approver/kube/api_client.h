@@ -30,6 +30,11 @@ struct ApiError {
   std::string message;  // Status.message or the transport error, prefixed with the request
   std::optional<std::chrono::seconds> retry_after;  // from a Retry-After header
   bool transient = false;  // retrying later may succeed: 429, 5xx, 401 (token may rotate), network
+  // The resourceVersion asked for is newer than the server's (a Status cause
+  // ResourceVersionTooLarge, or a 504 Timeout saying "Too large resource version"; e.g. after an
+  // etcd restore): only a list from resourceVersion="" recovers (client-go reflector.go,
+  // isTooLargeResourceVersionError).
+  bool resource_version_too_large = false;
 
   bool not_found() const { return http_status == 404; }
   bool conflict() const { return http_status == 409; }
@@ -40,8 +45,12 @@ struct ApiError {
 
 // The error for an HTTP answer `http_status` (>= 400) with `body` (a Status object or anything),
 // its Retry-After header value (seconds) if any, and `request` ("GET /apis/...") for the message.
+// Never throws, whatever the body holds: fields of unexpected types are ignored.
 ApiError DecodeApiError(int http_status, std::string_view body, std::string_view retry_after,
                         std::string_view request);
+// The same for an already parsed Status (a watch ERROR event's object). `status` may be any JSON
+// value; only string reason/message and the details.causes list are read.
+ApiError DecodeApiStatus(int http_status, const nlohmann::json& status, std::string_view request);
 
 // A value or an ApiError. Accessing the wrong alternative is a programming error (asserted).
 template <typename T>

@@ -8,11 +8,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_set>
 
+#include "kube_csr_approver/clock.h"
 #include "kube_csr_approver/csr_object.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
@@ -37,28 +39,53 @@ class CsrEventHandler {
   virtual void OnSynced() = 0;
 };
 
-// Why a watch ended (label values of watch_restarts_total).
+// Why a list+watch cycle restarted (label values of watch_restarts_total).
 enum class WatchRestartReason {
-  kTimeout,  // the server ended the stream at its timeoutSeconds (normal)
-  kClosed,   // the connection dropped or timed out on our side
-  kExpired,  // 410: the resourceVersion left the server's history; a relist follows
-  kError,    // any other error status, ERROR event or malformed stream
+  kTimeout,  // the server ended the stream cleanly at its timeoutSeconds (normal)
+  kClosed,   // the stream ended cleanly before its timeout, after >= 1 s or some events (a proxy
+             // or a server shutting down closed it): watched again at once, as client-go does
+  kExpired,  // 410, or a resourceVersion newer than the server's: a relist follows
+  kError,    // a list that failed, an error status or ERROR event, a connection cut mid-stream,
+             // an unreadable line, a watch that ended in under 1 s with no event
 };
 std::string_view ToString(WatchRestartReason reason);
 
+// Checked against client-go's reflector (staging/src/k8s.io/client-go/tools/cache/reflector.go:
+// Run/BackoffUntil with NewExponentialBackoffManager(800ms, 30s, 2min, 2.0, 1.0), watch(),
+// watchHandler's "very short watch", relistResourceVersion, isTooLargeResourceVersionError).
 struct CsrInformerOptions {
   int page_size = 500;  // list limit per page. Default: 500.
   // Server-side watch timeout, drawn uniformly from [min, max] per watch (client-go: 300..600 s)
   // so a fleet of replicas does not reconnect in step. Defaults: 300 s, 600 s.
   std::chrono::seconds min_watch_timeout{300};
   std::chrono::seconds max_watch_timeout{600};
-  // Delay between failed attempts (list errors, watch errors, drops). Reset after a success.
-  ExponentialBackoff::Options backoff{std::chrono::milliseconds(500), std::chrono::seconds(30), 2.0,
-                                      0.2};
+  // Delay before a relist or re-watch after a failure or expiry (never after a watch ended
+  // normally). Grows with every failure; client-go's values: 800 ms doubling to 30 s, each
+  // stretched by up to 100 %.
+  ExponentialBackoff::Options backoff{std::chrono::milliseconds(800), std::chrono::seconds(30), 2.0,
+                                      1.0};
+  // The backoff starts over once no failure happened for this long (client-go), or when a watch
+  // delivered an event. Default: 2 min.
+  std::chrono::seconds backoff_reset_after{120};
+  // A watch that ends cleanly within this, with no event, counts as a failure. Default: 1 s.
+  std::chrono::milliseconds min_watch_duration{1000};
   std::string label_selector;  // optional, passed to list and watch
   std::string field_selector;  // optional (metadata.name and spec.signerName only)
-  // Told of every watch end, on the informer's thread; optional; must be quick.
+  // Told of every restart of the list+watch cycle (watch ends and failed lists), on the
+  // informer's thread; optional; must be quick.
   std::function<void(WatchRestartReason)> on_watch_restart;
+  // Told when the informer gains (true) or loses (false) touch with the server: true after a
+  // complete list, a watch opened from a known resourceVersion or an event received; false after
+  // a failure or expiry. Only changes are reported. Informer's thread; optional; must be quick.
+  std::function<void(bool in_touch)> on_sync_state;
+  // Told when the informer thread's top-level guard caught an exception (a bug, or input no
+  // decoder anticipated): it logs, relists after a backoff and continues. Optional.
+  std::function<void()> on_unexpected_error;
+  // Measures watch durations and the backoff reset. Default (null): RealClock.
+  const Clock* clock = nullptr;
+  // Waits `delay` unless `stop` is cancelled first (returns false then). Default (empty): real
+  // time, cut short by Stop(). Tests pass one that advances a fake clock.
+  std::function<bool(std::chrono::nanoseconds delay, const Cancellation& stop)> sleep;
   std::uint64_t seed = 0;  // for timeouts and jitter; 0 = random
 };
 
@@ -66,6 +93,8 @@ struct CsrInformerOptions {
 // Ownership: `client` and `handler` are borrowed and must outlive the informer.
 // Thread-safety: Start/Stop from one controlling thread; synced() and resource_version() from
 // any thread. Memory: the names of known CSRs (to notice deletions across relists), no objects.
+// Every list is a consistent read (resourceVersion=""), so a relist also recovers from a
+// resourceVersion the server no longer knows (expired) or does not know yet (too large).
 class CsrInformer {
  public:
   CsrInformer(ApiClient& client, CsrEventHandler& handler, CsrInformerOptions options = {});
@@ -85,14 +114,24 @@ class CsrInformer {
   std::string resource_version() const;
 
  private:
+  // What to do after a list or watch ended.
+  enum class Next { kWatch, kWatchAfterBackoff, kRelistAfterBackoff };
+
   void Run();
-  // Lists every page and delivers it. Returns false when stopped.
-  bool ListAndDeliver(ExponentialBackoff& backoff);
-  // Watches until the stream ends. Returns the reason; sets relist_ on expiry.
-  WatchRestartReason WatchOnce(bool& received_any);
+  // One list or one watch; what follows it.
+  Next RunOnce();
+  // Lists every page and delivers it.
+  Next ListAndDeliver();
+  // Watches until the stream ends.
+  Next WatchOnce();
+  // Reports the end of a watch or list, and what follows it.
+  Next Restart(WatchRestartReason reason, Next next);
   void Deliver(const WatchEvent& event);
   void SetResourceVersion(std::string rv);
-  void Restarted(WatchRestartReason reason);
+  void SetInTouch(bool in_touch);
+  // Waits the next backoff delay. Returns false when stopped.
+  bool Backoff();
+  std::chrono::steady_clock::time_point Now() const;
 
   ApiClient& client_;
   CsrEventHandler& handler_;
@@ -105,6 +144,9 @@ class CsrInformer {
   // Informer thread only:
   std::unordered_set<std::string> known_names_;
   bool relist_ = true;
+  std::optional<bool> in_touch_;
+  ExponentialBackoff backoff_;
+  std::optional<std::chrono::steady_clock::time_point> last_backoff_;
   std::uint64_t seed_;
 };
 

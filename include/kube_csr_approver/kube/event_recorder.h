@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,6 +30,9 @@ struct EventRecorderOptions {
   // Sending pace, in events per second and burst; qps <= 0 = unlimited. Default: 10/s, burst 25.
   double qps = 10;
   int burst = 25;
+  // Told when the sending thread's guard caught an exception (it logs, waits 1 s and carries
+  // on). Optional.
+  std::function<void()> on_unexpected_error;
 };
 
 // POSTs each recorded Event to /apis/events.k8s.io/v1/namespaces/<event_namespace>/events, at

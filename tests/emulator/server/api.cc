@@ -1128,6 +1128,8 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
         --faults_.expire_next_watches;
         plan.expire_at_once = true;
       }
+      plan.raw_chunks = std::move(faults_.next_watch_raw_chunks);
+      faults_.next_watch_raw_chunks.clear();
       plan.drop_after_events = faults_.drop_watch_after_events;
       plan.drop_after =
           std::chrono::milliseconds(static_cast<int64_t>(faults_.drop_watch_after_seconds * 1000));
@@ -1588,6 +1590,13 @@ ApiServer::StreamEnd ApiServer::Stream(const WatchPlan& plan,
       plan.drop_after.count() > 0 ? start + plan.drop_after : Steady::time_point::max();
   uint64_t sent = 0;
   uint64_t last = plan.from_resource_version;
+  if (!plan.raw_chunks.empty()) {
+    for (const std::string& chunk : plan.raw_chunks) {
+      if (chunk.empty()) continue;  // an empty chunk would end the chunked body
+      if (!write(chunk)) break;
+    }
+    return StreamEnd::kFinished;
+  }
   if (plan.expire_at_once) {
     uint64_t current = store_.CurrentResourceVersion();
     write(too_old(last, current + 1));
@@ -1702,6 +1711,18 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
       for (auto it = body.begin(); it != body.end(); ++it) {
         const std::string& k = it.key();
         const Json& v = it.value();
+        if (k == "nextWatchRawChunks") {
+          std::vector<std::string> chunks;
+          for (const Json& chunk : v.is_array() ? v : Json::array({nullptr})) {
+            if (!chunk.is_string()) {
+              return RespondStatus(
+                  BadRequestStatus("control API: nextWatchRawChunks must be a list of strings"));
+            }
+            chunks.push_back(chunk.get<std::string>());
+          }
+          next.next_watch_raw_chunks = std::move(chunks);
+          continue;
+        }
         if (!v.is_number()) {
           return RespondStatus(
               BadRequestStatus("control API: fault " + Quote(k) + " must be a number"));
@@ -1748,6 +1769,7 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
         Respond(JsonResponse(200, {{"dropWatchAfterEvents", faults_.drop_watch_after_events},
                                    {"dropWatchAfterSeconds", faults_.drop_watch_after_seconds},
                                    {"expireNextWatches", faults_.expire_next_watches},
+                                   {"nextWatchRawChunks", faults_.next_watch_raw_chunks},
                                    {"conflictNextApprovals", faults_.conflict_next_approvals},
                                    {"throttleNextRequests", faults_.throttle_next_requests},
                                    {"retryAfterSeconds", faults_.retry_after_seconds},

@@ -66,6 +66,7 @@ struct WatchPlan {
   bool expire_at_once = false;              // injected 410
   uint64_t drop_after_events = 0;           // injected: 0 = never
   std::chrono::milliseconds drop_after{0};  // injected: 0 = never
+  std::vector<std::string> raw_chunks;      // injected: sent verbatim instead of events
 };
 
 struct Outcome {
@@ -84,6 +85,9 @@ struct FaultSettings {
   double error_fraction = 0;
   int error_code = 500;
   int latency_ms = 0;
+  // The next watch sends these chunks verbatim (no newline added), then ends cleanly: hostile or
+  // malformed watch lines for client tests. Control API only.
+  std::vector<std::string> next_watch_raw_chunks;
 };
 
 struct ApiOptions {

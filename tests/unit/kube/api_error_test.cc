@@ -81,5 +81,51 @@ TEST(CancellationTest, RunsCallbacksOnceAndEndsSleeps) {
   EXPECT_EQ(late, 1);
 }
 
+// client-go's isTooLargeResourceVersionError (tools/cache/reflector.go): the cause type, or a
+// Timeout whose cause message or message says so (servers before 1.18.6).
+TEST(DecodeApiErrorTest, RecognisesATooLargeResourceVersion) {
+  EXPECT_TRUE(
+      DecodeApiError(504,
+                     R"({"kind":"Status","reason":"Timeout","message":"Timeout: Too large )"
+                     R"(resource version: 9, current: 4","details":{"causes":[{"reason":)"
+                     R"("ResourceVersionTooLarge","message":"Too large resource version"}]}})",
+                     "", "GET /x")
+          .resource_version_too_large);
+  EXPECT_TRUE(DecodeApiError(504,
+                             R"({"kind":"Status","reason":"Timeout","details":{"causes":[)"
+                             R"({"message":"Too large resource version"}]}})",
+                             "", "GET /x")
+                  .resource_version_too_large);
+  EXPECT_TRUE(DecodeApiError(
+                  504,
+                  R"({"kind":"Status","reason":"Timeout","message":"Too large resource version"})",
+                  "", "GET /x")
+                  .resource_version_too_large);
+  EXPECT_FALSE(
+      DecodeApiError(504, R"({"kind":"Status","reason":"Timeout","message":"slow etcd"})", "", "x")
+          .resource_version_too_large);
+  EXPECT_FALSE(
+      DecodeApiError(500, R"({"kind":"Status","message":"Too large resource version"})", "", "x")
+          .resource_version_too_large);
+}
+
+// A Status from a hostile or broken server: fields of any type are ignored, never thrown on.
+TEST(DecodeApiErrorTest, IgnoresFieldsOfUnexpectedTypes) {
+  for (const char* body :
+       {R"({"kind":5,"reason":"Conflict"})", R"({"kind":["Status"]})",
+        R"({"kind":"Status","reason":7,"message":{"a":1}})", R"({"kind":"Status","details":"x"})",
+        R"({"kind":"Status","details":{"causes":{"a":1}}})",
+        R"({"kind":"Status","details":{"causes":[1,"x",null,{"reason":5,"message":[]}]}})",
+        R"([1,2,3])", R"("Status")", R"({"kind":"Status","message":"trunc)"}) {
+    SCOPED_TRACE(body);
+    const ApiError error = DecodeApiError(504, body, "", "GET /x");
+    EXPECT_EQ(error.http_status, 504);
+    EXPECT_FALSE(error.resource_version_too_large);
+    EXPECT_THAT(error.message, HasSubstr("GET /x: HTTP 504"));
+  }
+  const ApiError not_status = DecodeApiStatus(500, nlohmann::json::array({1}), "watch");
+  EXPECT_THAT(not_status.message, HasSubstr("not a Status object"));
+}
+
 }  // namespace
 }  // namespace kca::kube

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "kube_csr_approver/kube/api_client.h"
@@ -16,10 +17,12 @@ namespace kca::testing {
 
 // One watch connection: an optional open error, then events or errors in order, then either a
 // clean end or, with `hang`, blocking until cancelled (a quiet but healthy connection).
+// `before_end` (optional) runs just before the clean end, e.g. to let fake time pass.
 struct WatchScript {
   std::optional<kube::ApiError> open_error;
   std::vector<kube::ApiResult<std::optional<kube::WatchEvent>>> steps;
   bool hang = false;
+  std::function<void()> before_end;
 };
 
 inline kube::ApiError HttpError(int code, std::string reason = "") {
@@ -48,6 +51,16 @@ class FakeApiClient final : public kube::ApiClient {
   void QueueWatch(WatchScript script) {
     std::lock_guard lock(mutex_);
     watches_.push_back(std::move(script));
+  }
+  // What every list / watch gets once the queue is empty (instead of hanging): a server stuck in
+  // one behaviour.
+  void SetListFallback(kube::ApiResult<nlohmann::json> page) {
+    std::lock_guard lock(mutex_);
+    list_fallback_ = std::move(page);
+  }
+  void SetWatchFallback(WatchScript script) {
+    std::lock_guard lock(mutex_);
+    watch_fallback_ = std::move(script);
   }
   std::vector<kube::ListOptions> list_calls() const {
     std::lock_guard lock(mutex_);
@@ -85,6 +98,7 @@ class FakeApiClient final : public kube::ApiClient {
       lists_.pop_front();
       return page;
     }
+    if (list_fallback_) return *list_fallback_;
     lock.unlock();
     return Hang(cancel);
   }
@@ -100,6 +114,8 @@ class FakeApiClient final : public kube::ApiClient {
     if (!watches_.empty()) {
       script = std::move(watches_.front());
       watches_.pop_front();
+    } else if (watch_fallback_) {
+      script = *watch_fallback_;
     } else {
       script.hang = true;
     }
@@ -146,8 +162,12 @@ class FakeApiClient final : public kube::ApiClient {
     Stream(WatchScript script, const kube::Cancellation* cancel)
         : script_(std::move(script)), cancel_(cancel) {}
     kube::ApiResult<std::optional<kube::WatchEvent>> Next() override {
-      if (next_ < script_.steps.size()) return script_.steps[next_++];
-      if (!script_.hang) return std::optional<kube::WatchEvent>();
+      // Moved, not copied: a copy of deeply nested JSON recurses once per level.
+      if (next_ < script_.steps.size()) return std::move(script_.steps[next_++]);
+      if (!script_.hang) {
+        if (script_.before_end) script_.before_end();
+        return std::optional<kube::WatchEvent>();
+      }
       return Hang(cancel_);
     }
 
@@ -162,6 +182,8 @@ class FakeApiClient final : public kube::ApiClient {
   std::uint64_t generation_ = 0;
   std::deque<kube::ApiResult<nlohmann::json>> lists_;
   std::deque<WatchScript> watches_;
+  std::optional<kube::ApiResult<nlohmann::json>> list_fallback_;
+  std::optional<WatchScript> watch_fallback_;
   std::vector<kube::ListOptions> list_calls_;
   std::vector<kube::WatchOptions> watch_calls_;
 };

@@ -1,11 +1,10 @@
 #include "kube_csr_approver/health.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 namespace kca {
 namespace {
@@ -70,12 +69,14 @@ std::pair<int, std::string> HttpGet(int port, const std::string& path) {
     close(fd);
     return {-1, ""};
   }
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   (void)!write(fd, request.data(), request.size());
   std::string response;
   char buffer[4096];
   ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, static_cast<size_t>(n));
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+    response.append(buffer, static_cast<size_t>(n));
   close(fd);
   const auto space = response.find(' ');
   const auto body = response.find("\r\n\r\n");
@@ -116,6 +117,31 @@ TEST(ProbeServerTest, RefusesBadOrBusyAddresses) {
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.error().message.find("cannot listen on 127.0.0.1:"), std::string::npos)
       << second.error().message;
+}
+
+// An informer that cannot list or watch for longer than the bound makes the replica unready
+// (before: /readyz stayed green while the informer re-watched a dead resourceVersion for ever).
+TEST(HealthStateTest, UnreadyWhileTheInformerIsOutOfTouchForLongerThanTheBound) {
+  FakeClock clock;
+  HealthState health(clock, minutes(2), seconds(120));
+  health.SetPolicyLoaded(true);
+  health.SetSynced(true);
+  health.RecordSyncState(false);
+  clock.steady += seconds(100);
+  health.RecordSyncState(false);  // a later failure does not restart the clock
+  clock.steady += seconds(20);
+  EXPECT_EQ(health.Readiness().status, 200);
+  clock.steady += seconds(1);
+  const ProbeResult unready = health.Readiness();
+  EXPECT_EQ(unready.status, 503);
+  EXPECT_NE(unready.body.find("out of touch with the API server for 121 s"), std::string::npos)
+      << unready.body;
+  health.RecordSyncState(true);
+  EXPECT_EQ(health.Readiness().status, 200);
+  // A new outage starts from zero.
+  health.RecordSyncState(false);
+  clock.steady += seconds(60);
+  EXPECT_EQ(health.Readiness().status, 200);
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
 #include "kube_csr_approver/logging.h"
 
+#include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <sstream>
-
-#include <gtest/gtest.h>
+#include <stdexcept>
 
 namespace kca {
 namespace {
@@ -60,8 +60,9 @@ TEST_F(LoggingTest, TextLinesAreOneLinePerEvent) {
            {{"csr", "alice-client"}, {"subject", "CN=alice, O=devs"}});
   const auto lines = Lines();
   ASSERT_EQ(lines.size(), 1u) << out_.str();
-  EXPECT_NE(lines[0].find(" info decision\\nforged line csr=alice-client subject=\"CN=alice, O=devs\""),
-            std::string::npos)
+  EXPECT_NE(
+      lines[0].find(" info decision\\nforged line csr=alice-client subject=\"CN=alice, O=devs\""),
+      std::string::npos)
       << lines[0];
 }
 
@@ -74,6 +75,27 @@ TEST_F(LoggingTest, RefusesUnknownLevelsAndFormats) {
   EXPECT_NE(bad_format.message().find("--log-format \"xml\" is not one of text, json"),
             std::string::npos);
   EXPECT_TRUE(ConfigureLogging("off", "text", Sink()).ok());
+}
+
+TEST_F(LoggingTest, RunGuardedContainsAnyExceptionLogsAndReportsIt) {
+  ASSERT_TRUE(ConfigureLogging("info", "text", Sink()).ok());
+  int reported = 0;
+  int ran = 0;
+  EXPECT_TRUE(RunGuarded(
+      "worker", [&] { ++ran; }, [&] { ++reported; }));
+  EXPECT_FALSE(RunGuarded(
+      "worker", [] { throw std::runtime_error("boom"); }, [&] { ++reported; }));
+  EXPECT_FALSE(RunGuarded(
+      "events", [] { throw 42; }, nullptr));
+  EXPECT_FALSE(RunGuarded(
+      "probe", [] { throw std::logic_error("x"); }, [] { throw std::runtime_error("metric"); }));
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(reported, 1);
+  const auto lines = Lines();
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("worker thread: unexpected failure"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("boom"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("an exception of unknown type"), std::string::npos) << lines[1];
 }
 
 }  // namespace

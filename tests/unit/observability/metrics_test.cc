@@ -79,6 +79,17 @@ TEST(ApproverMetricsTest, PolicyLastReloadSuccessful) {
   EXPECT_TRUE(Has(Render(metrics), "kube_csr_approver_policy_last_reload_successful 0"));
   metrics.SetPolicyLastReloadSuccessful(true);
   EXPECT_TRUE(Has(Render(metrics), "kube_csr_approver_policy_last_reload_successful 1"));
+TEST(ApproverMetricsTest, UnexpectedErrorsAreCountedByABoundedThreadName) {
+  ApproverMetrics metrics("v", "r");
+  EXPECT_TRUE(
+      Has(Render(metrics), "kube_csr_approver_unexpected_errors_total{thread=\"worker\"} 0"));
+  metrics.CountUnexpectedError("informer");
+  metrics.CountUnexpectedError("something invented");
+  const std::string text = Render(metrics);
+  EXPECT_TRUE(Has(text, "kube_csr_approver_unexpected_errors_total{thread=\"informer\"} 1"))
+      << text;
+  EXPECT_TRUE(Has(text, "kube_csr_approver_unexpected_errors_total{thread=\"other\"} 1")) << text;
+  EXPECT_EQ(text.find("something invented"), std::string::npos);
 }
 
 TEST(ApproverMetricsTest, PendingReplacesTheWholeSet) {
