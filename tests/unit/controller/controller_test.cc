@@ -220,5 +220,31 @@ TEST_F(ControllerTest, OnlyTheLeaderWritesAndAnotherTakesOverWhenItStops) {
   EXPECT_EQ(testing::MetricValue(metrics_b, "kube_csr_approver_leader"), 1);
 }
 
+// Issue 9 item 6: a leader whose renewals hang loses the gate at its renew deadline; the
+// approval write it has in flight is aborted then, not left to land after another replica may
+// hold the Lease, and nothing is retried while it does not lead.
+TEST_F(ControllerTest, ADeposedLeaderAbortsItsWriteInFlight) {
+  auto options = Options();
+  LeaderElectionOptions election;
+  election.lease_namespace = "ops";
+  election.identity = "a";
+  election.lease_duration = 3s;
+  election.renew_deadline = 2s;
+  election.retry_period = 20ms;
+  options.leader_election = election;
+  options.record_events = false;
+  RunningController a(api_, RealClock::Instance(), metrics_, health_, policies_, nullptr, options);
+  ASSERT_TRUE(WaitUntil([&] { return a->MayWrite(); }));
+
+  api_.BlockWrites(true);  // the approval and the Lease renewals hang from now on
+  api_.Store(Path("held"), CsrJson("held", "alice", "alice", "team-a"));
+  ASSERT_TRUE(api_.WaitForBlockedWrites(2)) << "the approval write and a renewal in flight";
+  // At the renew deadline the gate closes and the approval write is cancelled (the renewal
+  // stays blocked until shutdown).
+  ASSERT_TRUE(WaitUntil([&] { return !a->MayWrite() && api_.blocked_writes() == 1; }));
+  EXPECT_EQ(ApprovalWrites(), 1);
+  EXPECT_EQ(ConditionOf("held"), "");
+}
+
 }  // namespace
 }  // namespace kca::controller
