@@ -153,17 +153,27 @@ int RunController(RunOptions options) {
 
   // 3. The controller.
   controller::ControllerOptions controller_options;
+  Result<std::unique_ptr<kube::ApiClient>> lease_client = std::unique_ptr<kube::ApiClient>();
   controller_options.workers = options.workers;
   controller_options.dry_run = options.dry_run;
   controller_options.resync_period = options.resync_period;
   if (options.leader_elect) {
-    controller::LeaderElectionOptions election;
+    kube::LeaderElectionOptions election;
     election.lease_namespace = options.leader_election_namespace.empty()
                                    ? config->namespace_name
                                    : options.leader_election_namespace;
     election.lease_name = options.leader_election_id;
     election.identity = LeaderIdentity();
     controller_options.leader_election = election;
+    // The Lease gets a client of its own: its own rate budget, connections and credentials.
+    lease_client = kube::NewApiClient(*config, kube::NewCredentialSource(*config, clock), clock,
+                                      kube::LeaderElectionClientOptions(election, client_options));
+    if (!lease_client.ok()) {
+      spdlog::critical("{}", lease_client.error().message);
+      spdlog::shutdown();
+      return kExitStartupFailure;
+    }
+    controller_options.lease_client = lease_client->get();
   }
   controller::Controller controller(**client, clock, metrics, health, policies, &policy_file,
                                     controller_options);
@@ -207,6 +217,7 @@ int RunController(RunOptions options) {
   probes->reset();
   stop_metrics.join();
   client->reset();
+  if (lease_client.ok()) lease_client->reset();
   LogEvent(spdlog::level::info, "stopped", nlohmann::json::object());
   spdlog::shutdown();
   return kExitOk;
