@@ -71,7 +71,7 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name,
       nlohmann::json fields = AuditFields(csr, facts, decision);
       fields["dry_run"] = false;
       fields["policy_sha256"] = policy->summary.sha256;
-      LogEvent(spdlog::level::info, "csr decided", fields);
+      LogAudit("csr decided", fields);
       if (events_ != nullptr) events_->Record(csr, decision);
       return Outcome::kDone;
     }
@@ -129,8 +129,7 @@ void Reconciler::AuditOnce(const CsrObject& csr, const Result<CsrFacts>& facts,
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = dry_run;
   fields["policy_sha256"] = policy.summary.sha256;
-  LogEvent(spdlog::level::info, dry_run ? "csr decided (dry run: nothing written)" : "csr decided",
-           fields);
+  LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided", fields);
 }
 
 }  // namespace kca::controller
