@@ -83,6 +83,11 @@ class ProbeServer {
   virtual int port() const = 0;
 };
 
+// Why nothing can listen on `bind_address` ("HOST:PORT"), in the OS's words, lower case
+// ("address already in use", "cannot assign requested address"), found by binding a socket
+// there once; empty when such a bind works. For errors of servers whose libraries say less.
+std::string BindFailureReason(const std::string& bind_address);
+
 // /healthz and /readyz over one HealthState.
 ProbeRoutes HealthRoutes(const HealthState& health);
 

@@ -33,4 +33,9 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message,
 bool RunGuarded(std::string_view thread, const std::function<void()>& body,
                 const std::function<void()>& on_error) noexcept;
 
+// The audit line of a decision: written whatever --log-level says (even "error" or "off"), at
+// level "info" with the field "audit": true, so that every approval and denial leaves a trace.
+// `fields` must be a JSON object. Thread-safe.
+void LogAudit(std::string_view message, const nlohmann::json& fields);
+
 }  // namespace kca

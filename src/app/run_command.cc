@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <thread>
@@ -32,17 +33,25 @@ constexpr int kExitStartupFailure = 1;
 // The work loop counts as stuck when waiting CSRs see no progress for this long (/healthz).
 constexpr auto kStuckAfter = std::chrono::minutes(2);
 
-// Unique among replicas: the pod name (HOSTNAME in Kubernetes) plus a random suffix, so a
-// restarted pod with the same name is a new holder.
-std::string LeaderIdentity() {
+// The pod name: POD_NAME (the chart sets it from the downward API), else the hostname (which
+// Kubernetes sets to the pod name). Events' reportingInstance.
+std::string PodName() {
+  if (const char* pod = std::getenv("POD_NAME"); pod != nullptr && *pod != '\0') return pod;
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
+  return host;
+}
+
+// Unique among replicas: the pod name plus a random suffix (as client-go's examples do), so a
+// restarted pod with the same name is a new holder.
+std::string LeaderIdentity() {
   std::random_device random;
-  return std::string(host) + "_" + std::to_string(random() % 100000000);
+  return PodName() + "_" + std::to_string(random() % 100000000);
 }
 
 // Signals are blocked in every thread (they inherit the mask) and taken synchronously here, so
-// no handler runs in signal context; the first SIGTERM/SIGINT stops the controller.
+// no handler runs in signal context; the first SIGTERM/SIGINT stops the controller, a second
+// one ends the process at once (an operator who asks twice does not want to wait).
 class SignalWaiter {
  public:
   SignalWaiter() {
@@ -53,11 +62,17 @@ class SignalWaiter {
   }
   ~SignalWaiter() { Finish(); }
 
-  // Starts the waiting thread; `callback` runs on it for the first signal.
+  // Starts the waiting thread; `callback` runs on it for the first signal. A second signal
+  // (SIGTERM or SIGINT, while the shutdown runs) exits with 128 + its number, skipping teardown.
   void OnSignal(std::function<void(int)> callback) {
     thread_ = std::thread([this, callback = std::move(callback)] {
       int signal = 0;
-      if (sigwait(&set_, &signal) == 0 && !finished_) callback(signal);
+      if (sigwait(&set_, &signal) != 0 || finished_) return;
+      callback(signal);
+      if (sigwait(&set_, &signal) != 0 || finished_) return;
+      static constexpr char kMessage[] = "second signal: exiting at once\n";
+      (void)!::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+      std::_Exit(128 + signal);
     });
   }
 
@@ -87,7 +102,9 @@ Result<std::unique_ptr<prometheus::Exposer>> StartMetricsServer(const std::strin
     exposer->RegisterCollectable(metrics.process_collector());
     return exposer;
   } catch (const std::exception& e) {
-    return Error{"--metrics-bind-address " + address + ": cannot listen: " + e.what()};
+    const std::string reason = BindFailureReason(address);
+    return Error{"--metrics-bind-address " + address +
+                 ": cannot listen: " + (reason.empty() ? e.what() : reason)};
   }
 }
 
@@ -153,17 +170,28 @@ int RunController(RunOptions options) {
 
   // 3. The controller.
   controller::ControllerOptions controller_options;
+  controller_options.events.reporting_instance = PodName();
+  Result<std::unique_ptr<kube::ApiClient>> lease_client = std::unique_ptr<kube::ApiClient>();
   controller_options.workers = options.workers;
   controller_options.dry_run = options.dry_run;
   controller_options.resync_period = options.resync_period;
   if (options.leader_elect) {
-    controller::LeaderElectionOptions election;
+    kube::LeaderElectionOptions election;
     election.lease_namespace = options.leader_election_namespace.empty()
                                    ? config->namespace_name
                                    : options.leader_election_namespace;
     election.lease_name = options.leader_election_id;
     election.identity = LeaderIdentity();
     controller_options.leader_election = election;
+    // The Lease gets a client of its own: its own rate budget, connections and credentials.
+    lease_client = kube::NewApiClient(*config, kube::NewCredentialSource(*config, clock), clock,
+                                      kube::LeaderElectionClientOptions(election, client_options));
+    if (!lease_client.ok()) {
+      spdlog::critical("{}", lease_client.error().message);
+      spdlog::shutdown();
+      return kExitStartupFailure;
+    }
+    controller_options.lease_client = lease_client->get();
   }
   controller::Controller controller(**client, clock, metrics, health, policies, &policy_file,
                                     controller_options);
@@ -208,6 +236,7 @@ int RunController(RunOptions options) {
   probes->reset();
   stop_metrics.join();
   client->reset();
+  if (lease_client.ok()) lease_client->reset();
   LogEvent(spdlog::level::info, "stopped", nlohmann::json::object());
   spdlog::shutdown();
   return kExitOk;

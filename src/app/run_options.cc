@@ -18,7 +18,7 @@ void AddRunFlags(CLI::App& command, RunOptions& options) {
   WithEnv(command.add_option("--policy", options.policy_path, "Policy file (YAML or JSON)"),
           "policy");
   WithEnv(command.add_option("--kubeconfig", options.kubeconfig,
-                             "kubeconfig file; without it, the in-cluster service account"),
+                             "kubeconfig file; without it: $KUBECONFIG, in-cluster, ~/.kube/config"),
           "kubeconfig");
   WithEnv(command.add_flag("--dry-run", options.dry_run,
                            "Decide, log and count, but write nothing to the API server"),

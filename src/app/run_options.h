@@ -13,7 +13,7 @@ namespace kca {
 
 struct RunOptions {
   std::string policy_path;  // required
-  std::string kubeconfig;   // empty: in-cluster configuration
+  std::string kubeconfig;   // empty: $KUBECONFIG, in-cluster, ~/.kube/config (client-go order)
   bool dry_run = false;
   bool leader_elect = false;
   std::string leader_election_namespace;  // empty: the pod's namespace

@@ -32,9 +32,18 @@ Controller::Controller(kube::ApiClient& client, const Clock& clock, ApproverMetr
       cache_(clock, [this](const CsrObject& csr) { return InitialSignerLabel(csr); }),
       queue_(clock, &health, options_.queue) {
   if (options_.leader_election) {
-    elector_ = std::make_unique<LeaderElector>(
-        client_, clock_, &metrics_, *options_.leader_election,
-        LeaderElector::Callbacks{[this] { RequeueAll(); }, [this] { gate_.Refresh(); }});
+    kube::LeaderElector::Callbacks callbacks;
+    callbacks.started_leading = [this] {
+      metrics_.SetLeader(true);
+      RequeueAll();
+    };
+    callbacks.stopped_leading = [this] {
+      metrics_.SetLeader(false);
+      gate_.Refresh();  // aborts approval writes in flight
+    };
+    elector_ = std::make_unique<kube::LeaderElector>(
+        options_.lease_client != nullptr ? *options_.lease_client : client_, clock_,
+        *options_.leader_election, std::move(callbacks));
   }
   if (policy_file_ != nullptr) policy_file_->set_on_reloaded([this] { RequeueAll(); });
 }
@@ -46,7 +55,9 @@ Controller::~Controller() {
 
 Status Controller::Validate() const {
   if (policies_.Current() == nullptr) return Error{"no policy loaded"};
-  if (options_.leader_election) return ValidateLeaderElectionOptions(*options_.leader_election);
+  if (options_.leader_election) {
+    return kube::ValidateLeaderElectionOptions(*options_.leader_election);
+  }
   return Status::Ok();
 }
 

@@ -104,7 +104,7 @@ void DecisionSink::Written(const CsrObject& csr, const Result<CsrFacts>& facts,
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = false;
   fields["policy_sha256"] = policy.summary.sha256;
-  LogEvent(spdlog::level::info, "csr decided", fields);
+  LogAudit("csr decided", fields);
   if (events_ != nullptr) {
     events_->Record(MakeDecisionEvent(csr, decision, events_->options(), clock_.WallNow()));
   }
@@ -116,7 +116,7 @@ void DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = dry_run;
   fields["policy_sha256"] = policy.summary.sha256;
-  LogEvent(spdlog::level::info, dry_run ? "csr decided (dry run: nothing written)" : "csr decided",
+  LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided",
            fields);
 }
 

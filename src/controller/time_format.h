@@ -1,15 +1,9 @@
-// Kubernetes timestamps: metav1.Time (RFC 3339, seconds) and metav1.MicroTime (6 fractional
-// digits).
+// The Kubernetes timestamp formats live with the rest of the API machinery in kube/.
 #pragma once
 
-#include <chrono>
-#include <string>
+#include "../kube/time_format.h"
 
 namespace kca::controller {
-
-// "2026-11-29T02:48:16Z" (UTC).
-std::string FormatRfc3339(std::chrono::system_clock::time_point time);
-// "2026-11-29T02:48:16.123456Z" (UTC).
-std::string FormatMicroTime(std::chrono::system_clock::time_point time);
-
+using kube::FormatMicroTime;
+using kube::FormatRfc3339;
 }  // namespace kca::controller

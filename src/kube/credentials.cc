@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "exec_plugin.h"
 #include "files.h"
@@ -78,39 +81,50 @@ class TokenFileCredentials final : public CredentialSource {
 };
 
 // An exec plugin's credential, cached until shortly before its expiry or until a 401.
+// The plugin never runs under the lock readers take: while the cached credential is still valid
+// (before its expirationTimestamp), a refresh due by the margin runs on a background thread and
+// every reader gets the cached credential at once, so a slow plugin (a cloud login, 30 s) does
+// not hold up the requests it would otherwise queue (the Lease renewals first of all). Only with
+// nothing usable (first call, expired, or rejected by a 401) do readers wait for the run.
 class ExecCredentials final : public CredentialSource {
  public:
   ExecCredentials(KubeConfig config, const Clock& clock, CredentialOptions options)
       : config_(std::move(config)), clock_(clock), options_(options) {}
 
+  // Waits for a background run (bounded by exec_timeout, after which the plugin is killed).
+  ~ExecCredentials() override {
+    if (background_.joinable()) background_.join();
+  }
+
   Result<Credentials> Current() override {
-    std::lock_guard lock(mutex_);
-    if (cached_ && !stale_ &&
-        (!expiry_ || clock_.WallNow() + options_.exec_expiry_margin < *expiry_)) {
+    std::unique_lock lock(mutex_);
+    const auto now = clock_.WallNow();
+    const bool valid = cached_ && !stale_ && (!expiry_ || now < *expiry_);
+    if (valid) {
+      if (expiry_ && now + options_.exec_expiry_margin >= *expiry_ && !running_) {
+        StartBackgroundRefresh();
+      }
       return *cached_;
     }
-    auto output = RunExecPlugin(*config_.exec, config_, options_.exec_timeout);
-    Result<ExecCredential> parsed = output.ok()
-                                        ? ParseExecCredential(*output, config_.exec->api_version)
-                                        : Result<ExecCredential>(output.error());
-    if (!parsed.ok()) {
-      // An expired credential is useless; a merely invalidated one may still work.
-      if (cached_ && (!expiry_ || clock_.WallNow() < *expiry_)) {
-        spdlog::warn("{}; keeping the previous credential", parsed.error().message);
-        return *cached_;
-      }
-      return parsed.error();
+    if (running_) {
+      // Another caller runs the plugin: take its result rather than running it twice.
+      const auto generation = generation_;
+      finished_.wait(lock, [&] { return generation_ != generation; });
+      if (cached_ && !stale_ && (!expiry_ || clock_.WallNow() < *expiry_)) return *cached_;
+      return Error{last_error_};
     }
-    Credentials credentials = parsed->credentials;
-    // A plugin that returns only a token keeps the kubeconfig's client certificate, if any.
-    if (credentials.client_certificate_pem.empty()) {
-      credentials.client_certificate_pem = config_.client_certificate_pem;
-      credentials.client_key_pem = config_.client_key_pem;
+    running_ = true;
+    lock.unlock();
+    auto fetched = Fetch();
+    lock.lock();
+    Finish(fetched);
+    if (fetched.ok()) return fetched->credentials;
+    // An expired credential is useless; one merely rejected by a 401 may work again.
+    if (cached_ && (!expiry_ || clock_.WallNow() < *expiry_)) {
+      spdlog::warn("{}; keeping the previous credential", fetched.error().message);
+      return *cached_;
     }
-    cached_ = credentials;
-    expiry_ = parsed->expiry;
-    stale_ = false;
-    return credentials;
+    return fetched.error();
   }
 
   void Invalidate() override {
@@ -119,13 +133,68 @@ class ExecCredentials final : public CredentialSource {
   }
 
  private:
+  struct Fetched {
+    Credentials credentials;
+    std::optional<std::chrono::system_clock::time_point> expiry;
+  };
+
+  // Runs the plugin; no lock held.
+  Result<Fetched> Fetch() const {
+    auto output = RunExecPlugin(*config_.exec, config_, options_.exec_timeout);
+    Result<ExecCredential> parsed = output.ok()
+                                        ? ParseExecCredential(*output, config_.exec->api_version)
+                                        : Result<ExecCredential>(output.error());
+    if (!parsed.ok()) return parsed.error();
+    Credentials credentials = parsed->credentials;
+    // A plugin that returns only a token keeps the kubeconfig's client certificate, if any.
+    if (credentials.client_certificate_pem.empty()) {
+      credentials.client_certificate_pem = config_.client_certificate_pem;
+      credentials.client_key_pem = config_.client_key_pem;
+    }
+    return Fetched{std::move(credentials), parsed->expiry};
+  }
+
+  // REQUIRES: mutex_ held, running_ set by this run.
+  void Finish(const Result<Fetched>& fetched) {
+    if (fetched.ok()) {
+      cached_ = fetched->credentials;
+      expiry_ = fetched->expiry;
+      stale_ = false;
+    } else {
+      last_error_ = fetched.error().message;
+    }
+    running_ = false;
+    ++generation_;
+    finished_.notify_all();
+  }
+
+  // REQUIRES: mutex_ held and no run in progress.
+  void StartBackgroundRefresh() {
+    running_ = true;
+    if (background_.joinable()) background_.join();  // the previous run has finished
+    background_ = std::thread([this] {
+      auto fetched = Fetch();
+      std::lock_guard lock(mutex_);
+      if (!fetched.ok()) {
+        spdlog::warn("{}; keeping the previous credential until it expires",
+                     fetched.error().message);
+      }
+      Finish(fetched);
+    });
+  }
+
   const KubeConfig config_;
   const Clock& clock_;
   const CredentialOptions options_;
   std::mutex mutex_;
+  std::condition_variable finished_;
   std::optional<Credentials> cached_;                            // guarded by mutex_
   std::optional<std::chrono::system_clock::time_point> expiry_;  // guarded by mutex_
   bool stale_ = false;                                           // guarded by mutex_
+  bool running_ = false;          // guarded by mutex_: a plugin run is in progress
+  std::uint64_t generation_ = 0;  // guarded by mutex_: finished runs
+  std::string last_error_;        // guarded by mutex_: of the last failed run
+  std::thread background_;        // guarded by mutex_
 };
 
 }  // namespace

@@ -2,13 +2,18 @@
 // blocking .get() only on caller threads, bodies read incrementally with our own caps, a fresh
 // X509_STORE so only the cluster CA is trusted, cancellation through pplx tokens.
 #include <cpprest/http_client.h>
+#include <netdb.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/ssl.hpp>
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -108,6 +113,45 @@ std::size_t PullChunk(BodyBuffer& buffer, std::uint8_t* out) {
   return buffer.getn(out, want).get();
 }
 
+// The URL's host without IPv6 brackets.
+std::string HostOf(const std::string& server) {
+  std::string host = web::uri(server).host();
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+// "host:port" of the server URL, for error messages.
+std::string Authority(const std::string& server) {
+  const web::uri uri(server);
+  return uri.host() + ":" + std::to_string(uri.port() > 0 ? uri.port() : 443);
+}
+
+// Connects to host:port once (at most 2 s), for the errno a failed connection ended with; 0 when
+// it connects (or the name does not resolve).
+int ProbeConnect(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return 0;
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
+  int result = 0;
+  for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
+    const int fd = ::socket(address->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    result = ::connect(fd, address->ai_addr, address->ai_addrlen) == 0 ? 0 : errno;
+    if (result == EINPROGRESS) {
+      pollfd waiting{fd, POLLOUT, 0};
+      result = ::poll(&waiting, 1, 2000) == 1 ? 0 : ETIMEDOUT;
+      socklen_t length = sizeof(result);
+      if (result == 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &result, &length);
+    }
+    ::close(fd);
+    if (result == 0) return 0;
+  }
+  return result;
+}
+
 ApiError TransportError(std::string reason, std::string message, bool transient) {
   ApiError error;
   error.reason = std::move(reason);
@@ -120,9 +164,102 @@ ApiError CanceledError(const std::string& request) {
   return TransportError("Canceled", request + ": cancelled", false);
 }
 
+// Whom the server must prove to be, and why it last failed to. cpprestsdk verifies (rfc2818) and
+// sends SNI for the name in the Host header, else the URL's host; kubeconfig's tls-server-name
+// must instead set only SNI and the verified name (client-go: tls.Config.ServerName), so the
+// Host header stays the URL's. The only hook cpprestsdk gives is the SSL_CTX, before the
+// connection's SSL object exists; its handshake-start info callback then installs our name,
+// SNI and verify callback on that SSL object (cpprestsdk set its own just before).
+class TlsPeer {
+ public:
+  TlsPeer(std::string verify_name, bool send_sni)
+      : verify_name_(std::move(verify_name)), send_sni_(send_sni) {}
+
+  // Installs the handshake hook on `context` (once per connection, on a cpprestsdk thread).
+  void Attach(SSL_CTX* context, std::shared_ptr<TlsPeer> self) const {
+    SSL_CTX_set_ex_data(context, ExIndex(), new std::shared_ptr<TlsPeer>(std::move(self)));
+    SSL_CTX_set_info_callback(context, &TlsPeer::OnHandshakeInfo);
+  }
+
+  // The last verification failure ("x509: ..."), cleared: for the error of the failed request.
+  std::string TakeFailure() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(failure_, std::string());
+  }
+
+ private:
+  static int ExIndex() {
+    static const int index = SSL_CTX_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* pointer, CRYPTO_EX_DATA*, int, long, void*) {
+          delete static_cast<std::shared_ptr<TlsPeer>*>(pointer);
+        });
+    return index;
+  }
+
+  static TlsPeer* Of(const SSL* ssl) {
+    auto* holder = static_cast<std::shared_ptr<TlsPeer>*>(
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ExIndex()));
+    return holder != nullptr ? holder->get() : nullptr;
+  }
+
+  // OpenSSL calls this before it writes the ClientHello: the moment to set SNI and the name.
+  static void OnHandshakeInfo(const SSL* const_ssl, int where, int /*ret*/) {
+    if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
+    TlsPeer* peer = Of(const_ssl);
+    if (peer == nullptr) return;
+    SSL* ssl = const_cast<SSL*>(const_ssl);  // OpenSSL passes its own SSL as const here
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, peer->verify_name_.c_str()) != 1) {
+      X509_VERIFY_PARAM_set1_host(param, peer->verify_name_.c_str(), 0);
+    }
+    if (peer->send_sni_) SSL_set_tlsext_host_name(ssl, peer->verify_name_.c_str());
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, &TlsPeer::OnVerify);
+  }
+
+  static int OnVerify(int preverified, X509_STORE_CTX* store) {
+    if (preverified == 1) return 1;
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    TlsPeer* peer = ssl != nullptr ? Of(ssl) : nullptr;
+    if (peer != nullptr) {
+      std::lock_guard lock(peer->mutex_);
+      peer->failure_ = Describe(X509_STORE_CTX_get_error(store), peer->verify_name_);
+    }
+    return 0;
+  }
+
+  // Go's crypto/x509 wording, which operators know from kubectl.
+  static std::string Describe(int error, const std::string& name) {
+    switch (error) {
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return "x509: certificate signed by unknown authority";
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "x509: certificate is not valid for " + name;
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+      case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "x509: certificate has expired or is not yet valid";
+      default:
+        return std::string("x509: ") + X509_verify_cert_error_string(error);
+    }
+  }
+
+  const std::string verify_name_;
+  const bool send_sni_;
+  std::mutex mutex_;
+  std::string failure_;  // guarded by mutex_
+};
+
 // Runs on a cpprestsdk thread for each new connection: must not block or throw.
 void ConfigureTls(boost::asio::ssl::context& context, const std::string& ca_pem,
-                  const std::string& cert_pem, const std::string& key_pem) {
+                  const std::string& cert_pem, const std::string& key_pem,
+                  const std::shared_ptr<TlsPeer>& peer) {
+  peer->Attach(context.native_handle(), peer);
   if (!ca_pem.empty()) {
     // A fresh store: the system CAs cpprestsdk loaded must not vouch for the API server.
     X509_STORE* store = X509_STORE_new();
@@ -141,9 +278,10 @@ void ConfigureTls(boost::asio::ssl::context& context, const std::string& ca_pem,
 // Connection pools presenting one client certificate (or none). A new certificate (from an exec
 // plugin) gets new pools, because pooled connections keep the certificate they were opened with.
 struct Connections {
-  Connections(const std::string& server, const std::string& ca_pem, std::string cert,
-              std::string key, const ApiClientOptions& options)
-      : cert_pem(std::move(cert)),
+  Connections(const std::string& server, const std::string& ca_pem, std::shared_ptr<TlsPeer> peer,
+              std::string cert, std::string key, const ApiClientOptions& options)
+      : tls(std::move(peer)),
+        cert_pem(std::move(cert)),
         key_pem(std::move(key)),
         requests(server, Config(options.request_timeout, ca_pem)),
         watches(server, Config(options.watch_inactivity_timeout, ca_pem)) {}
@@ -155,12 +293,13 @@ struct Connections {
     config.set_validate_certificates(true);
     // By value: the callback may outlive this object inside cpprestsdk's connection pool.
     config.set_ssl_context_callback(
-        [ca_pem, cert = cert_pem, key = key_pem](boost::asio::ssl::context& context) {
-          ConfigureTls(context, ca_pem, cert, key);
+        [ca_pem, cert = cert_pem, key = key_pem, peer = tls](boost::asio::ssl::context& context) {
+          ConfigureTls(context, ca_pem, cert, key, peer);
         });
     return config;
   }
 
+  const std::shared_ptr<TlsPeer> tls;
   const std::string cert_pem;
   const std::string key_pem;
   http::client::http_client requests;
@@ -274,10 +413,16 @@ class HttpApiClient final : public ApiClient {
       : options_(std::move(options)),
         server_(config.server),
         ca_pem_(config.ca_pem),
-        tls_server_name_(config.tls_server_name),
+        server_host_(HostOf(config.server)),
+        server_authority_(Authority(config.server)),
+        server_port_(web::uri(config.server).port() > 0 ? web::uri(config.server).port() : 443),
+        tls_(std::make_shared<TlsPeer>(
+            config.tls_server_name.empty() ? server_host_ : config.tls_server_name,
+            !config.tls_server_name.empty())),
         credentials_(std::move(credentials)),
         bucket_(options_.qps, options_.burst, clock),
-        connections_(std::make_shared<Connections>(server_, ca_pem_, config.client_certificate_pem,
+        connections_(std::make_shared<Connections>(server_, ca_pem_, tls_,
+                                                   config.client_certificate_pem,
                                                    config.client_key_pem, options_)) {}
 
   ApiResult<nlohmann::json> Get(const std::string& path, const Cancellation* cancel) override {
@@ -347,15 +492,41 @@ class HttpApiClient final : public ApiClient {
     if (connections_->cert_pem != credentials->client_certificate_pem ||
         connections_->key_pem != credentials->client_key_pem) {
       try {
-        connections_ =
-            std::make_shared<Connections>(server_, ca_pem_, credentials->client_certificate_pem,
-                                          credentials->client_key_pem, options_);
+        connections_ = std::make_shared<Connections>(server_, ca_pem_, tls_,
+                                                     credentials->client_certificate_pem,
+                                                     credentials->client_key_pem, options_);
       } catch (const std::exception& e) {
         return TransportError("NetworkError", request + ": cannot set up connections: " + e.what(),
                               true);
       }
     }
     return std::make_pair(std::move(*credentials), connections_);
+  }
+
+  // What went wrong on the way to the server, in words naming the server and the cause.
+  std::string DescribeTransportFailure(const std::exception& e) {
+    if (std::string reason = tls_->TakeFailure(); !reason.empty()) {
+      return "TLS handshake with " + server_authority_ + " failed: " + reason;
+    }
+    if (const auto* failure = dynamic_cast<const http::http_exception*>(&e)) {
+      // cpprestsdk reports every failed connect as EHOSTUNREACH ("Failed to connect to any
+      // resolved endpoint"): one plain connect of our own finds the real cause.
+      const int code = failure->error_code().value() == EHOSTUNREACH
+                           ? ProbeConnect(server_host_, server_port_)
+                           : failure->error_code().value();
+      switch (code) {
+        case ECONNREFUSED:
+          return "connection refused to " + server_authority_;
+        case ETIMEDOUT:
+          return "connection to " + server_authority_ + " timed out";
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+          return "no route to " + server_authority_;
+        default:
+          break;
+      }
+    }
+    return server_authority_ + ": " + e.what();
   }
 
   bool Wait(std::chrono::nanoseconds delay, const Cancellation* cancel) {
@@ -365,19 +536,26 @@ class HttpApiClient final : public ApiClient {
     return true;
   }
 
-  // Reads a whole body, refusing more than max_response_bytes. Throws on a dropped connection.
-  ApiResult<std::string> ReadBody(http::http_response& response, const std::string& request) {
-    BodyBuffer buffer = response.body().streambuf();
+  // Reads a whole body, refusing more than max_response_bytes: past the cap (or when the
+  // Content-Length announces more) the response is cancelled, which closes the connection, so
+  // cpprestsdk stops buffering what the server keeps sending. Throws on a dropped connection.
+  ApiResult<std::string> ReadBody(OpenResponse& open, const std::string& request) {
+    auto too_large = [&] {
+      open.cts.cancel();
+      return TransportError("BadResponse",
+                            request + ": response larger than " +
+                                std::to_string(options_.max_response_bytes) +
+                                " bytes (connection closed)",
+                            false);
+    };
+    // 0 when the header is absent (chunked): the loop below enforces the cap then.
+    if (open.response.headers().content_length() > options_.max_response_bytes) return too_large();
+    BodyBuffer buffer = open.response.body().streambuf();
     std::string body;
     std::uint8_t chunk[kReadChunk];
     while (std::size_t n = PullChunk(buffer, chunk)) {
+      if (body.size() + n > options_.max_response_bytes) return too_large();
       body.append(reinterpret_cast<const char*>(chunk), n);
-      if (body.size() > options_.max_response_bytes) {
-        return TransportError("BadResponse",
-                              request + ": response larger than " +
-                                  std::to_string(options_.max_response_bytes) + " bytes",
-                              false);
-      }
     }
     return body;
   }
@@ -408,7 +586,6 @@ class HttpApiClient final : public ApiClient {
       if (!credentials.bearer_token.empty()) {
         headers.add(http::header_names::authorization, "Bearer " + credentials.bearer_token);
       }
-      if (!tls_server_name_.empty()) headers.add(http::header_names::host, tls_server_name_);
       if (call.body != nullptr) {
         message.set_body(call.body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                          call.content_type);
@@ -429,7 +606,7 @@ class HttpApiClient final : public ApiClient {
         code = open.response.status_code();
         const bool success = code >= 200 && code < 300;
         if (!success || body != nullptr) {
-          auto read = ReadBody(open.response, request);
+          auto read = ReadBody(open, request);
           if (!read.ok()) {
             failure = read.error();
           } else {
@@ -448,7 +625,8 @@ class HttpApiClient final : public ApiClient {
           if (options_.observer) options_.observer(call.verb, code);
           return CanceledError(request);
         }
-        failure = TransportError("NetworkError", request + ": " + e.what(), true);
+        failure =
+            TransportError("NetworkError", request + ": " + DescribeTransportFailure(e), true);
       }
       if (options_.observer) options_.observer(call.verb, code);
       if (!failure) {
@@ -495,7 +673,10 @@ class HttpApiClient final : public ApiClient {
   const ApiClientOptions options_;
   const std::string server_;
   const std::string ca_pem_;
-  const std::string tls_server_name_;
+  const std::string server_host_;
+  const std::string server_authority_;  // host:port, for errors
+  const int server_port_;
+  const std::shared_ptr<TlsPeer> tls_;
   const std::unique_ptr<CredentialSource> credentials_;
   TokenBucket bucket_;
   std::mutex connections_mutex_;

@@ -1,13 +1,14 @@
 #include "kube_csr_approver/kube/kube_config.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
 #include <cstdlib>
 #include <exception>
 
-#include "kube_csr_approver/base64.h"
 #include "files.h"
+#include "kube_csr_approver/base64.h"
 
 namespace kca::kube {
 namespace {
@@ -367,7 +368,28 @@ Result<KubeConfig> LoadKubeconfigFile(const std::string& path) {
 Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
                                     const EnvironmentLookup& env) {
   if (!kubeconfig_path.empty()) return LoadKubeconfigFile(kubeconfig_path);
-  return LoadInClusterConfig(env);
+  if (auto list = env("KUBECONFIG"); list && !list->empty()) {
+    // client-go merges every file of the list; we take the first one that exists.
+    std::string_view rest = *list;
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');
+      const std::string file(rest.substr(0, colon));
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+      if (!file.empty() && ::access(file.c_str(), F_OK) == 0) return LoadKubeconfigFile(file);
+    }
+    return Error{"$KUBECONFIG=\"" + *list + "\": none of its files exists"};
+  }
+  const bool in_cluster =
+      env("KUBERNETES_SERVICE_HOST").has_value() && env("KUBERNETES_SERVICE_PORT").has_value();
+  if (in_cluster) return LoadInClusterConfig(env);
+  if (auto home = env("HOME"); home && !home->empty()) {
+    const std::string file = *home + "/.kube/config";
+    if (::access(file.c_str(), F_OK) == 0) return LoadKubeconfigFile(file);
+  }
+  return Error{
+      "no API server configuration: pass --kubeconfig, set $KUBECONFIG, run in a pod (in-cluster: "
+      "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set) or create "
+      "~/.kube/config"};
 }
 
 }  // namespace kca::kube

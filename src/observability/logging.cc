@@ -140,4 +140,24 @@ bool RunGuarded(std::string_view thread, const std::function<void()>& body,
   return false;
 }
 
+void LogAudit(std::string_view message, const nlohmann::json& fields) {
+  nlohmann::json audit_fields = fields;
+  audit_fields["audit"] = true;
+  auto logger = spdlog::default_logger();
+  // Past the logger's level filter, straight to its sinks (whose own level is left at trace).
+  const spdlog::details::log_msg record(logger->name(), spdlog::level::info,
+                                        spdlog::string_view_t(message.data(), message.size()));
+  current_fields = &audit_fields;
+  for (const auto& sink : logger->sinks()) {
+    if (!sink->should_log(record.level)) continue;
+    try {
+      sink->log(record);
+      sink->flush();
+    } catch (const std::exception&) {
+      // a full disk must not stop decisions; spdlog's own error handler would only print it too
+    }
+  }
+  current_fields = nullptr;
+}
+
 }  // namespace kca

@@ -1,7 +1,13 @@
 // ProbeServer over civetweb's C++ wrapper (a dependency of prometheus-cpp already).
 #include <CivetServer.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -70,6 +76,36 @@ class CivetProbeServer final : public ProbeServer {
 
 }  // namespace
 
+std::string BindFailureReason(const std::string& bind_address) {
+  const auto colon = bind_address.rfind(':');
+  std::string host = colon == std::string::npos ? "" : bind_address.substr(0, colon);
+  const std::string port = bind_address.substr(colon == std::string::npos ? 0 : colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (const int failed =
+          ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+      failed != 0) {
+    return std::string("cannot resolve \"") + host + "\": " + ::gai_strerror(failed);
+  }
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::strerror(errno);
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));  // as civetweb does
+  const int error = ::bind(fd, found->ai_addr, found->ai_addrlen) == 0 ? 0 : errno;
+  ::close(fd);
+  if (error == 0) return "";
+  std::string reason = std::strerror(error);
+  if (!reason.empty())
+    reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
+  return reason;
+}
+
 Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(const std::string& bind_address,
                                                         ProbeRoutes routes,
                                                         std::function<void()> on_handler_error) {
@@ -80,8 +116,8 @@ Result<std::unique_ptr<ProbeServer>> ProbeServer::Start(const std::string& bind_
     server = std::make_unique<CivetServer>(
         std::vector<std::string>{"listening_ports", *ports, "num_threads", "2"});
   } catch (const std::exception& e) {
-    return Error{"cannot listen on " + bind_address + ": " + e.what() +
-                 " (is the port in use, or the address not local?)"};
+    const std::string reason = BindFailureReason(bind_address);
+    return Error{"cannot listen on " + bind_address + ": " + (reason.empty() ? e.what() : reason)};
   }
   std::vector<std::unique_ptr<RouteHandler>> handlers;
   for (auto& [path, route] : routes) {

@@ -1,6 +1,10 @@
 // The real kube-csr-approver binary against the API emulator: decisions, dry-run, restarts,
 // faults, token rotation, policy reload, metrics, leader election and shutdown.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -449,6 +453,85 @@ TEST_F(E2eTest, OnlyTheLeaderWritesAndTheOtherTakesOver) {
   auto lease = admin_->Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-csr-approver");
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ(lease->Json()["spec"].value("holderIdentity", "x"), "") << lease->body;
+}
+
+// Issue 9 item 5: renewals have their own client and budget, so a burst of CSR work throttled
+// by a low --qps (here about 20 s of queued requests, twice the renew deadline) never
+// holds a renewal back: the leader keeps the Lease throughout.
+TEST_F(E2eTest, ACsrBurstUnderALowQpsDoesNotCostTheLease) {
+  StartEmulator();
+  auto leader = StartApprover(kClusterPolicy,
+                              {"--leader-elect", "--leader-election-namespace", "kube-system",
+                               "--qps", "2", "--burst", "2", "--workers", "32"},
+                              "burst.log");
+  ASSERT_TRUE(leader);
+  ASSERT_TRUE(Eventually([&] { return leader->Metric("kube_csr_approver_leader") == 1; }));
+  constexpr int kBurst = 40;
+  for (int i = 0; i < kBurst; ++i) CreateCsr(AliceClient("burst-" + std::to_string(i)));
+  for (int i = 0; i < kBurst; ++i) {
+    ASSERT_EQ(WaitForDecision("burst-" + std::to_string(i), seconds(90)), "Approved") << i;
+  }
+  const std::string log = leader->LogText();
+  EXPECT_EQ(log.find("stopped leading"), std::string::npos) << log;
+  EXPECT_EQ(leader->Metric("kube_csr_approver_leader"), 1);
+  auto lease =
+      admin_->Get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-csr-approver");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ(lease->Json()["spec"].value("leaseTransitions", -1), 0) << lease->body;
+}
+
+// A port another process holds: the error names the flag and the OS's reason, not civetweb's.
+TEST_F(E2eTest, ABusyProbeOrMetricsPortIsNamedAsSuch) {
+  StartEmulator();
+  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  socklen_t length = sizeof(address);
+  ::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length);
+  const std::string busy = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  for (const std::string flag : {"--health-probe-bind-address", "--metrics-bind-address"}) {
+    ApproverProcess::Options options;
+    options.args = {"--policy",
+                    kClusterPolicy,
+                    "--kubeconfig",
+                    emulator_->kubeconfig("approver"),
+                    "--metrics-bind-address",
+                    "127.0.0.1:0",
+                    "--health-probe-bind-address",
+                    "127.0.0.1:0"};
+    *(std::find(options.args.begin(), options.args.end(), flag) + 1) = busy;
+    options.log_path = (dir_ / "busy.log").string();
+    options.wait_ready = false;
+    auto process = ApproverProcess::Start(options);
+    ASSERT_TRUE(process.ok()) << process.error().message;
+    auto status = (*process)->Wait(seconds(20));
+    ASSERT_TRUE(status.ok()) << status.error().message;
+    EXPECT_EQ(*status, 1);
+    const std::string log = (*process)->LogText();
+    EXPECT_NE(log.find(flag), std::string::npos) << log;
+    EXPECT_NE(log.find("cannot listen"), std::string::npos) << log;
+    EXPECT_NE(log.find(busy), std::string::npos) << log;
+    EXPECT_NE(log.find("address already in use"), std::string::npos) << log;
+  }
+  ::close(holder);
+}
+
+// The first signal starts the orderly shutdown; a second one (here already pending when the
+// first is taken) ends the process at once with 128 + its number.
+TEST_F(E2eTest, ASecondSignalExitsAtOnce) {
+  StartEmulator();
+  auto approver = StartApprover(kClusterPolicy);
+  ASSERT_NE(approver, nullptr);
+  ASSERT_EQ(::kill(approver->pid(), SIGINT), 0);
+  ASSERT_EQ(::kill(approver->pid(), SIGTERM), 0);
+  auto status = approver->Wait(seconds(20));
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  EXPECT_EQ(*status, 128 + SIGTERM) << approver->LogText();
+  EXPECT_NE(approver->LogText().find("second signal: exiting at once"), std::string::npos);
 }
 
 }  // namespace

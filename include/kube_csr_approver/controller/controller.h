@@ -14,7 +14,6 @@
 #include "kube_csr_approver/clock.h"
 #include "kube_csr_approver/controller/approval_writer.h"
 #include "kube_csr_approver/controller/decision_sink.h"
-#include "kube_csr_approver/controller/leader_elector.h"
 #include "kube_csr_approver/controller/pending_csr_cache.h"
 #include "kube_csr_approver/controller/policy_holder.h"
 #include "kube_csr_approver/controller/reconciler.h"
@@ -25,6 +24,7 @@
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/csr_informer.h"
 #include "kube_csr_approver/kube/event_recorder.h"
+#include "kube_csr_approver/kube/leader_elector.h"
 #include "kube_csr_approver/metrics.h"
 
 namespace kca::controller {
@@ -40,7 +40,10 @@ struct ControllerOptions {
   // How often pending_csrs / oldest_pending_csr_age_seconds are refreshed. Default: 1 s.
   std::chrono::milliseconds gauge_interval{1000};
   // Leader election (--leader-elect); nullopt: this replica always writes. Default: nullopt.
-  std::optional<LeaderElectionOptions> leader_election;
+  std::optional<kube::LeaderElectionOptions> leader_election;
+  // The Lease's own client (see kube::LeaderElectionClientOptions), so that renewals never wait
+  // behind the work they gate; null: the controller's client. Borrowed. Default: null.
+  kube::ApiClient* lease_client = nullptr;
   // Kubernetes Events for approve/deny. Default: on.
   bool record_events = true;
   kube::EventRecorderOptions events;
@@ -123,7 +126,7 @@ class Controller final : public kube::CsrEventHandler {
 
   PendingCsrCache cache_;
   WorkQueue queue_;
-  std::unique_ptr<LeaderElector> elector_;  // null without leader election
+  std::unique_ptr<kube::LeaderElector> elector_;  // null without leader election
   // Open while this replica leads; closing it aborts approval writes in flight.
   WriteGate gate_{[this] { return MayWrite(); }};
   std::unique_ptr<kube::EventRecorder> events_;  // created by Run()

@@ -19,8 +19,10 @@ struct Credentials {
 };
 
 // Supplies current credentials, refreshing them when due.
-// Thread-safety: all methods may be called concurrently from any thread; Current() may block while
-// a file is read or a plugin runs (one refresh at a time; others wait for its result).
+// Thread-safety: all methods may be called concurrently from any thread. Current() may block while
+// a file is read, or while an exec plugin runs when no usable credential is cached (one run at a
+// time; others wait for its result); while a cached exec credential is still valid, a refresh
+// due by exec_expiry_margin runs in the background and Current() returns the cached one at once.
 class CredentialSource {
  public:
   virtual ~CredentialSource() = default;
@@ -40,7 +42,8 @@ struct CredentialOptions {
   std::chrono::seconds token_file_refresh{60};
   // An exec plugin is killed and counted as failed after this long. Default: 30 s.
   std::chrono::milliseconds exec_timeout{30000};
-  // An exec credential is renewed this long before its expirationTimestamp. Default: 10 s.
+  // An exec credential is renewed (in the background) this long before its expirationTimestamp.
+  // Default: 10 s.
   std::chrono::seconds exec_expiry_margin{10};
 };
 

@@ -68,8 +68,11 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env);
 // Always, a client certificate without its key.
 Result<KubeConfig> LoadKubeconfigFile(const std::string& path);
 
-// What `run` uses: the kubeconfig at `kubeconfig_path` when it is non-empty (--kubeconfig), else
-// the in-cluster configuration.
+// What `run` uses, in client-go's order (controller-runtime's GetConfig): the kubeconfig at
+// `kubeconfig_path` when non-empty (--kubeconfig); else $KUBECONFIG (client-go merges a colon
+// list; here the first file of it that exists is loaded, an error when none does); else the
+// in-cluster configuration when KUBERNETES_SERVICE_HOST and _PORT are set; else $HOME/.kube/config
+// when it exists; else an error naming all four.
 Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
                                     const EnvironmentLookup& env);
 

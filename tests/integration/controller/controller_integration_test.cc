@@ -243,7 +243,7 @@ TEST_F(ControllerIntegrationTest, DryRunWritesNothing) {
 TEST_F(ControllerIntegrationTest, TwoReplicasElectOneWriterAndTheOtherTakesOver) {
   auto options_for = [&](const std::string& identity) {
     auto options = Options();
-    LeaderElectionOptions election;
+    kube::LeaderElectionOptions election;
     election.lease_namespace = "kube-system";
     election.identity = identity;
     election.lease_duration = 3s;

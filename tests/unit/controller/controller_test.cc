@@ -189,7 +189,7 @@ rules:
 TEST_F(ControllerTest, OnlyTheLeaderWritesAndAnotherTakesOverWhenItStops) {
   auto options_for = [&](const std::string& identity) {
     auto options = Options();
-    LeaderElectionOptions election;
+    kube::LeaderElectionOptions election;
     election.lease_namespace = "ops";
     election.identity = identity;
     election.lease_duration = 3s;

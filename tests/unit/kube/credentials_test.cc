@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "exec_plugin.h"
 #include "fake_clock.h"
 #include "temp_dir.h"
@@ -12,6 +14,17 @@ namespace {
 
 using std::chrono::seconds;
 using ::testing::HasSubstr;
+
+// Polls `condition` (real time) until it holds or 20 s have passed.
+template <typename Condition>
+bool WaitFor(Condition condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 TEST(CredentialSourceTest, StaticTokenAndCertificate) {
   testing::FakeClock clock;
@@ -123,6 +136,51 @@ TEST_F(ExecPluginTest, CachesTheTokenUntilShortlyBeforeExpiry) {
   EXPECT_EQ(Runs(), 1);
   clock_.Advance(seconds(55));  // within the 10 s margin before expiry
   EXPECT_TRUE(source->Current().ok());
+  EXPECT_TRUE(WaitFor([&] { return Runs() == 2; })) << "refreshed in the background";
+}
+
+// A refresh due by the margin runs while readers keep getting the still-valid credential: a
+// slow plugin (here: one that waits for the test's go-ahead) must not hold up requests.
+TEST_F(ExecPluginTest, ASlowRefreshDoesNotBlockReadersWhileTheCredentialIsValid) {
+  clock_.SetWall(*ParseRfc3339("2030-01-01T00:00:00Z"));
+  dir_.Write("first",
+             R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",)"
+             R"("status":{"token":"first","expirationTimestamp":"2030-01-01T00:05:00Z"}})");
+  dir_.Write("second",
+             R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",)"
+             R"("status":{"token":"second","expirationTimestamp":"2030-01-01T01:00:00Z"}})");
+  const std::string d = dir_.path();
+  CredentialOptions options;
+  options.exec_timeout = std::chrono::milliseconds(20000);
+  auto source =
+      NewCredentialSource(Config("if [ \"$(wc -l < " + d +
+                                 "/runs)\" -gt 1 ]; then\n"
+                                 "  i=0; while [ ! -e " +
+                                 d +
+                                 "/go ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done\n"
+                                 "  cat " +
+                                 d + "/second\nelse cat " + d + "/first; fi\n"),
+                          clock_, options);
+  ASSERT_EQ(source->Current()->bearer_token, "first");
+  clock_.Advance(seconds(295));  // 5 s before expiry: a refresh is due
+  for (int i = 0; i < 3; ++i) {
+    auto current = source->Current();
+    ASSERT_TRUE(current.ok()) << current.error().message;
+    EXPECT_EQ(current->bearer_token, "first") << "served from the cache while the plugin runs";
+  }
+  EXPECT_TRUE(WaitFor([&] { return Runs() == 2; })) << "the refresh started";
+  dir_.Write("go", "");
+  EXPECT_TRUE(WaitFor([&] { return source->Current()->bearer_token == "second"; }));
+  EXPECT_EQ(Runs(), 2) << "one refresh, however many readers asked meanwhile";
+}
+
+TEST_F(ExecPluginTest, WaitsForThePluginWhenTheCachedCredentialExpired) {
+  clock_.SetWall(*ParseRfc3339("2030-01-01T00:00:00Z"));
+  auto source = NewCredentialSource(
+      Config(Credential(R"({"token":"t","expirationTimestamp":"2030-01-01T00:05:00Z"})")), clock_);
+  ASSERT_TRUE(source->Current().ok());
+  clock_.Advance(seconds(400));  // expired: nothing usable, so the caller waits for the run
+  ASSERT_TRUE(source->Current().ok());
   EXPECT_EQ(Runs(), 2);
 }
 

@@ -259,5 +259,40 @@ TEST_F(InClusterTest, ClientConfigPrefersAGivenKubeconfig) {
   EXPECT_EQ(inside->source, "in-cluster");
 }
 
+// client-go's order: --kubeconfig, $KUBECONFIG, in-cluster, ~/.kube/config.
+TEST_F(InClusterTest, ClientConfigFollowsClientGosOrder) {
+  dir_.Write("ca.crt", kCaPem);
+  dir_.Write("token", "tok");
+  const std::string from_env = dir_.Write(
+      "env-kubeconfig", Kubeconfig("    server: https://from-env.example\n", "    token: t\n"));
+  dir_.Write("home/.kube/config",
+             Kubeconfig("    server: https://from-home.example\n", "    token: t\n"));
+  env_["HOME"] = dir_.path() + "/home";
+  env_["KUBECONFIG"] = dir_.path() + "/missing:" + from_env;
+  auto config = LoadClientConfig("", Env());
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->server, "https://from-env.example") << "the first existing file of the list";
+
+  env_["KUBECONFIG"] = dir_.path() + "/missing";
+  auto none = LoadClientConfig("", Env());
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(none.error().message, HasSubstr("$KUBECONFIG"));
+
+  env_.erase("KUBECONFIG");
+  config = LoadClientConfig("", Env());
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->source, "in-cluster");
+
+  env_.erase("KUBERNETES_SERVICE_HOST");
+  config = LoadClientConfig("", Env());
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->server, "https://from-home.example");
+
+  env_["HOME"] = dir_.path() + "/nobody";
+  auto nothing = LoadClientConfig("", Env());
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_THAT(nothing.error().message, HasSubstr("--kubeconfig"));
+}
+
 }  // namespace
 }  // namespace kca::kube

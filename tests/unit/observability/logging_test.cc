@@ -46,6 +46,22 @@ TEST_F(LoggingTest, JsonLinesCarryFieldsAndStayValidWhateverTheInput) {
   EXPECT_FALSE(second.contains("csr")) << "fields must not leak into the next line";
 }
 
+TEST_F(LoggingTest, AuditLinesAreWrittenWhateverTheLevel) {
+  for (const char* level : {"error", "off"}) {
+    out_.str("");
+    ASSERT_TRUE(ConfigureLogging(level, "json", Sink()).ok());
+    LogEvent(spdlog::level::info, "ordinary", {{"k", 1}});
+    LogAudit("csr decided", {{"csr", "a"}, {"decision", "approve"}});
+    const auto lines = Lines();
+    ASSERT_EQ(lines.size(), 1u) << level << ": " << out_.str();
+    const auto audit = nlohmann::json::parse(lines[0]);
+    EXPECT_EQ(audit.at("msg"), "csr decided");
+    EXPECT_EQ(audit.at("level"), "info");
+    EXPECT_EQ(audit.at("audit"), true);
+    EXPECT_EQ(audit.at("csr"), "a");
+  }
+}
+
 TEST_F(LoggingTest, FieldsCannotOverrideTheEnvelope) {
   ASSERT_TRUE(ConfigureLogging("info", "json", Sink()).ok());
   LogEvent(spdlog::level::info, "real", {{"msg", "forged"}, {"level", "forged"}});

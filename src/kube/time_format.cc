@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
-namespace kca::controller {
+namespace kca::kube {
 namespace {
 
 std::string Format(std::chrono::system_clock::time_point time, bool micros) {
@@ -36,4 +36,4 @@ std::string FormatMicroTime(std::chrono::system_clock::time_point time) {
   return Format(time, true);
 }
 
-}  // namespace kca::controller
+}  // namespace kca::kube

@@ -1,4 +1,4 @@
-#include "kube_csr_approver/controller/leader_elector.h"
+#include "kube_csr_approver/kube/leader_elector.h"
 
 #include <spdlog/spdlog.h>
 
@@ -7,11 +7,14 @@
 #include "kube_csr_approver/logging.h"
 #include "time_format.h"
 
-namespace kca::controller {
+namespace kca::kube {
 namespace {
 
 // How long a shutting-down leader tries to hand its Lease over (the process must exit within 5 s).
 constexpr auto kReleaseTimeout = std::chrono::milliseconds(1500);
+
+// How often (real time) the watchdog looks at the (possibly fake) clock for a passed deadline.
+constexpr auto kWatchdogTick = std::chrono::milliseconds(20);
 
 int64_t WholeSeconds(std::chrono::milliseconds duration) {
   return std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(duration).count());
@@ -66,11 +69,21 @@ Status ValidateLeaderElectionOptions(const LeaderElectionOptions& options) {
   return Status::Ok();
 }
 
-LeaderElector::LeaderElector(kube::ApiClient& client, const Clock& clock, ApproverMetrics* metrics,
-                             LeaderElectionOptions options, Callbacks callbacks)
+ApiClientOptions LeaderElectionClientOptions(const LeaderElectionOptions& election,
+                                             ApiClientOptions base) {
+  base.qps = 5;
+  base.burst = 10;
+  base.max_attempts = 1;
+  const auto deadline_seconds = std::chrono::ceil<std::chrono::seconds>(election.renew_deadline);
+  base.request_timeout =
+      std::clamp(deadline_seconds, std::chrono::seconds(1), base.request_timeout);
+  return base;
+}
+
+LeaderElector::LeaderElector(ApiClient& client, const Clock& clock, LeaderElectionOptions options,
+                             Callbacks callbacks)
     : client_(client),
       clock_(clock),
-      metrics_(metrics),
       options_(std::move(options)),
       callbacks_(std::move(callbacks)) {}
 
@@ -81,10 +94,32 @@ std::string LeaderElector::LeasePath() const {
 
 bool LeaderElector::IsLeader() const {
   std::lock_guard lock(mutex_);
-  return leading_ && clock_.SteadyNow() - renewed_at_ < options_.renew_deadline;
+  return IsLeaderLocked();
 }
 
-bool LeaderElector::TryAcquireOrRenew(const kube::Cancellation* cancel) {
+bool LeaderElector::IsLeaderLocked() const {
+  return leading_ && clock_.SteadyNow() < renewed_at_ + options_.renew_deadline;
+}
+
+std::string LeaderElector::ObservedHolder() const {
+  std::lock_guard lock(mutex_);
+  return observed_holder_;
+}
+
+void LeaderElector::ObserveHolder(const std::string& holder) {
+  {
+    std::lock_guard lock(mutex_);
+    observed_holder_ = holder;
+  }
+  if (holder == reported_holder_) return;
+  reported_holder_ = holder;
+  if (holder.empty() || holder == options_.identity) return;
+  LogEvent(spdlog::level::info, "leader election: waiting for the Lease, held by another replica",
+           {{"lease", LeasePath()}, {"holder", holder}, {"identity", options_.identity}});
+  if (callbacks_.new_leader) callbacks_.new_leader(holder);
+}
+
+bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
   const auto attempt_start = clock_.SteadyNow();
   const std::string now = FormatMicroTime(clock_.WallNow());
   const int64_t duration_seconds = WholeSeconds(options_.lease_duration);
@@ -111,6 +146,7 @@ bool LeaderElector::TryAcquireOrRenew(const kube::Cancellation* cancel) {
         cancel);
     if (!created.ok()) return false;  // 409: another replica created it first
     held_lease_ = *created;
+    ObserveHolder(options_.identity);
     observed_spec_ = RecordOf(held_lease_);
     observed_at_ = clock_.SteadyNow();
     std::lock_guard lock(mutex_);
@@ -134,6 +170,7 @@ bool LeaderElector::TryAcquireOrRenew(const kube::Cancellation* cancel) {
   const bool held_by_me = holder == options_.identity;
   const auto their_duration = std::chrono::seconds(IntField(record, "leaseDurationSeconds"));
   if (!holder.empty() && !held_by_me && clock_.SteadyNow() < observed_at_ + their_duration) {
+    ObserveHolder(holder);
     std::lock_guard lock(mutex_);
     leading_ = false;  // someone else holds a valid lease: we cannot be leading
     return false;
@@ -159,6 +196,7 @@ bool LeaderElector::TryAcquireOrRenew(const kube::Cancellation* cancel) {
     return false;
   }
   held_lease_ = *updated;
+  ObserveHolder(options_.identity);
   observed_spec_ = RecordOf(held_lease_);
   observed_at_ = clock_.SteadyNow();
   std::lock_guard lock(mutex_);
@@ -167,13 +205,13 @@ bool LeaderElector::TryAcquireOrRenew(const kube::Cancellation* cancel) {
   return true;
 }
 
-void LeaderElector::Release(const kube::Cancellation* cancel) {
+void LeaderElector::Release(const Cancellation* cancel) {
   {
     std::lock_guard lock(mutex_);
     if (!leading_) return;
     leading_ = false;  // before the write: nothing may be written once the lease is given up
   }
-  if (metrics_ != nullptr) metrics_->SetLeader(false);
+  ReportLeading(false);
   if (!held_lease_.is_object()) return;  // none, or the server answered with something else
   nlohmann::json lease = held_lease_;
   if (!lease["spec"].is_object()) lease["spec"] = nlohmann::json::object();
@@ -192,8 +230,10 @@ void LeaderElector::Release(const kube::Cancellation* cancel) {
   held_lease_ = nullptr;
 }
 
-void LeaderElector::SetLeading(bool leading) {
-  if (metrics_ != nullptr) metrics_->SetLeader(leading);
+void LeaderElector::ReportLeading(bool leading) {
+  std::lock_guard lock(report_mutex_);
+  if (reported_leading_ == leading) return;
+  reported_leading_ = leading;
   LogEvent(spdlog::level::info,
            leading ? "leader election: became the leader" : "leader election: stopped leading",
            {{"lease", LeasePath()}, {"identity", options_.identity}});
@@ -201,21 +241,52 @@ void LeaderElector::SetLeading(bool leading) {
   if (callback) callback();
 }
 
-void LeaderElector::Run(const kube::Cancellation& stop) {
+bool LeaderElector::Attempt(const Cancellation& stop) {
+  Cancellation attempt;
+  auto forward_stop = stop.OnCancel([&attempt] { attempt.Cancel(); });
+  {
+    std::lock_guard lock(mutex_);
+    // A leader's attempt ends when its lead lapses; anyone else's after renew_deadline.
+    attempt_deadline_ = (leading_ ? renewed_at_ : clock_.SteadyNow()) + options_.renew_deadline;
+    attempt_ = &attempt;
+  }
+  const bool held = TryAcquireOrRenew(&attempt);
+  std::lock_guard lock(mutex_);
+  attempt_ = nullptr;
+  return held;
+}
+
+void LeaderElector::Watchdog(const Cancellation& done) {
+  while (done.SleepFor(kWatchdogTick)) {
+    bool lapsed;
+    {
+      std::lock_guard lock(mutex_);
+      if (attempt_ != nullptr && clock_.SteadyNow() >= attempt_deadline_) attempt_->Cancel();
+      lapsed = !IsLeaderLocked();
+    }
+    // The elector's thread may still be inside the request: say so now, not when it returns.
+    if (lapsed) ReportLeading(false);
+  }
+}
+
+void LeaderElector::Run(const Cancellation& stop) {
+  Cancellation watchdog_done;
+  std::thread watchdog([&] { Watchdog(watchdog_done); });
   std::uniform_real_distribution<double> spread(0.0, options_.jitter_factor);
   while (!stop.cancelled()) {
     // Acquire: retry every retry_period stretched by up to jitter_factor (client-go JitterUntil).
-    while (!stop.cancelled() && !TryAcquireOrRenew(&stop)) {
+    while (!stop.cancelled() && !Attempt(stop)) {
       const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
           options_.retry_period * (1.0 + spread(random_)));
       stop.SleepFor(wait);
     }
     if (stop.cancelled()) break;
-    SetLeading(true);
-    // Renew every retry_period until the gate closes (renew_deadline without success).
+    ReportLeading(true);
+    // Renew every retry_period until the lead lapses (renew_deadline without success).
     while (stop.SleepFor(options_.retry_period)) {
-      TryAcquireOrRenew(&stop);
+      Attempt(stop);
       if (!IsLeader()) break;
+      ReportLeading(true);  // after the watchdog reported a lapse that a late renewal undid
     }
     if (stop.cancelled()) break;
     {
@@ -223,11 +294,13 @@ void LeaderElector::Run(const kube::Cancellation& stop) {
       leading_ = false;
     }
     held_lease_ = nullptr;
-    SetLeading(false);
+    ReportLeading(false);
   }
+  watchdog_done.Cancel();
+  watchdog.join();
   // `stop` is cancelled by now and the release must still be sent, but shutdown must not hang
   // on an unreachable API server: give it kReleaseTimeout.
-  kube::Cancellation release_cancel, released;
+  Cancellation release_cancel, released;
   std::thread deadline([&] {
     if (released.SleepFor(kReleaseTimeout)) release_cancel.Cancel();
   });
@@ -236,4 +309,4 @@ void LeaderElector::Run(const kube::Cancellation& stop) {
   deadline.join();
 }
 
-}  // namespace kca::controller
+}  // namespace kca::kube
