@@ -5,10 +5,12 @@ cd "$(dirname "$0")/.."
 preset=${1:-default}
 bash scripts/install-deps.sh
 # ccache when present; compiler_check=content so builds in containers (the fresh-machine test)
-# share the host's cache entries (a compiler's mtime says nothing across machines).
+# share the host's cache entries (a compiler's mtime says nothing across machines), and paths
+# relative to the checkout so two clones in different folders share them too.
 if command -v ccache >/dev/null; then
   export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER:-ccache}
   export CCACHE_COMPILERCHECK=${CCACHE_COMPILERCHECK:-content}
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" --parallel "$(nproc)"

@@ -225,7 +225,7 @@ TEST_F(ControllerTest, OnlyTheLeaderWritesAndAnotherTakesOverWhenItStops) {
 // hold the Lease, and nothing is retried while it does not lead.
 TEST_F(ControllerTest, ADeposedLeaderAbortsItsWriteInFlight) {
   auto options = Options();
-  LeaderElectionOptions election;
+  kube::LeaderElectionOptions election;
   election.lease_namespace = "ops";
   election.identity = "a";
   election.lease_duration = 3s;

@@ -55,6 +55,11 @@ class HangingApiClient final : public ApiClient {
     if (hang_) return Hang(cancel);
     return next_.Update(path, body, cancel);
   }
+  ApiResult<nlohmann::json> Patch(const std::string& path, const nlohmann::json& patch,
+                                  const Cancellation* cancel, const CallOptions& options) override {
+    if (hang_) return Hang(cancel);
+    return next_.Patch(path, patch, cancel, options);
+  }
   ApiResult<nlohmann::json> Delete(const std::string& path, const Cancellation* cancel) override {
     return next_.Delete(path, cancel);
   }
