@@ -79,6 +79,8 @@ TEST(ApproverMetricsTest, PolicyLastReloadSuccessful) {
   EXPECT_TRUE(Has(Render(metrics), "kube_csr_approver_policy_last_reload_successful 0"));
   metrics.SetPolicyLastReloadSuccessful(true);
   EXPECT_TRUE(Has(Render(metrics), "kube_csr_approver_policy_last_reload_successful 1"));
+}
+
 TEST(ApproverMetricsTest, UnexpectedErrorsAreCountedByABoundedThreadName) {
   ApproverMetrics metrics("v", "r");
   EXPECT_TRUE(
