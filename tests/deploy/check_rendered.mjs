@@ -136,8 +136,13 @@ if (role) {
     'certificates.k8s.io/certificatesigningrequests:get', 'certificates.k8s.io/certificatesigningrequests:list',
     'certificates.k8s.io/certificatesigningrequests:watch', 'certificates.k8s.io/certificatesigningrequests/approval:patch',
     'events.k8s.io/events:create',
+    // reservedSANs applies to every rule: IP SANs are compared with the cluster's ServiceCIDRs.
+    'networking.k8s.io/servicecidrs:list',
   ];
   if (expected.signers.length) want.push('certificates.k8s.io/signers:approve');
+  // Node identity rules: only when the policy uses them (or rbac.nodeIdentity says so).
+  if (expected.nodeAddresses) want.push('/nodes:get', '/nodes:list', '/nodes:watch');
+  if (expected.requestorAuthorized) want.push('authorization.k8s.io/subjectaccessreviews:create');
   check(JSON.stringify(grants) === JSON.stringify(want.sort()), `ClusterRole grants ${grants} != ${want}`);
   const approve = role.rules.find((r) => r.verbs.includes('approve'));
   const names = approve ? [...(approve.resourceNames ?? [])].sort() : [];

@@ -82,6 +82,11 @@ submit() {
   sed '/^  creationTimestamp:/d; /^  resourceVersion:/d; /^  uid:/d' "$repo/examples/csrs/$file.yaml" |
     $admin create "${as[@]}" -f - >/dev/null || fail "could not create $file"
 }
+before() {  # Prometheus has scraped the zero series once, so the decisions below are increases
+  local q='sum(kube_csr_approver_decisions_total{namespace="csr-system"}) == 0'
+  http_get "$prom/api/v1/query?query=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$q")" | grep -q '"result":\[{'
+}
+wait_for "a scrape before the scenario" before
 submit alice-client alice devs
 submit bob-impersonates-alice bob devs
 submit kubelet-serving system:node:worker-1 system:nodes
@@ -90,6 +95,11 @@ scraped() {  # the last scrape saw all three decisions and the pending CSR
   http_get "$prom/api/v1/query?query=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$q")" | grep -q '"result":\[{'
 }
 wait_for "Prometheus to scrape the scenario" scraped
+rated() {  # a second scrape after the decisions, so rate() and increase() have two samples
+  local q='sum(rate(kube_csr_approver_decisions_total{namespace="csr-system"}[1m])) > 0'
+  http_get "$prom/api/v1/query?query=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$q")" | grep -q '"result":\[{'
+}
+wait_for "two scrapes of the scenario" rated
 
 http_get "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" || fail "no /metrics"
 promtool check metrics <"$work/metrics.txt" || fail "promtool check metrics rejects /metrics"

@@ -314,7 +314,8 @@ class ChaosSoak : public e2e::E2eTest {
         {{"verbs", {"get", "list", "watch"}},
          {"apiGroups", {"certificates.k8s.io"}},
          {"resources", {"certificatesigningrequests"}}},
-        {{"verbs", {"update"}},
+        // As deploy/rbac.yaml and the chart grant it: the approver PATCHes /approval.
+        {{"verbs", {"patch"}},
          {"apiGroups", {"certificates.k8s.io"}},
          {"resources", {"certificatesigningrequests/approval"}}},
         {{"verbs", {"approve"}},
@@ -333,7 +334,10 @@ class ChaosSoak : public e2e::E2eTest {
         {{"verbs", {"create"}},
          {"apiGroups", {"authorization.k8s.io"}},
          {"resources", {"subjectaccessreviews"}}},
-        {{"verbs", {"get", "list", "watch"}}, {"apiGroups", {""}}, {"resources", {"nodes"}}}};
+        {{"verbs", {"get", "list", "watch"}}, {"apiGroups", {""}}, {"resources", {"nodes"}}},
+        {{"verbs", {"list"}},
+         {"apiGroups", {"networking.k8s.io"}},
+         {"resources", {"servicecidrs"}}}};
     Control("POST", "/emulator/v1/bindings",
             {{"bindings", {{{"group", kReplicaGroup}, {"rules", rules}}}}});
     const std::string approver_kubeconfig = ReadFile(emulator_->kubeconfig("approver"));
