@@ -936,10 +936,18 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
         why = "Lease held by " + holder + " (written by " + lease->value("writtenBy", "") + ")";
       } else if (at > expires) {
         why = "Lease expired " + std::to_string(at - expires) + " s before";
-      } else if (const auto owner = identity_owner.find(holder); owner != identity_owner.end() &&
-                                                                 owner->second->ended > 0 &&
-                                                                 owner->second->ended < at) {
-        why = "holder " + holder + " had exited; written by a later incarnation";
+      } else if (const auto owner = identity_owner.find(holder);
+                 owner != identity_owner.end() && owner->second->ended > 0 &&
+                 owner->second->ended < at) {
+        // A request the holder sent before its SIGKILL can still be accepted after it: the bytes
+        // were on the socket. Only a later incarnation of the same user, started by then, can
+        // have written without holding the Lease.
+        const bool later_running = std::any_of(
+            incarnations_.begin(), incarnations_.end(), [&](const Incarnation& other) {
+              return other.replica == owner->second->replica &&
+                     other.number > owner->second->number && other.started < at;
+            });
+        if (later_running) why = "holder " + holder + " had exited; written by a later incarnation";
       }
     }
     if (!why.empty()) deposed_writes.push_back(csr + " by " + user + ": " + why);
