@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "decision_report.h"
-#include "kube_csr_approver/base64.h"
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/node_facts.h"
-#include "kube_csr_approver/policy.h"
-#include "kube_csr_approver/utf8.h"
+#include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/common/utf8.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/csr/node_facts.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "kube_csr_approver/version.h"
 
 namespace kca {

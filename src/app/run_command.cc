@@ -14,12 +14,12 @@
 
 #include "commands.h"
 #include "kube_csr_approver/controller/controller.h"
-#include "kube_csr_approver/health.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/credentials.h"
 #include "kube_csr_approver/kube/kube_config.h"
-#include "kube_csr_approver/logging.h"
-#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/observability/health.h"
+#include "kube_csr_approver/observability/logging.h"
+#include "kube_csr_approver/observability/metrics.h"
 #include "kube_csr_approver/version.h"
 
 namespace kca {

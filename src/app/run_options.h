@@ -2,12 +2,11 @@
 // variable KUBE_CSR_APPROVER_<FLAG> (e.g. --policy ← KUBE_CSR_APPROVER_POLICY), flag first.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca {
 

@@ -1,4 +1,4 @@
-#include "kube_csr_approver/base64.h"
+#include "kube_csr_approver/common/base64.h"
 
 #include <cstdint>
 #include <cstdio>

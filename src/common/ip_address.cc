@@ -1,4 +1,4 @@
-#include "kube_csr_approver/ip_address.h"
+#include "kube_csr_approver/common/ip_address.h"
 
 #include <arpa/inet.h>
 
@@ -74,7 +74,8 @@ Result<CidrRange> CidrRange::Parse(std::string_view text) {
     int prefix = -1;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
     // An unmapped ::ffff:a.b.c.d/N keeps its meaning as a.b.c.d/(N-96).
-    const bool was_mapped = address->is_v4() && text.substr(0, slash).find(':') != std::string_view::npos;
+    const bool was_mapped =
+        address->is_v4() && text.substr(0, slash).find(':') != std::string_view::npos;
     const int family_bits = was_mapped ? 128 : address->bit_length();
     if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || prefix < 0 ||
         prefix > family_bits || (was_mapped && prefix < 96)) {
@@ -91,8 +92,9 @@ Result<CidrRange> CidrRange::Parse(std::string_view text) {
       for (int b = range.prefix_length_; b < masked.bit_length(); ++b) {
         bytes[b / 8] &= static_cast<std::uint8_t>(~(0x80 >> (b % 8)));
       }
-      auto suggestion = IpAddress::FromBytes(std::string_view(
-          reinterpret_cast<const char*>(bytes.data()), static_cast<size_t>(masked.bit_length() / 8)));
+      auto suggestion =
+          IpAddress::FromBytes(std::string_view(reinterpret_cast<const char*>(bytes.data()),
+                                                static_cast<size_t>(masked.bit_length() / 8)));
       return Error{"\"" + std::string(text) + "\" has host bits set; did you mean \"" +
                    suggestion->ToString() + "/" + std::to_string(range.prefix_length_) + "\"?"};
     }

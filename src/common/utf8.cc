@@ -1,4 +1,4 @@
-#include "kube_csr_approver/utf8.h"
+#include "kube_csr_approver/common/utf8.h"
 
 #include <cstdint>
 

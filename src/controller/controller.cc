@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 
 namespace kca::controller {
 namespace {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kube_csr_approver/controller/approval_writer.h"
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 #include "time_format.h"
 
 namespace kca::controller {
@@ -116,8 +116,7 @@ void DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = dry_run;
   fields["policy_sha256"] = policy.summary.sha256;
-  LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided",
-           fields);
+  LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided", fields);
 }
 
 void DecisionSink::WriteFailed(const std::string& name, std::string_view reason,

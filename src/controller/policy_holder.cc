@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 
 namespace kca::controller {
 namespace {

@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca::controller {
 

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "csr_object_internal.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/node_facts.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/csr/node_facts.h"
 #include "text.h"
 #include "yaml_to_json.h"
 

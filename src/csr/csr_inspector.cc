@@ -1,4 +1,4 @@
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -13,7 +13,7 @@
 #include <memory>
 #include <set>
 
-#include "kube_csr_approver/base64.h"
+#include "kube_csr_approver/common/base64.h"
 #include "pem.h"
 #include "strict_der.h"
 #include "text.h"

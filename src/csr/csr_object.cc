@@ -1,5 +1,5 @@
 // DecodeCsrObject: JSON (already parsed) → CsrObject, with errors naming the object and field.
-#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/csr/csr_object.h"
 
 #include <limits>
 #include <nlohmann/json.hpp>

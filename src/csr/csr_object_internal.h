@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/csr/csr_object.h"
 
 namespace kca::csr_internal {
 

@@ -1,7 +1,7 @@
 // DecodeNodeObject: a core/v1 Node (already parsed JSON) → the parts node-identity checks read.
 // Shapes from upstream staging/src/k8s.io/api/core/v1/types.go (Node, NodeStatus.Addresses,
 // NodeAddress{Type, Address}, NodeSpec.Taints, Taint{Key, Value, Effect}).
-#include "kube_csr_approver/node_facts.h"
+#include "kube_csr_approver/csr/node_facts.h"
 
 #include <nlohmann/json.hpp>
 

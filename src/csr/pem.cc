@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kube_csr_approver/base64.h"
+#include "kube_csr_approver/common/base64.h"
 #include "text.h"
 
 namespace kca::csr_internal {

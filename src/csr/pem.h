@@ -1,11 +1,11 @@
-// Framing of spec.request: exactly one PEM block (base64 is kca::DecodeBase64). Internal to src/csr.
-// Pure functions, thread-safe.
+// Framing of spec.request: exactly one PEM block (base64 is kca::DecodeBase64). Internal to
+// src/csr. Pure functions, thread-safe.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca::csr_internal {
 

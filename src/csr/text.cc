@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-#include "kube_csr_approver/utf8.h"
+#include "kube_csr_approver/common/utf8.h"
 
 namespace kca::csr_internal {
 

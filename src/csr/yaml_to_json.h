@@ -6,7 +6,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string_view>
 
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca::csr_internal {
 

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 
 namespace kca::kube {
 

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "kube_csr_approver/base64.h"
+#include "kube_csr_approver/common/base64.h"
 
 extern char** environ;
 

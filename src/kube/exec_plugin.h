@@ -5,10 +5,10 @@
 #include <optional>
 #include <string>
 
+#include "kube_csr_approver/common/result.h"
 #include "kube_csr_approver/kube/credentials.h"
 #include "kube_csr_approver/kube/kube_config.h"
 #include "kube_csr_approver/kube/rfc3339.h"
-#include "kube_csr_approver/result.h"
 
 namespace kca::kube {
 

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <string>
 
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca::kube {
 

@@ -8,7 +8,7 @@
 #include <exception>
 
 #include "files.h"
-#include "kube_csr_approver/base64.h"
+#include "kube_csr_approver/common/base64.h"
 
 namespace kca::kube {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 #include "time_format.h"
 
 namespace kca::kube {

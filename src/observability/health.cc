@@ -1,4 +1,4 @@
-#include "kube_csr_approver/health.h"
+#include "kube_csr_approver/observability/health.h"
 
 #include <string>
 

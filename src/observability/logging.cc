@@ -1,4 +1,4 @@
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>

@@ -1,4 +1,4 @@
-#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/observability/metrics.h"
 
 #include <algorithm>
 #include <iterator>

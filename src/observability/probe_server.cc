@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "kube_csr_approver/health.h"
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/health.h"
+#include "kube_csr_approver/observability/logging.h"
 
 namespace kca {
 namespace {

@@ -1,21 +1,20 @@
 // process_* metrics from /proc/self, as the Prometheus client libraries of other languages
 // export them; prometheus-cpp 1.0.1 has no such collector.
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <limits>
-#include <fstream>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include <prometheus/collectable.h>
-#include <prometheus/metric_family.h>
-
-#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/observability/metrics.h"
 
 namespace kca {
 namespace {
@@ -104,8 +103,8 @@ class ProcessCollector final : public prometheus::Collectable {
       }
     }
     if (const auto fds = CountOpenFds()) {
-      families.push_back(Single("process_open_fds", "Number of open file descriptors.",
-                                MetricType::Gauge, *fds));
+      families.push_back(
+          Single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, *fds));
     }
     rlimit limit{};
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {

@@ -1,5 +1,5 @@
 // The policy module's small public pieces: names, issue formatting, summary, file reading.
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "kube_csr_approver/key_usages.h"
+#include "kube_csr_approver/csr/key_usages.h"
 #include "policy_model.h"
 
 namespace kca {

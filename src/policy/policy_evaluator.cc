@@ -4,7 +4,7 @@
 #include <initializer_list>
 #include <optional>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "policy_model.h"
 #include "san_syntax.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca::policy {
 

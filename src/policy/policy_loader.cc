@@ -13,8 +13,8 @@
 #include <sstream>
 #include <tuple>
 
-#include "kube_csr_approver/policy.h"
-#include "kube_csr_approver/utf8.h"
+#include "kube_csr_approver/common/utf8.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "policy_lint.h"
 #include "policy_model.h"
 #include "san_syntax.h"

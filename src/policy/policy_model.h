@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/decision.h"
-#include "kube_csr_approver/ip_address.h"
-#include "kube_csr_approver/node_facts.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/common/ip_address.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/csr/node_facts.h"
+#include "kube_csr_approver/policy/decision.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "pattern.h"
 
 namespace kca::policy {

@@ -4,6 +4,7 @@
 // same run, and OpenSSL's PEM parse + verify (what any OpenSSL-based approver must do). At the
 // end it prints the ratios the foundation issue sets targets for:
 //   total <= 1.25 x raw verify;  evaluation alone <= 5 us for 50 rules.
+#include <benchmark/benchmark.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -12,12 +13,10 @@
 #include <memory>
 #include <string>
 
-#include <benchmark/benchmark.h>
-
 #include "csr_factory.h"
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace {
 
@@ -34,12 +33,19 @@ std::string FiftyRulePolicy() {
     if (i % 2 == 0) {
       text += "      signerNames: [example.com/signer-" + n + "]\n";
     } else {
-      text += "      signerNames: [kubernetes.io/kube-apiserver-client]\n"
-              "      requestor:\n        usernames: [\"team-" + n + "-*\"]\n"
-              "        groups: [\"team-" + n + "\"]\n";
+      text +=
+          "      signerNames: [kubernetes.io/kube-apiserver-client]\n"
+          "      requestor:\n        usernames: [\"team-" +
+          n +
+          "-*\"]\n"
+          "        groups: [\"team-" +
+          n + "\"]\n";
     }
-    text += "    allowed:\n      commonName: \"team-" + n + "-*\"\n"
-            "      organizations: [team-" + n + "]\n"
+    text += "    allowed:\n      commonName: \"team-" + n +
+            "-*\"\n"
+            "      organizations: [team-" +
+            n +
+            "]\n"
             "      usages: [digital signature, client auth]\n    action: approve\n";
   }
   text +=
@@ -192,7 +198,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       const double total = time("BM_InspectAndEvaluate");
       const double evaluate = time("BM_EvaluateOnly");
       std::printf(
-          "%-8s verify %7.0f ns | parse+verify %7.0f ns | inspect+evaluate %7.0f ns = %.2f x verify,"
+          "%-8s verify %7.0f ns | parse+verify %7.0f ns | inspect+evaluate %7.0f ns = %.2f x "
+          "verify,"
           " %.2f x parse+verify (target <= 1.25) | evaluate alone %5.0f ns (target <= 5000)\n",
           std::string(key) == "0" ? "RSA-2048" : "P-256", verify, parse_verify, total,
           total / verify, total / parse_verify, evaluate);

@@ -9,12 +9,11 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca::e2e {
 
@@ -29,7 +28,7 @@ HttpAnswer LocalHttpGet(int port, const std::string& path);
 class ApproverProcess {
  public:
   struct Options {
-    std::vector<std::string> args;  // after "run"
+    std::vector<std::string> args;           // after "run"
     std::map<std::string, std::string> env;  // added to the inherited environment
     std::string log_path;                    // where stderr+stdout go
     bool wait_ready = true;                  // wait for /readyz 200

@@ -7,9 +7,9 @@
 #include <string_view>
 
 #include "fuzz_invariants.h"
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace {
 

@@ -5,8 +5,8 @@
 #include <string_view>
 
 #include "fuzz_invariants.h"
-#include "kube_csr_approver/base64.h"
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

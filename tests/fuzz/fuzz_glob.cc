@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "fuzz_invariants.h"
-#include "kube_csr_approver/utf8.h"
+#include "kube_csr_approver/common/utf8.h"
 #include "pattern.h"
 
 namespace {

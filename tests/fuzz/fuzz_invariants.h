@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
 
 namespace kca::fuzz {
 

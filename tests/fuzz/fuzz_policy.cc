@@ -6,9 +6,9 @@
 #include <string_view>
 
 #include "fuzz_invariants.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/policy.h"
-#include "kube_csr_approver/utf8.h"
+#include "kube_csr_approver/common/utf8.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/policy/policy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

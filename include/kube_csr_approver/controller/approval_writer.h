@@ -8,12 +8,12 @@
 #include <optional>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/controller/write_gate.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/csr/csr_object.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
+#include "kube_csr_approver/policy/decision.h"
 
 namespace kca::controller {
 

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/controller/approval_writer.h"
 #include "kube_csr_approver/controller/decision_sink.h"
 #include "kube_csr_approver/controller/pending_csr_cache.h"
@@ -19,13 +19,13 @@
 #include "kube_csr_approver/controller/reconciler.h"
 #include "kube_csr_approver/controller/work_queue.h"
 #include "kube_csr_approver/controller/write_gate.h"
-#include "kube_csr_approver/health.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/csr_informer.h"
 #include "kube_csr_approver/kube/event_recorder.h"
 #include "kube_csr_approver/kube/leader_elector.h"
-#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/observability/health.h"
+#include "kube_csr_approver/observability/metrics.h"
 
 namespace kca::controller {
 

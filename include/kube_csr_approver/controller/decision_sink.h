@@ -7,15 +7,15 @@
 #include <string>
 #include <string_view>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/result.h"
 #include "kube_csr_approver/controller/policy_holder.h"
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/decision.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_object.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/event_recorder.h"
-#include "kube_csr_approver/metrics.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/observability/metrics.h"
+#include "kube_csr_approver/policy/decision.h"
 
 namespace kca::controller {
 

@@ -8,11 +8,11 @@
 #include <mutex>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/csr/node_facts.h"
 #include "kube_csr_approver/kube/api_client.h"
-#include "kube_csr_approver/metrics.h"
-#include "kube_csr_approver/node_facts.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/observability/metrics.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca::controller {
 

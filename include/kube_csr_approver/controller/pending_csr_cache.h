@@ -12,9 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/observability/metrics.h"
 
 namespace kca::controller {
 

@@ -9,10 +9,10 @@
 #include <optional>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/metrics.h"
-#include "kube_csr_approver/policy.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/observability/metrics.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca::controller {
 

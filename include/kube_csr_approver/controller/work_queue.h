@@ -15,8 +15,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/health.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/observability/health.h"
 
 namespace kca::controller {
 

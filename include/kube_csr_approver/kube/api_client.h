@@ -13,12 +13,12 @@
 #include <utility>
 #include <variant>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/result.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/credentials.h"
 #include "kube_csr_approver/kube/kube_config.h"
 #include "kube_csr_approver/kube/rate_limit.h"
-#include "kube_csr_approver/result.h"
 
 namespace kca::kube {
 

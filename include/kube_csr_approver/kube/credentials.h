@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/result.h"
 #include "kube_csr_approver/kube/kube_config.h"
-#include "kube_csr_approver/result.h"
 
 namespace kca::kube {
 

@@ -14,8 +14,8 @@
 #include <thread>
 #include <unordered_set>
 
-#include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/csr/csr_object.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/rate_limit.h"

@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/rate_limit.h"

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca::kube {
 

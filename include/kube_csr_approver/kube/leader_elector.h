@@ -12,10 +12,10 @@
 #include <random>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/result.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
-#include "kube_csr_approver/result.h"
 
 namespace kca::kube {
 

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <random>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 
 namespace kca::kube {
 

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <set>
 
-#include "kube_csr_approver/key_usages.h"
+#include "kube_csr_approver/csr/key_usages.h"
 #include "pki.h"
 
 namespace kca::emulator {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "api.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 #include "pki.h"
 
 namespace kca::emulator {

@@ -10,13 +10,13 @@
 #include <mutex>
 #include <thread>
 
-#include "request_counter.h"
 #include "csr_factory.h"
 #include "emulator_process.h"
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/controller/controller.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/kube_config.h"
+#include "request_counter.h"
 
 namespace kca::controller {
 namespace {

@@ -11,11 +11,11 @@
 
 #include "csr_factory.h"
 #include "emulator_process.h"
-#include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/health.h"
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/csr_informer.h"
 #include "kube_csr_approver/kube/kube_config.h"
+#include "kube_csr_approver/observability/health.h"
 #include "request_counter.h"
 
 namespace kca::kube {

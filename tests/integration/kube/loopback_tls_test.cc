@@ -16,7 +16,7 @@
 #include <thread>
 #include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "pki.h"
 

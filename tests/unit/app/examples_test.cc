@@ -1,15 +1,15 @@
 // Every shipped example policy loads cleanly, and every example CSR gets the decision its file
 // name promises under each example policy.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "commands.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca {
 namespace {
@@ -56,11 +56,11 @@ ExpectedDecisions CheckAllExamples(const std::string& policy_file,
 
 TEST(ExampleCsrsTest, ClusterPolicy) {
   const ExpectedDecisions expected = {
-      {"seed-escalation", "deny"},          {"alice-client", "approve"},
-      {"carol-client", "approve"},          {"alice-asks-for-masters", "deny"},
-      {"bob-impersonates-alice", "deny"},   {"alice-client-with-san", "deny"},
-      {"alice-already-approved", "skip"},   {"ci-runner", "approve"},
-      {"ci-runner-rsa-key", "deny"},        {"kubelet-client-renewal", "approve"},
+      {"seed-escalation", "deny"},           {"alice-client", "approve"},
+      {"carol-client", "approve"},           {"alice-asks-for-masters", "deny"},
+      {"bob-impersonates-alice", "deny"},    {"alice-client-with-san", "deny"},
+      {"alice-already-approved", "skip"},    {"ci-runner", "approve"},
+      {"ci-runner-rsa-key", "deny"},         {"kubelet-client-renewal", "approve"},
       {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "log"},
       {"kubelet-serving-other-node", "log"},
   };
@@ -69,12 +69,18 @@ TEST(ExampleCsrsTest, ClusterPolicy) {
 
 TEST(ExampleCsrsTest, TeamClientCertsPolicy) {
   const ExpectedDecisions expected = {
-      {"seed-escalation", "log"},           {"alice-client", "approve"},
-      {"carol-client", "approve"},          {"alice-asks-for-masters", "deny"},
-      {"bob-impersonates-alice", "deny"},   {"alice-client-with-san", "deny"},
-      {"alice-already-approved", "skip"},   {"ci-runner", "log"},
-      {"ci-runner-rsa-key", "log"},         {"kubelet-client-renewal", "log"},
-      {"kubelet-claims-other-node", "log"}, {"kubelet-serving", "log"},
+      {"seed-escalation", "log"},
+      {"alice-client", "approve"},
+      {"carol-client", "approve"},
+      {"alice-asks-for-masters", "deny"},
+      {"bob-impersonates-alice", "deny"},
+      {"alice-client-with-san", "deny"},
+      {"alice-already-approved", "skip"},
+      {"ci-runner", "log"},
+      {"ci-runner-rsa-key", "log"},
+      {"kubelet-client-renewal", "log"},
+      {"kubelet-claims-other-node", "log"},
+      {"kubelet-serving", "log"},
       {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("team-client-certs.yaml"), expected);
@@ -82,12 +88,18 @@ TEST(ExampleCsrsTest, TeamClientCertsPolicy) {
 
 TEST(ExampleCsrsTest, CiServiceAccountsPolicy) {
   const ExpectedDecisions expected = {
-      {"seed-escalation", "log"},           {"alice-client", "log"},
-      {"carol-client", "log"},              {"alice-asks-for-masters", "log"},
-      {"bob-impersonates-alice", "log"},    {"alice-client-with-san", "log"},
-      {"alice-already-approved", "skip"},   {"ci-runner", "approve"},
-      {"ci-runner-rsa-key", "deny"},        {"kubelet-client-renewal", "log"},
-      {"kubelet-claims-other-node", "log"}, {"kubelet-serving", "log"},
+      {"seed-escalation", "log"},
+      {"alice-client", "log"},
+      {"carol-client", "log"},
+      {"alice-asks-for-masters", "log"},
+      {"bob-impersonates-alice", "log"},
+      {"alice-client-with-san", "log"},
+      {"alice-already-approved", "skip"},
+      {"ci-runner", "approve"},
+      {"ci-runner-rsa-key", "deny"},
+      {"kubelet-client-renewal", "log"},
+      {"kubelet-claims-other-node", "log"},
+      {"kubelet-serving", "log"},
       {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("ci-service-accounts.yaml"), expected);
@@ -95,12 +107,18 @@ TEST(ExampleCsrsTest, CiServiceAccountsPolicy) {
 
 TEST(ExampleCsrsTest, KubeletClientPolicy) {
   const ExpectedDecisions expected = {
-      {"seed-escalation", "log"},            {"alice-client", "log"},
-      {"carol-client", "log"},               {"alice-asks-for-masters", "log"},
-      {"bob-impersonates-alice", "log"},     {"alice-client-with-san", "log"},
-      {"alice-already-approved", "skip"},    {"ci-runner", "log"},
-      {"ci-runner-rsa-key", "log"},          {"kubelet-client-renewal", "approve"},
-      {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "log"},
+      {"seed-escalation", "log"},
+      {"alice-client", "log"},
+      {"carol-client", "log"},
+      {"alice-asks-for-masters", "log"},
+      {"bob-impersonates-alice", "log"},
+      {"alice-client-with-san", "log"},
+      {"alice-already-approved", "skip"},
+      {"ci-runner", "log"},
+      {"ci-runner-rsa-key", "log"},
+      {"kubelet-client-renewal", "approve"},
+      {"kubelet-claims-other-node", "deny"},
+      {"kubelet-serving", "log"},
       {"kubelet-serving-other-node", "log"},
   };
   EXPECT_EQ(CheckAllExamples("kubelet-client.yaml"), expected);
@@ -109,12 +127,18 @@ TEST(ExampleCsrsTest, KubeletClientPolicy) {
 TEST(ExampleCsrsTest, DenyByDefaultPolicy) {
   // alice's 2048-bit key is below this policy's minRSABits (3072); carol's 3072-bit key passes.
   const ExpectedDecisions expected = {
-      {"seed-escalation", "deny"},           {"alice-client", "deny"},
-      {"carol-client", "approve"},           {"alice-asks-for-masters", "deny"},
-      {"bob-impersonates-alice", "deny"},    {"alice-client-with-san", "deny"},
-      {"alice-already-approved", "skip"},    {"ci-runner", "deny"},
-      {"ci-runner-rsa-key", "deny"},         {"kubelet-client-renewal", "deny"},
-      {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "deny"},
+      {"seed-escalation", "deny"},
+      {"alice-client", "deny"},
+      {"carol-client", "approve"},
+      {"alice-asks-for-masters", "deny"},
+      {"bob-impersonates-alice", "deny"},
+      {"alice-client-with-san", "deny"},
+      {"alice-already-approved", "skip"},
+      {"ci-runner", "deny"},
+      {"ci-runner-rsa-key", "deny"},
+      {"kubelet-client-renewal", "deny"},
+      {"kubelet-claims-other-node", "deny"},
+      {"kubelet-serving", "deny"},
       {"kubelet-serving-other-node", "deny"},
   };
   EXPECT_EQ(CheckAllExamples("deny-by-default.yaml"), expected);
@@ -123,12 +147,18 @@ TEST(ExampleCsrsTest, DenyByDefaultPolicy) {
 TEST(ExampleCsrsTest, KubeletPolicyWithNodesAndReviews) {
   // examples/nodes holds Node worker-1 and the answer to worker-1's selfnodeclient review.
   const ExpectedDecisions expected = {
-      {"seed-escalation", "log"},            {"alice-client", "log"},
-      {"carol-client", "log"},               {"alice-asks-for-masters", "log"},
-      {"bob-impersonates-alice", "log"},     {"alice-client-with-san", "log"},
-      {"alice-already-approved", "skip"},    {"ci-runner", "log"},
-      {"ci-runner-rsa-key", "log"},          {"kubelet-client-renewal", "approve"},
-      {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "approve"},
+      {"seed-escalation", "log"},
+      {"alice-client", "log"},
+      {"carol-client", "log"},
+      {"alice-asks-for-masters", "log"},
+      {"bob-impersonates-alice", "log"},
+      {"alice-client-with-san", "log"},
+      {"alice-already-approved", "skip"},
+      {"ci-runner", "log"},
+      {"ci-runner-rsa-key", "log"},
+      {"kubelet-client-renewal", "approve"},
+      {"kubelet-claims-other-node", "deny"},
+      {"kubelet-serving", "approve"},
       {"kubelet-serving-other-node", "deny"},
   };
   EXPECT_EQ(CheckAllExamples("kubelet.yaml", {"nodes"}), expected);
@@ -138,12 +168,18 @@ TEST(ExampleCsrsTest, KubeletPolicyWithoutNodesWaitsNeverApproves) {
   // Offline without the Node or the review's answer: pending, never approve. A request that
   // fails on its own (another node's CN or SANs) is still denied.
   const ExpectedDecisions expected = {
-      {"seed-escalation", "log"},            {"alice-client", "log"},
-      {"carol-client", "log"},               {"alice-asks-for-masters", "log"},
-      {"bob-impersonates-alice", "log"},     {"alice-client-with-san", "log"},
-      {"alice-already-approved", "skip"},    {"ci-runner", "log"},
-      {"ci-runner-rsa-key", "log"},          {"kubelet-client-renewal", "pending"},
-      {"kubelet-claims-other-node", "deny"}, {"kubelet-serving", "pending"},
+      {"seed-escalation", "log"},
+      {"alice-client", "log"},
+      {"carol-client", "log"},
+      {"alice-asks-for-masters", "log"},
+      {"bob-impersonates-alice", "log"},
+      {"alice-client-with-san", "log"},
+      {"alice-already-approved", "skip"},
+      {"ci-runner", "log"},
+      {"ci-runner-rsa-key", "log"},
+      {"kubelet-client-renewal", "pending"},
+      {"kubelet-claims-other-node", "deny"},
+      {"kubelet-serving", "pending"},
       {"kubelet-serving-other-node", "pending"},
   };
   EXPECT_EQ(CheckAllExamples("kubelet.yaml"), expected);

@@ -1,4 +1,4 @@
-#include "kube_csr_approver/ip_address.h"
+#include "kube_csr_approver/common/ip_address.h"
 
 #include <gtest/gtest.h>
 

@@ -11,10 +11,10 @@
 
 #include "csr_factory.h"
 #include "kube_csr_approver/controller/approval_writer.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/logging.h"
-#include "kube_csr_approver/metrics.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/observability/logging.h"
+#include "kube_csr_approver/observability/metrics.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca::testing {
 

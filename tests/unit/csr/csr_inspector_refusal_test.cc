@@ -7,7 +7,7 @@
 #include <random>
 
 #include "csr_factory.h"
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
 
 namespace kca {
 namespace {

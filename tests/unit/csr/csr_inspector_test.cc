@@ -1,5 +1,5 @@
 // What the inspector reports for well-formed requests made by the test factory.
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
 
 #include <gtest/gtest.h>
 #include <openssl/asn1.h>

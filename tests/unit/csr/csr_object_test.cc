@@ -1,12 +1,12 @@
 // DecodeCsrObject and DecodeCsrDocument: JSON and YAML as the API server and kubectl print them.
-#include "kube_csr_approver/csr_object.h"
+#include "kube_csr_approver/csr/csr_object.h"
 
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "csr_factory.h"
-#include "kube_csr_approver/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
 
 namespace kca {
 namespace {

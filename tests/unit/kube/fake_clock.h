@@ -4,7 +4,7 @@
 #include <chrono>
 #include <mutex>
 
-#include "kube_csr_approver/clock.h"
+#include "kube_csr_approver/common/clock.h"
 
 namespace kca::testing {
 

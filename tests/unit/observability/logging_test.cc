@@ -1,4 +1,4 @@
-#include "kube_csr_approver/logging.h"
+#include "kube_csr_approver/observability/logging.h"
 
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>

@@ -1,4 +1,4 @@
-#include "kube_csr_approver/metrics.h"
+#include "kube_csr_approver/observability/metrics.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>

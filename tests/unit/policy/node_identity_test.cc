@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "policy_test_util.h"
 
 namespace kca {

@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "policy_test_util.h"
 
 namespace kca {
@@ -1118,12 +1118,11 @@ TEST(EvaluateTest, EveryCheckRunsAndDetailsNameFoundAndAllowed) {
     names.push_back(check.name);
     EXPECT_TRUE(check.passed) << check.name << ": " << check.detail;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"commonName", "organizations", "organizationalUnits",
-                                             "requiredOrganizations", "subjectAttributes",
-                                             "dnsNames", "ipAddresses", "emailAddresses", "uris",
-                                             "otherNames", "reservedSANs", "usages",
-                                             "requiredUsages", "isCA", "keyAlgorithm",
-                                             "rsaKeyBits", "expiration"}));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       "commonName", "organizations", "organizationalUnits",
+                       "requiredOrganizations", "subjectAttributes", "dnsNames", "ipAddresses",
+                       "emailAddresses", "uris", "otherNames", "reservedSANs", "usages",
+                       "requiredUsages", "isCA", "keyAlgorithm", "rsaKeyBits", "expiration"}));
   EXPECT_EQ(decision.checks[0].detail, "common name \"ci-builder\" matches \"ci-*\"");
   EXPECT_EQ(decision.checks[16].detail,
             "spec.expirationSeconds 3600 is within constraints.maxExpirationSeconds 86400");

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "policy_test_util.h"
 
 namespace kca {

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <string>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 #include "policy_test_util.h"
 
 namespace kca {

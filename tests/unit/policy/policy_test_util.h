@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca::testing_policy {
 

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/ip_address.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/ip_address.h"
+#include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/csr/csr_object.h"
 
 namespace kca {
 

@@ -11,8 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "kube_csr_approver/clock.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca {
 

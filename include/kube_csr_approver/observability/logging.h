@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca {
 

@@ -8,11 +8,11 @@
 #include <string_view>
 #include <vector>
 
-#include "kube_csr_approver/csr_inspector.h"
-#include "kube_csr_approver/csr_object.h"
-#include "kube_csr_approver/decision.h"
-#include "kube_csr_approver/node_facts.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/csr/csr_inspector.h"
+#include "kube_csr_approver/csr/csr_object.h"
+#include "kube_csr_approver/csr/node_facts.h"
+#include "kube_csr_approver/policy/decision.h"
 
 namespace kca {
 

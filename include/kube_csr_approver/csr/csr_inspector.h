@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "kube_csr_approver/ip_address.h"
-#include "kube_csr_approver/result.h"
+#include "kube_csr_approver/common/ip_address.h"
+#include "kube_csr_approver/common/result.h"
 
 namespace kca {
 

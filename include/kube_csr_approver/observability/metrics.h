@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "kube_csr_approver/decision.h"
-#include "kube_csr_approver/policy.h"
+#include "kube_csr_approver/policy/decision.h"
+#include "kube_csr_approver/policy/policy.h"
 
 namespace kca {
 
