@@ -14,15 +14,13 @@
 #include <set>
 
 #include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 #include "pem.h"
 #include "strict_der.h"
-#include "text.h"
 
 namespace kca {
 namespace {
-
-using csr_internal::IsValidUtf8;
-using csr_internal::Quote;
 
 template <typename T, void (*Free)(T*)>
 struct Deleter {
