@@ -353,7 +353,45 @@ Error UndecodableKey() {
   return Error{"the request's public key cannot be decoded (unknown or malformed algorithm)"};
 }
 
+// A key holding only the named curve's parameters, the form each request's key starts from.
+KeyPtr CurveParameters(const char* curve) {
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve), 0),
+      OSSL_PARAM_construct_end()};
+  KeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!context || EVP_PKEY_fromdata_init(context.get()) != 1 ||
+      EVP_PKEY_fromdata(context.get(), &key, EVP_PKEY_KEY_PARAMETERS, params) != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return KeyPtr(key);
+}
+
+// Importing a key by curve name sets the curve up from its constants every time (a third of
+// the key's decoding, docs/benchmarks-analysis.md): the curves Kubernetes clients use are set up
+// once, and a key of theirs is a copy of those parameters plus its point. Null for other curves.
+const EVP_PKEY* CommonCurveParameters(const char* curve) {
+  static const KeyPtr p256 = CurveParameters(SN_X9_62_prime256v1);
+  static const KeyPtr p384 = CurveParameters(SN_secp384r1);
+  static const KeyPtr p521 = CurveParameters(SN_secp521r1);
+  if (std::strcmp(curve, SN_X9_62_prime256v1) == 0) return p256.get();
+  if (std::strcmp(curve, SN_secp384r1) == 0) return p384.get();
+  if (std::strcmp(curve, SN_secp521r1) == 0) return p521.get();
+  return nullptr;
+}
+
 KeyPtr DecodeEcKey(const char* curve, const unsigned char* point, int length) {
+  // Either way the point is decoded by EC_POINT_oct2point, which refuses a point off the curve,
+  // as OpenSSL's own decoder does.
+  if (const EVP_PKEY* parameters = CommonCurveParameters(curve)) {
+    KeyPtr key(EVP_PKEY_dup(const_cast<EVP_PKEY*>(parameters)));
+    if (!key ||
+        EVP_PKEY_set1_encoded_public_key(key.get(), point, static_cast<std::size_t>(length)) != 1) {
+      return nullptr;
+    }
+    return key;
+  }
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve), 0),
       OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<unsigned char*>(point),
@@ -361,7 +399,6 @@ KeyPtr DecodeEcKey(const char* curve, const unsigned char* point, int length) {
       OSSL_PARAM_construct_end()};
   KeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   EVP_PKEY* key = nullptr;
-  // Import checks that the point lies on the named curve, as OpenSSL's own decoder does.
   if (!context || EVP_PKEY_fromdata_init(context.get()) != 1 ||
       EVP_PKEY_fromdata(context.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
     return nullptr;
