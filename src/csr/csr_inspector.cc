@@ -14,9 +14,10 @@
 #include <set>
 
 #include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 #include "pem.h"
 #include "strict_der.h"
-#include "text.h"
 
 // PKCS#10 (RFC 2986) as OpenSSL's X509_REQ template reads it, except that the
 // SubjectPublicKeyInfo is only read, not decoded into a key: OpenSSL 3.0's X509_PUBKEY decodes
@@ -63,9 +64,6 @@ ASN1_SEQUENCE(KCA_RAW_REQ) = {
 
 namespace kca {
 namespace {
-
-using csr_internal::IsValidUtf8;
-using csr_internal::Quote;
 
 template <typename T, void (*Free)(T*)>
 struct Deleter {

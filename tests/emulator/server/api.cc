@@ -259,6 +259,18 @@ std::optional<std::string> FieldValue(const Json& object, const std::string& key
 bool IsEventsApi(const ResourceDef& d) { return d.group == "events.k8s.io"; }
 Json FromStorage(const ResourceDef& d, Json o) { return IsEventsApi(d) ? EventFromCore(o) : o; }
 
+// An item of a list response carries no kind or apiVersion: kube-apiserver encodes the list's
+// type only on the list itself (kubernetes/kubernetes issue 3030, still open;
+// staging/src/k8s.io/apimachinery/pkg/runtime/serializer/versioning/versioning.go sets the GVK of
+// the encoded object, not of its items). Single objects, Table rows and watch events keep theirs.
+Json WithoutTypeMeta(Json items) {
+  for (Json& item : items) {
+    item.erase("kind");
+    item.erase("apiVersion");
+  }
+  return items;
+}
+
 // Field labels of events.k8s.io/v1 in terms of the stored core/v1 Event.
 std::string StorageFieldLabel(const ResourceDef& d, const std::string& key) {
   if (!IsEventsApi(d)) return key;
@@ -1061,7 +1073,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     list["kind"] = def.kind + "List";
     list["apiVersion"] = def.GroupVersion();
     list["metadata"] = meta;
-    list["items"] = matching;
+    list["items"] = WithoutTypeMeta(std::move(matching));
     return Respond(JsonResponse(200, list));
   }
 
@@ -1175,7 +1187,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     list["kind"] = def.kind + "List";
     list["apiVersion"] = def.GroupVersion();
     list["metadata"] = {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}};
-    list["items"] = items;
+    list["items"] = WithoutTypeMeta(std::move(items));
     return Respond(JsonResponse(200, list));
   }
 

@@ -397,6 +397,22 @@ TEST_F(EmulatorTest, ListPaginatesAtOneResourceVersionAndFiltersByField) {
   EXPECT_EQ(r.status, 400);
 }
 
+// As kube-apiserver: the list names its kind, its items do not (kubernetes/kubernetes issue 3030;
+// staging/src/k8s.io/apimachinery/pkg/runtime/serializer/versioning/versioning.go encodes the GVK
+// of the list only); a GET of one object names its own.
+TEST_F(EmulatorTest, ListItemsCarryNoKindOrApiVersion) {
+  CreateCsr("typed");
+  json list = Must(alice_->Get(kCsrs)).Json();
+  EXPECT_EQ(list["apiVersion"], "certificates.k8s.io/v1");
+  ASSERT_EQ(list["items"].size(), 1u);
+  EXPECT_FALSE(list["items"][0].contains("kind")) << list["items"][0].dump();
+  EXPECT_FALSE(list["items"][0].contains("apiVersion"));
+  EXPECT_EQ(list["items"][0]["metadata"]["name"], "typed");
+  json one = Must(alice_->Get(std::string(kCsrs) + "/typed")).Json();
+  EXPECT_EQ(one["kind"], "CertificateSigningRequest");
+  EXPECT_EQ(one["apiVersion"], "certificates.k8s.io/v1");
+}
+
 TEST_F(EmulatorTest, ListWithASelectorPagesOverMatchesOnly) {
   // Matches and non-matches interleave by name; pages hold only matches, carry no
   // remainingItemCount (as kube-apiserver with selectors), and the last one no continue token.
@@ -855,7 +871,8 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
   json as_events =
       Must(admin_->Get("/apis/events.k8s.io/v1/events?fieldSelector=regarding.name%3Dcsr1")).Json();
   ASSERT_EQ(as_events["items"].size(), 2u);
-  EXPECT_EQ(as_events["items"][1]["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(as_events["apiVersion"], "events.k8s.io/v1");
+  EXPECT_FALSE(as_events["items"][1].contains("involvedObject"));  // converted, not the core shape
   EXPECT_EQ(as_events["items"][1]["regarding"]["name"], "csr1");
   json by_reason = Must(admin_->Get("/api/v1/"
                                     "events?fieldSelector=involvedObject.kind%"
