@@ -16,6 +16,7 @@
 #include "kube_csr_approver/controller/controller.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/credentials.h"
+#include "kube_csr_approver/kube/default_trust.h"
 #include "kube_csr_approver/kube/kube_config.h"
 #include "kube_csr_approver/observability/health.h"
 #include "kube_csr_approver/observability/logging.h"
@@ -126,7 +127,8 @@ Result<std::unique_ptr<prometheus::Exposer>> StartMetricsServer(const std::strin
 }  // namespace
 
 int RunController(RunOptions options) {
-  SignalWaiter signals;  // first: before any library starts a thread
+  kube::DeferDefaultTrustStore();  // sets SSL_CERT_FILE: before any thread starts
+  SignalWaiter signals;            // before any library starts a thread
   // cpprestsdk's shared pool otherwise starts 40 threads, and every request and body chunk is
   // handed between them: on a 2-core node that costs more CPU than the I/O itself (measured in
   // docs/benchmarks.md). Our calls block only on their own threads, never inside the pool.
