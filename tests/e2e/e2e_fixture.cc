@@ -16,10 +16,8 @@ void E2eTest::SetUp() {
 void E2eTest::TearDown() {
   admin_.reset();
   emulator_.reset();
-  if (!HasFailure())
-    std::filesystem::remove_all(dir_);
-  else
-    std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
+  if (!HasFailure()) std::filesystem::remove_all(dir_);
+  else std::fprintf(stderr, "logs kept in %s\n", dir_.c_str());
 }
 
 void E2eTest::StartEmulator(std::vector<std::string> extra_args) {
@@ -33,13 +31,14 @@ void E2eTest::StartEmulator(std::vector<std::string> extra_args) {
   admin_ = std::make_unique<emulator::HttpsClient>("127.0.0.1", emulator_->port(), *credentials);
   // As in a real cluster where requestors are granted CSR creation by RBAC: every authenticated
   // user (impersonated by the tests) may create and read CSRs.
-  auto bound = admin_->Post("/emulator/v1/bindings",
-                            {{"bindings",
-                              {{{"group", "system:authenticated"},
-                                {"rules",
-                                 {{{"verbs", {"create", "get", "list", "watch"}},
-                                   {"apiGroups", {"certificates.k8s.io"}},
-                                   {"resources", {"certificatesigningrequests"}}}}}}}}});
+  auto bound = admin_->Post(
+      "/emulator/v1/bindings",
+      {{"bindings",
+        {{{"group", "system:authenticated"},
+          {"rules",
+           {{{"verbs", {"create", "get", "list", "watch"}},
+             {"apiGroups", {"certificates.k8s.io"}},
+             {"resources", {"certificatesigningrequests"}}}}}}}}});
   ASSERT_TRUE(bound.ok()) << bound.error().message;
   ASSERT_EQ(bound->status, 200) << bound->body;
 }
@@ -51,21 +50,12 @@ std::string E2eTest::WriteFile(const std::string& name, const std::string& text)
 }
 
 std::unique_ptr<ApproverProcess> E2eTest::StartApprover(const std::string& policy_path,
-                                                        std::vector<std::string> extra_args,
-                                                        const std::string& log_name) {
+                                                       std::vector<std::string> extra_args,
+                                                       const std::string& log_name) {
   ApproverProcess::Options options;
-  options.args = {"--policy",
-                  policy_path,
-                  "--kubeconfig",
-                  emulator_->kubeconfig("approver"),
-                  "--metrics-bind-address",
-                  "127.0.0.1:0",
-                  "--health-probe-bind-address",
-                  "127.0.0.1:0",
-                  "--log-format",
-                  "json",
-                  "--log-level",
-                  "debug"};
+  options.args = {"--policy", policy_path, "--kubeconfig", emulator_->kubeconfig("approver"),
+                  "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address",
+                  "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"};
   options.args.insert(options.args.end(), extra_args.begin(), extra_args.end());
   options.log_path = (dir_ / log_name).string();
   auto process = ApproverProcess::Start(options);
@@ -92,8 +82,8 @@ void E2eTest::CreateCsr(const CsrRequest& request) {
         {"usages", request.usages}}}};
   if (request.expiration_seconds) csr["spec"]["expirationSeconds"] = *request.expiration_seconds;
   csr["metadata"].update(request.metadata);
-  std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"},
-                                                              {"Impersonate-User", request.user}};
+  std::vector<std::pair<std::string, std::string>> headers = {
+      {"Content-Type", "application/json"}, {"Impersonate-User", request.user}};
   for (const auto& group : request.groups) headers.emplace_back("Impersonate-Group", group);
   auto response = admin_->Request("POST", "/apis/certificates.k8s.io/v1/certificatesigningrequests",
                                   csr.dump(), headers);

@@ -2,15 +2,15 @@
 // any requestor (impersonation), wait for decisions and read the emulator's request counts.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "approver_process.h"
 #include "csr_factory.h"
