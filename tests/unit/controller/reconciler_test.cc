@@ -347,12 +347,12 @@ class NodeIdentityReconcilerTest : public ReconcilerTest {
 TEST_F(NodeIdentityReconcilerTest, WaitsForTheNodeAndItsAddressesThenApproves) {
   Arrive(ServingCsrJson("serving", "w1", "w1.example.com"));
   auto reconciler = MakeReconciler();
-  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForNode);
   EXPECT_EQ(Writes(), 0);
   EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 1);
 
   api_.Store("/api/v1/nodes/w1", NodeJson("w1", ""));
-  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForNode);
   EXPECT_EQ(Writes(), 0);
   EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 2);
   // No denial counted (-1: the series does not even exist).
@@ -372,7 +372,7 @@ TEST_F(NodeIdentityReconcilerTest, LookupErrorsWaitNeverDeny) {
   api_.Store("/api/v1/nodes/w1", NodeJson("w1", "w1.example.com"));
   api_.FailNextReads(1, testing::MakeApiError(503, "ServiceUnavailable"));
   auto reconciler = MakeReconciler();
-  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForNode);
   EXPECT_EQ(Writes(), 0);
   EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"error\"}"), 1);
   EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kDone);
