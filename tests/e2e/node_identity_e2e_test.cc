@@ -98,6 +98,8 @@ TEST_F(NodeIdentityE2eTest, LateNodeAndLateAddressesAreApprovedNeverDeniedMeanwh
   ASSERT_TRUE(LooksUpNodes(seen, 4));
   EXPECT_EQ(GetCsr("w1-serving")["status"].value("conditions", nlohmann::json::array()).size(), 0u);
 
+  // While they wait, Nodes are watched (so the Node's addresses re-queue them at once).
+  EXPECT_TRUE(Eventually([&] { return ApproverRequests("nodes", "watch") > 0; }));
   SetHostname("w1", "w1.example.com");
   EXPECT_EQ(WaitForDecision("w1-serving"), "Approved");
   EXPECT_EQ(WaitForDecision("w1-claims-w2"), "Denied");
