@@ -1381,12 +1381,20 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
                            "version/kind; json parse error: invalid character in " +
                            Quote(shown)));
     }
+    // A body without kind or apiVersion is the endpoint's type: the handlers decode with the
+    // scope's kind as the default (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/create.go
+    // and update.go, defaultGVK; gvkWithDefaults in
+    // staging/src/k8s.io/apimachinery/pkg/runtime/serializer/json/json.go), so a list item sent
+    // back as it came is accepted.
+    if (!body.contains("kind") || (body["kind"].is_string() && body["kind"] == "")) {
+      body["kind"] = def.kind;
+    }
+    if (!body.contains("apiVersion") ||
+        (body["apiVersion"].is_string() && body["apiVersion"] == "")) {
+      body["apiVersion"] = def.GroupVersion();
+    }
     std::string kind = body.value("kind", std::string());
     std::string api_version = body.value("apiVersion", std::string());
-    if (kind.empty()) {
-      return RespondStatus(
-          BadRequestStatus("Object 'Kind' is missing in '" + request.body.substr(0, 1024) + "'"));
-    }
     if (kind != def.kind || (!api_version.empty() && api_version != def.GroupVersion())) {
       return RespondStatus(BadRequestStatus("the API version in the data (" + api_version +
                                             ") does not match the expected API "

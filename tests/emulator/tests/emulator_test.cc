@@ -411,6 +411,14 @@ TEST_F(EmulatorTest, ListItemsCarryNoKindOrApiVersion) {
   json one = Must(alice_->Get(std::string(kCsrs) + "/typed")).Json();
   EXPECT_EQ(one["kind"], "CertificateSigningRequest");
   EXPECT_EQ(one["apiVersion"], "certificates.k8s.io/v1");
+
+  // Sent back as listed, the item is the endpoint's type (handlers/update.go decodes with the
+  // scope's kind as default): a client that approves list items is not refused.
+  json item = list["items"][0];
+  item["status"]["conditions"] = {ApprovedCondition()};
+  HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/typed/approval", item));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["kind"], "CertificateSigningRequest");
 }
 
 TEST_F(EmulatorTest, ListWithASelectorPagesOverMatchesOnly) {
@@ -1036,8 +1044,11 @@ TEST_F(EmulatorTest, MalformedRequestsGetStatusErrors) {
   HttpResponse r = Must(alice_->Request("POST", kCsrs, "{not json"));
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.Json()["kind"], "Status");
+  // No kind: the endpoint's (handlers/create.go decodes with the scope's kind as default), so
+  // the object is then invalid, not unrecognized.
   r = Must(alice_->Request("POST", kCsrs, R"({"apiVersion":"certificates.k8s.io/v1"})"));
-  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.Json()["reason"], "Invalid");
   r = Must(alice_->Request(
       "POST", kCsrs,
       R"({"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{"name":"x"},"spec":{"usages":"client auth"}})"));
