@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "exec_plugin.h"
-#include "files.h"
+#include "kube_csr_approver/kube/files.h"
 
 namespace kca::kube {
 namespace {

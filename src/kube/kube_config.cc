@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <exception>
 
-#include "files.h"
+#include "kube_csr_approver/kube/files.h"
 #include "kube_csr_approver/common/base64.h"
 
 namespace kca::kube {
