@@ -28,13 +28,18 @@ std::string RuleLabel(const Decision& decision) {
   return decision.rule ? *decision.rule : std::string("none");
 }
 
-std::string_view WriteFailureMessage(std::string_view reason) {
-  if (reason == "forbidden") {
-    return "approval forbidden: grant patch on certificatesigningrequests/approval and approve "
-           "on signers for this signerName";
+std::string_view WriteFailureMessage(WriteFailure failure) {
+  switch (failure) {
+    case WriteFailure::kForbidden:
+      return "approval forbidden: grant patch on certificatesigningrequests/approval and approve "
+             "on signers for this signerName";
+    case WriteFailure::kConflict:
+      return "approval write kept conflicting; will retry";
+    case WriteFailure::kParse:
+      return "CSR read from the API server does not decode; will retry";
+    case WriteFailure::kApi:
+      break;
   }
-  if (reason == "conflict") return "approval write kept conflicting; will retry";
-  if (reason == "parse") return "CSR read from the API server does not decode; will retry";
   return "approval write failed; will retry";
 }
 
@@ -119,13 +124,14 @@ void DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
   LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided", fields);
 }
 
-void DecisionSink::WriteFailed(const std::string& name, std::string_view reason,
+void DecisionSink::WriteFailed(const std::string& name, WriteFailure failure,
                                const kube::ApiError& error) {
-  metrics_.CountDecisionError(reason);
-  LogEvent(spdlog::level::warn, WriteFailureMessage(reason),
+  metrics_.CountDecisionError(MetricLabel(failure));
+  LogEvent(spdlog::level::warn, WriteFailureMessage(failure),
            {{"csr", name},
             {"code", error.http_status},
-            {"reason", error.reason},
+            {"reason", error.status_reason},
+            {"error_code", kube::ToString(error.code)},
             {"error", error.message}});
 }
 

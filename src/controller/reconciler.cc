@@ -62,8 +62,8 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name, const kube::C
       break;
   }
   if (written.stored) cache_.Upsert(std::move(*written.stored));
-  if (!written.error_reason.empty()) {
-    sink_.WriteFailed(name, written.error_reason, written.error.value_or(kube::ApiError{}));
+  if (written.failure) {
+    sink_.WriteFailed(name, *written.failure, written.error.value_or(kube::ApiError{}));
   }
   if (retry_after != nullptr) {
     *retry_after = written.retry_after.value_or(std::chrono::seconds(0));

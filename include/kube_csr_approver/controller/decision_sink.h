@@ -9,6 +9,7 @@
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/controller/approval_writer.h"
 #include "kube_csr_approver/controller/policy_holder.h"
 #include "kube_csr_approver/csr/csr_inspector.h"
 #include "kube_csr_approver/csr/csr_object.h"
@@ -45,9 +46,9 @@ class DecisionSink {
   // line, marked dry_run. The caller makes it once per CSR and policy version.
   void Audited(const CsrObject& csr, const Result<CsrFacts>& facts, const Decision& decision,
                const LoadedPolicy& policy, bool dry_run);
-  // A write that failed for `reason` (decision_errors_total: conflict, forbidden, api, parse):
-  // counted and logged as a warning with `error`'s code and message.
-  void WriteFailed(const std::string& name, std::string_view reason, const kube::ApiError& error);
+  // A write that failed (decision_errors_total{reason=MetricLabel(failure)}): counted and logged
+  // as a warning with `error`'s HTTP status, Status reason, error code and message.
+  void WriteFailed(const std::string& name, WriteFailure failure, const kube::ApiError& error);
 
  private:
   ApproverMetrics& metrics_;

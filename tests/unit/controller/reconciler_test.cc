@@ -208,7 +208,7 @@ TEST_F(ReconcilerTest, NotFoundDropsTheCsr) {
 TEST_F(ReconcilerTest, TransientErrorsAreRetriedNeverTurnedIntoADeny) {
   Arrive(CsrJson("a", "alice", "alice", "team-a"));
   api_.FailNextWrites(1, MakeApiError(500, "InternalError"));
-  api_.FailNextWrites(1, MakeApiError(0, "NetworkError"));
+  api_.FailNextWrites(1, testing::MakeTransportError(kube::ApiErrorCode::kConnectionFailed));
   api_.FailNextWrites(1, MakeApiError(403, "Forbidden"));
   auto reconciler = MakeReconciler();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(reconciler->Reconcile("a"), Outcome::kRetry);
