@@ -32,15 +32,12 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name, const kube::C
     nodes = options_.node_facts->Fetch(needed, stop);
   }
   const Decision decision = Evaluate(*policy->policy, csr, facts, nodes);
-  cache_.SetSignerLabel(name, decision.signer_label);
 
   if (decision.action == Action::kSkip) return Outcome::kDone;
   // A fact is missing (a Node not there yet): never written, evaluated again soon.
   if (decision.action == Action::kPending) return Outcome::kWaitForFacts;
   if (decision.action == Action::kLog || options_.dry_run) {
-    if (cache_.MarkAudited(name, policy->summary.sha256)) {
-      sink_.Audited(csr, facts, decision, *policy, options_.dry_run);
-    }
+    sink_.Audited(csr, facts, decision, *policy, options_.dry_run);  // once per policy version
     return Outcome::kDone;
   }
 

@@ -36,7 +36,7 @@ class ReconcilerTest : public ::testing::Test {
   testing::FakeApiClient api_;
   ApproverMetrics metrics_{"test", "test"};
   PolicyHolder policies_;
-  PendingCsrCache cache_{clock_, [](const CsrObject&) { return std::string("other"); }};
+  PendingCsrCache cache_{clock_};
   std::atomic<bool> leader_{true};
   WriteGate gate_{[this] { return leader_.load(); }};
   ReconcilerOptions options_;
