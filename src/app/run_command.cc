@@ -16,6 +16,7 @@
 #include "kube_csr_approver/controller/controller.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/credentials.h"
+#include "kube_csr_approver/kube/default_trust.h"
 #include "kube_csr_approver/kube/kube_config.h"
 #include "kube_csr_approver/observability/health.h"
 #include "kube_csr_approver/observability/logging.h"
@@ -63,32 +64,47 @@ class SignalWaiter {
   ~SignalWaiter() { Finish(); }
 
   // Starts the waiting thread; `callback` runs on it for the first signal. A second signal
-  // (SIGTERM or SIGINT, while the shutdown runs) exits with 128 + its number, skipping teardown.
+  // (SIGTERM or SIGINT, sent before the shutdown ended) exits with 128 + its number, skipping
+  // teardown.
   void OnSignal(std::function<void(int)> callback) {
     thread_ = std::thread([this, callback = std::move(callback)] {
-      int signal = 0;
-      if (sigwait(&set_, &signal) != 0 || finished_) return;
-      callback(signal);
-      if (sigwait(&set_, &signal) != 0 || finished_) return;
+      siginfo_t info{};
+      if (sigwaitinfo(&set_, &info) < 0 || IsWakeUp(info)) return;
+      callback(info.si_signo);
+      if (sigwaitinfo(&set_, &info) < 0) return;
+      // The shutdown may end before this thread is scheduled again, and Finish's wake-up is
+      // thread-directed, so it is taken before a second signal already pending for the process:
+      // look for one before taking the wake-up as "no second signal".
+      if (IsWakeUp(info)) {
+        const timespec now{};
+        if (sigtimedwait(&set_, &info, &now) < 0) return;
+      }
       static constexpr char kMessage[] = "second signal: exiting at once\n";
       (void)!::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
-      std::_Exit(128 + signal);
+      std::_Exit(128 + info.si_signo);
     });
   }
 
   // Ends the waiting thread (a callback already running completes first), so nothing the
   // callback touches is used after this returns.
   void Finish() {
-    finished_ = true;
     if (thread_.joinable()) {
-      pthread_kill(thread_.native_handle(), SIGTERM);  // wakes sigwait if no signal came
+      sigval wake{};
+      wake.sival_int = kWakeUp;  // wakes sigwaitinfo if no signal came
+      pthread_sigqueue(thread_.native_handle(), SIGTERM, wake);
       thread_.join();
     }
   }
 
  private:
+  // Finish's queued signal carries a value, which a signal sent with kill(2) cannot (SI_USER).
+  static constexpr int kWakeUp = 0x6b6361;
+  static bool IsWakeUp(const siginfo_t& info) {
+    return info.si_code == SI_QUEUE && info.si_pid == ::getpid() &&
+           info.si_value.sival_int == kWakeUp;
+  }
+
   sigset_t set_;
-  std::atomic<bool> finished_{false};
   std::thread thread_;
 };
 
@@ -111,7 +127,8 @@ Result<std::unique_ptr<prometheus::Exposer>> StartMetricsServer(const std::strin
 }  // namespace
 
 int RunController(RunOptions options) {
-  SignalWaiter signals;  // first: before any library starts a thread
+  kube::DeferDefaultTrustStore();  // sets SSL_CERT_FILE: before any thread starts
+  SignalWaiter signals;            // before any library starts a thread
   // cpprestsdk's shared pool otherwise starts 40 threads, and every request and body chunk is
   // handed between them: on a 2-core node that costs more CPU than the I/O itself (measured in
   // docs/benchmarks.md). Our calls block only on their own threads, never inside the pool.

@@ -94,6 +94,12 @@ void Controller::RequeueAll() {
   for (const auto& key : cache_.Keys()) queue_.Add(key.name, key.requestor);
 }
 
+void Controller::RequeueRequestor(const std::string& requestor) {
+  for (const auto& key : cache_.Keys()) {
+    if (key.requestor == requestor) queue_.Add(key.name, key.requestor);
+  }
+}
+
 void Controller::Stop() {
   {
     std::lock_guard lock(mutex_);
@@ -117,7 +123,12 @@ void Controller::WorkerLoop() {
         [this] { metrics_.CountUnexpectedError("worker"); });
     if (outcome == Reconciler::Outcome::kRetry) {
       queue_.Retry(item->name, item->requestor, retry_after);
-    } else if (outcome == Reconciler::Outcome::kWaitForFacts) {
+    } else if (outcome == Reconciler::Outcome::kWaitForFacts ||
+               outcome == Reconciler::Outcome::kWaitForNode) {
+      // Nodes are watched only while a CSR needs one (RBAC grants it only to such policies).
+      if (outcome == Reconciler::Outcome::kWaitForNode && node_watch_ != nullptr) {
+        node_watch_->Want();
+      }
       queue_.Retry(item->name, item->requestor, std::chrono::nanoseconds(0),
                    options_.facts_retry_max);
     } else {
@@ -154,6 +165,13 @@ void Controller::Run() {
   reconciler_ =
       std::make_unique<Reconciler>(cache_, policies_, *writer_, *sink_, gate_, reconciler_options);
 
+  if (options_.watch_nodes) {
+    node_watch_ = std::make_unique<NodeWatch>(
+        client_, clock_,
+        [this](const std::string& node) { RequeueRequestor("system:node:" + node); },
+        options_.node_watch);
+    node_watch_->Start();
+  }
   std::vector<std::thread> workers;
   for (int i = 0; i < std::max(1, options_.workers); ++i)
     workers.emplace_back([this] { WorkerLoop(); });
@@ -232,6 +250,7 @@ void Controller::Run() {
 
   LogEvent(spdlog::level::info, "controller stopping", {{"pending", cache_.size()}});
   if (informer != nullptr) informer->Stop();
+  if (node_watch_ != nullptr) node_watch_->Stop();
   queue_.ShutDown();
   {
     std::unique_lock lock(mutex_);

@@ -130,7 +130,8 @@ void DecisionSink::Written(const CsrObject& csr, const Result<CsrFacts>& facts,
   fields["policy_sha256"] = policy.summary.sha256;
   LogAudit("csr decided", fields);
   if (events_ != nullptr) {
-    events_->Record(MakeDecisionEvent(csr, decision, events_->options(), clock_.WallNow()));
+    events_->RecordIfRoom(
+        [&] { return MakeDecisionEvent(csr, decision, events_->options(), clock_.WallNow()); });
   }
 }
 

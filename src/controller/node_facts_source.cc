@@ -99,11 +99,16 @@ ReviewFact ApiNodeFactsSource::FetchReview(const ReviewRequest& request,
       reviews_.erase(it);
     }
   }
-  if (!Spend()) return ReviewFact{FactState::kError, false, "", kBudgetSpent};
+  // A review that could not be made counts as a failed lookup (DESIGN.md "Node identity").
+  auto failed = [&](std::string why) {
+    metrics_.CountNodeLookup("error");
+    return ReviewFact{FactState::kError, false, "", std::move(why)};
+  };
+  if (!Spend()) return failed(kBudgetSpent);
   auto created = client_.Create("/apis/authorization.k8s.io/v1/subjectaccessreviews", body, cancel);
-  if (!created.ok()) return ReviewFact{FactState::kError, false, "", Describe(created.error())};
+  if (!created.ok()) return failed(Describe(created.error()));
   auto answer = DecodeSubjectAccessReview(*created);
-  if (!answer.ok()) return ReviewFact{FactState::kError, false, "", answer.error().message};
+  if (!answer.ok()) return failed(answer.error().message);
   ReviewFact fact{FactState::kKnown, answer->allowed, answer->reason, ""};
   std::lock_guard lock(mutex_);
   // Bounded: one entry per requestor and rule at most, dropped when stale.
@@ -117,7 +122,11 @@ ServiceCidrFact ApiNodeFactsSource::FetchServiceCidrs(const kube::Cancellation* 
     std::lock_guard lock(mutex_);
     if (service_cidrs_ && service_cidrs_->until > clock_.SteadyNow()) return service_cidrs_->value;
   }
-  if (!Spend()) return ServiceCidrFact{FactState::kError, {}, kBudgetSpent};
+  auto failed = [&](std::string why) {
+    metrics_.CountNodeLookup("error");
+    return ServiceCidrFact{FactState::kError, {}, std::move(why)};
+  };
+  if (!Spend()) return failed(kBudgetSpent);
   ServiceCidrFact fact;
   kube::ListOptions list_options;
   list_options.limit = 0;
@@ -125,12 +134,12 @@ ServiceCidrFact ApiNodeFactsSource::FetchServiceCidrs(const kube::Cancellation* 
   if (!listed.ok()) {
     // 404: the server does not serve ServiceCIDRs (before Kubernetes 1.33): none to add.
     if (listed.error().code != kube::ApiErrorCode::kNotFound) {
-      return ServiceCidrFact{FactState::kError, {}, Describe(listed.error())};
+      return failed(Describe(listed.error()));
     }
   } else if (auto items = listed->find("items"); items != listed->end() && items->is_array()) {
     for (const nlohmann::json& item : *items) {
       auto ranges = DecodeServiceCidr(item);
-      if (!ranges.ok()) return ServiceCidrFact{FactState::kError, {}, ranges.error().message};
+      if (!ranges.ok()) return failed(ranges.error().message);
       fact.ranges.insert(fact.ranges.end(), ranges->begin(), ranges->end());
     }
   }

@@ -35,7 +35,9 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name, const kube::C
 
   if (decision.action == Action::kSkip) return Outcome::kDone;
   // A fact is missing (a Node not there yet): never written, evaluated again soon.
-  if (decision.action == Action::kPending) return Outcome::kWaitForFacts;
+  if (decision.action == Action::kPending) {
+    return needed.node_name ? Outcome::kWaitForNode : Outcome::kWaitForFacts;
+  }
   if (decision.action == Action::kLog || options_.dry_run) {
     sink_.Audited(csr, facts, decision, *policy, options_.dry_run);  // once per policy version
     return Outcome::kDone;

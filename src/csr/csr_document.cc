@@ -5,9 +5,10 @@
 #include <set>
 
 #include "csr_object_internal.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 #include "kube_csr_approver/csr/csr_object.h"
 #include "kube_csr_approver/csr/node_facts.h"
-#include "text.h"
 #include "yaml_to_json.h"
 
 namespace kca {
@@ -65,9 +66,8 @@ class DuplicateKeyFinder : public nlohmann::json_sax<json> {
     if (objects_.empty()) return true;
     if (!objects_.back().keys.insert(key).second) {
       const std::string parent = objects_.size() > 1 ? objects_[objects_.size() - 2].current : "";
-      duplicate_ =
-          Error{"duplicate key " + csr_internal::Quote(key) +
-                (parent.empty() ? "" : " in the object under " + csr_internal::Quote(parent))};
+      duplicate_ = Error{"duplicate key " + Quote(key) +
+                         (parent.empty() ? "" : " in the object under " + Quote(parent))};
       return false;  // the first duplicate is reported; stop reading
     }
     objects_.back().current = key;

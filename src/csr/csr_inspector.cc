@@ -1,11 +1,11 @@
 #include "kube_csr_approver/csr/csr_inspector.h"
 
+#include <openssl/asn1t.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
-#include <openssl/provider.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -14,15 +14,56 @@
 #include <set>
 
 #include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 #include "pem.h"
 #include "strict_der.h"
-#include "text.h"
+
+// PKCS#10 (RFC 2986) as OpenSSL's X509_REQ template reads it, except that the
+// SubjectPublicKeyInfo is only read, not decoded into a key: OpenSSL 3.0's X509_PUBKEY decodes
+// the key through the provider decoders while parsing, whose set-up per request cost more than
+// the rest of the parse (docs/benchmarks-analysis.md). DecodePublicKey builds the key itself.
+struct KCA_RAW_SPKI {
+  X509_ALGOR* algorithm;
+  ASN1_BIT_STRING* public_key;
+};
+struct KCA_RAW_REQ_INFO {
+  ASN1_INTEGER* version;
+  X509_NAME* subject;
+  KCA_RAW_SPKI* key;
+  STACK_OF(X509_ATTRIBUTE) * attributes;
+};
+struct KCA_RAW_REQ {
+  KCA_RAW_REQ_INFO* info;
+  X509_ALGOR* signature_algorithm;
+  ASN1_BIT_STRING* signature;
+};
+
+namespace {
+// clang-format off
+ASN1_SEQUENCE(KCA_RAW_SPKI) = {
+  ASN1_SIMPLE(KCA_RAW_SPKI, algorithm, X509_ALGOR),
+  ASN1_SIMPLE(KCA_RAW_SPKI, public_key, ASN1_BIT_STRING)
+} ASN1_SEQUENCE_END(KCA_RAW_SPKI)
+
+ASN1_SEQUENCE(KCA_RAW_REQ_INFO) = {
+  ASN1_SIMPLE(KCA_RAW_REQ_INFO, version, ASN1_INTEGER),
+  ASN1_SIMPLE(KCA_RAW_REQ_INFO, subject, X509_NAME),
+  ASN1_SIMPLE(KCA_RAW_REQ_INFO, key, KCA_RAW_SPKI),
+  // OPTIONAL as in OpenSSL's X509_REQ_INFO, so that the same requests parse.
+  ASN1_IMP_SET_OF_OPT(KCA_RAW_REQ_INFO, attributes, X509_ATTRIBUTE, 0)
+} ASN1_SEQUENCE_END(KCA_RAW_REQ_INFO)
+
+ASN1_SEQUENCE(KCA_RAW_REQ) = {
+  ASN1_SIMPLE(KCA_RAW_REQ, info, KCA_RAW_REQ_INFO),
+  ASN1_SIMPLE(KCA_RAW_REQ, signature_algorithm, X509_ALGOR),
+  ASN1_SIMPLE(KCA_RAW_REQ, signature, ASN1_BIT_STRING)
+} ASN1_SEQUENCE_END(KCA_RAW_REQ)
+// clang-format on
+}  // namespace
 
 namespace kca {
 namespace {
-
-using csr_internal::IsValidUtf8;
-using csr_internal::Quote;
 
 template <typename T, void (*Free)(T*)>
 struct Deleter {
@@ -37,7 +78,12 @@ void FreeExtensions(STACK_OF(X509_EXTENSION) * exts) {
 void FreeOpenSslString(unsigned char* text) { OPENSSL_free(text); }
 void FreeOpenSslChars(char* text) { OPENSSL_free(text); }
 
-using ReqPtr = Owned<X509_REQ, X509_REQ_free>;
+void FreeRequest(KCA_RAW_REQ* req) {
+  ASN1_item_free(reinterpret_cast<ASN1_VALUE*>(req), ASN1_ITEM_rptr(KCA_RAW_REQ));
+}
+
+using ReqPtr = Owned<KCA_RAW_REQ, FreeRequest>;
+using DigestContextPtr = Owned<EVP_MD_CTX, EVP_MD_CTX_free>;
 using KeyPtr = Owned<EVP_PKEY, EVP_PKEY_free>;
 using KeyContextPtr = Owned<EVP_PKEY_CTX, EVP_PKEY_CTX_free>;
 using ExtensionsPtr = Owned<STACK_OF(X509_EXTENSION), FreeExtensions>;
@@ -121,8 +167,7 @@ Result<std::string> SubjectValue(const ASN1_STRING* value, const std::string& ty
   return text;
 }
 
-Status ReadSubject(X509_REQ* req, CsrFacts& facts) {
-  const X509_NAME* name = X509_REQ_get_subject_name(req);
+Status ReadSubject(const X509_NAME* name, CsrFacts& facts) {
   const int count = X509_NAME_entry_count(name);
   for (int i = 0; i < count; ++i) {
     const X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
@@ -300,18 +345,18 @@ Status ReadExtensions(const STACK_OF(X509_EXTENSION) * exts, CsrFacts& facts) {
 // second one could carry SANs the signer sees and we would not. OpenSSL also reads Microsoft's
 // msExtReq when there is no extensionRequest, and signers that read it would issue what it holds:
 // it is refused outright, so there is exactly one place a request's extensions can be.
-Status CheckExtensionRequestAttributes(X509_REQ* req) {
-  if (X509_REQ_get_attr_by_NID(req, NID_ms_ext_req, -1) >= 0) {
+Status CheckExtensionRequestAttributes(const STACK_OF(X509_ATTRIBUTE) * attributes) {
+  if (X509at_get_attr_by_NID(attributes, NID_ms_ext_req, -1) >= 0) {
     return Error{
         "the request has a Microsoft msExtReq attribute (1.3.6.1.4.1.311.2.1.14); extensions "
         "are accepted only in one PKCS#9 extensionRequest attribute"};
   }
-  const int first = X509_REQ_get_attr_by_NID(req, NID_ext_req, -1);
+  const int first = X509at_get_attr_by_NID(attributes, NID_ext_req, -1);
   if (first < 0) return Status::Ok();
-  if (X509_REQ_get_attr_by_NID(req, NID_ext_req, first) >= 0) {
+  if (X509at_get_attr_by_NID(attributes, NID_ext_req, first) >= 0) {
     return Error{"the request has more than one extensionRequest attribute"};
   }
-  if (X509_ATTRIBUTE_count(X509_REQ_get_attr(req, first)) != 1) {
+  if (X509_ATTRIBUTE_count(X509at_get_attr(attributes, first)) != 1) {
     return Error{"the request's extensionRequest attribute must hold exactly one value"};
   }
   return Status::Ok();
@@ -324,36 +369,68 @@ std::string CurveName(const std::string& group) {
   return group;
 }
 
-// A library context without providers, used only to parse requests. Under OpenSSL 3.0,
-// d2i_X509_REQ opportunistically decodes the public key through the provider decoder machinery,
-// whose set-up per call was 45 % (ECDSA) to 70 % (RSA) of the inspection's CPU time
-// (docs/benchmarks.md). With no providers the attempt fails at once (OpenSSL ignores that
-// failure by design) and DecodePublicKey builds the key directly. The "null" provider
-// stops OpenSSL from loading the default one into this context on first use. If it cannot be
-// set up, requests are parsed in the default context: slower, same result.
-OSSL_LIB_CTX* ParsingContext() {
-  static OSSL_LIB_CTX* const context = [] {
-    OSSL_LIB_CTX* created = OSSL_LIB_CTX_new();
-    if (created != nullptr && OSSL_PROVIDER_load(created, "null") == nullptr) {
-      OSSL_LIB_CTX_free(created);
-      created = nullptr;
-    }
-    ERR_clear_error();
-    return created;
-  }();
-  return context;
+ReqPtr ParseRequest(const unsigned char** cursor, long length) {
+  return ReqPtr(reinterpret_cast<KCA_RAW_REQ*>(
+      ASN1_item_d2i(nullptr, cursor, length, ASN1_ITEM_rptr(KCA_RAW_REQ))));
 }
 
-ReqPtr ParseRequest(const unsigned char** cursor, long length) {
-  return ReqPtr(reinterpret_cast<X509_REQ*>(ASN1_item_d2i_ex(
-      nullptr, cursor, length, ASN1_ITEM_rptr(X509_REQ), ParsingContext(), nullptr)));
+// The extensions of the (single, checked) extensionRequest attribute, as X509_REQ_get_extensions
+// reads them: an empty stack when there is none, null when its value cannot be decoded.
+ExtensionsPtr RequestedExtensionList(const STACK_OF(X509_ATTRIBUTE) * attributes) {
+  const int index = X509at_get_attr_by_NID(attributes, NID_ext_req, -1);
+  if (index < 0) return ExtensionsPtr(sk_X509_EXTENSION_new_null());
+  const ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(X509at_get_attr(attributes, index), 0);
+  if (value == nullptr || value->type != V_ASN1_SEQUENCE || value->value.sequence == nullptr) {
+    return nullptr;
+  }
+  const unsigned char* cursor = value->value.sequence->data;
+  return ExtensionsPtr(reinterpret_cast<STACK_OF(X509_EXTENSION)*>(ASN1_item_d2i(
+      nullptr, &cursor, value->value.sequence->length, ASN1_ITEM_rptr(X509_EXTENSIONS))));
 }
 
 Error UndecodableKey() {
   return Error{"the request's public key cannot be decoded (unknown or malformed algorithm)"};
 }
 
+// A key holding only the named curve's parameters, the form each request's key starts from.
+KeyPtr CurveParameters(const char* curve) {
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve), 0),
+      OSSL_PARAM_construct_end()};
+  KeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!context || EVP_PKEY_fromdata_init(context.get()) != 1 ||
+      EVP_PKEY_fromdata(context.get(), &key, EVP_PKEY_KEY_PARAMETERS, params) != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return KeyPtr(key);
+}
+
+// Importing a key by curve name sets the curve up from its constants every time (a third of
+// the key's decoding, docs/benchmarks-analysis.md): the curves Kubernetes clients use are set up
+// once, and a key of theirs is a copy of those parameters plus its point. Null for other curves.
+const EVP_PKEY* CommonCurveParameters(const char* curve) {
+  static const KeyPtr p256 = CurveParameters(SN_X9_62_prime256v1);
+  static const KeyPtr p384 = CurveParameters(SN_secp384r1);
+  static const KeyPtr p521 = CurveParameters(SN_secp521r1);
+  if (std::strcmp(curve, SN_X9_62_prime256v1) == 0) return p256.get();
+  if (std::strcmp(curve, SN_secp384r1) == 0) return p384.get();
+  if (std::strcmp(curve, SN_secp521r1) == 0) return p521.get();
+  return nullptr;
+}
+
 KeyPtr DecodeEcKey(const char* curve, const unsigned char* point, int length) {
+  // Either way the point is decoded by EC_POINT_oct2point, which refuses a point off the curve,
+  // as OpenSSL's own decoder does.
+  if (const EVP_PKEY* parameters = CommonCurveParameters(curve)) {
+    KeyPtr key(EVP_PKEY_dup(const_cast<EVP_PKEY*>(parameters)));
+    if (!key ||
+        EVP_PKEY_set1_encoded_public_key(key.get(), point, static_cast<std::size_t>(length)) != 1) {
+      return nullptr;
+    }
+    return key;
+  }
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(curve), 0),
       OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<unsigned char*>(point),
@@ -361,7 +438,6 @@ KeyPtr DecodeEcKey(const char* curve, const unsigned char* point, int length) {
       OSSL_PARAM_construct_end()};
   KeyContextPtr context(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   EVP_PKEY* key = nullptr;
-  // Import checks that the point lies on the named curve, as OpenSSL's own decoder does.
   if (!context || EVP_PKEY_fromdata_init(context.get()) != 1 ||
       EVP_PKEY_fromdata(context.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
     return nullptr;
@@ -496,16 +572,13 @@ std::string UnnamedAlgorithm(const ASN1_OBJECT* oid) {
 
 // The SubjectPublicKeyInfo of a parsed request as a key in the default context, for the key
 // types the approver accepts; the refusals name the type.
-Result<KeyPtr> DecodePublicKey(X509_REQ* req) {
-  ASN1_OBJECT* oid = nullptr;
-  const unsigned char* bytes = nullptr;
-  int length = 0;
-  X509_ALGOR* algorithm = nullptr;
-  const X509_PUBKEY* spki = X509_REQ_get_X509_PUBKEY(req);
-  const bool read = X509_PUBKEY_get0_param(&oid, &bytes, &length, &algorithm, spki) == 1;
-  if (!read || oid == nullptr || algorithm == nullptr) {
-    return UndecodableKey();
-  }
+Result<KeyPtr> DecodePublicKey(const KCA_RAW_SPKI& spki) {
+  const X509_ALGOR* algorithm = spki.algorithm;
+  const ASN1_OBJECT* oid = nullptr;
+  X509_ALGOR_get0(&oid, nullptr, nullptr, algorithm);
+  if (oid == nullptr || spki.public_key == nullptr) return UndecodableKey();
+  const unsigned char* bytes = ASN1_STRING_get0_data(spki.public_key);
+  const int length = ASN1_STRING_length(spki.public_key);
   int parameter_type = V_ASN1_UNDEF;
   X509_ALGOR_get0(nullptr, &parameter_type, nullptr, algorithm);
   const int nid = OBJ_obj2nid(oid);
@@ -637,25 +710,35 @@ Error DescribeDecodeFailure() {
       "is truncated or malformed)"};
 }
 
+// The identifier and length octets, and the content length, of the element `tlv` starts with;
+// only for bytes already known to be DER (low tag numbers: PKCS#10 uses no others).
+size_t HeaderLength(std::string_view tlv) {
+  const auto first = static_cast<unsigned char>(tlv[1]);
+  return first < 0x80 ? 2 : 2 + (first & 0x7F);
+}
+size_t ContentLength(std::string_view tlv) {
+  const auto first = static_cast<unsigned char>(tlv[1]);
+  if (first < 0x80) return first;
+  size_t value = 0;
+  for (size_t i = 0; i < (first & 0x7Fu); ++i) {
+    value = (value << 8) | static_cast<unsigned char>(tlv[2 + i]);
+  }
+  return value;
+}
+
+// SEQUENCE { CertificationRequestInfo, ... }: the signed bytes, as received.
+std::string_view RequestInfoDer(std::string_view der) {
+  const std::string_view info = der.substr(HeaderLength(der));
+  return info.substr(0, HeaderLength(info) + ContentLength(info));
+}
+
 // The [0] IMPLICIT SET OF Attribute of CertificationRequestInfo is a SET OF that StrictDerProblem
 // cannot recognise by its tag; `der` is already known to be DER.
 Status CheckAttributesSorted(std::string_view der) {
   // SEQUENCE { CertificationRequestInfo SEQUENCE { version, subject, spki, [0] attributes } ...
-  auto header = [](std::string_view tlv) -> size_t {
-    const auto first = static_cast<unsigned char>(tlv[1]);
-    return first < 0x80 ? 2 : 2 + (first & 0x7F);
-  };
-  auto length = [&](std::string_view tlv) -> size_t {
-    const auto first = static_cast<unsigned char>(tlv[1]);
-    if (first < 0x80) return first;
-    size_t value = 0;
-    for (size_t i = 0; i < (first & 0x7Fu); ++i) {
-      value = (value << 8) | static_cast<unsigned char>(tlv[2 + i]);
-    }
-    return value;
-  };
-  std::string_view info = der.substr(header(der));
-  info = info.substr(0, header(info) + length(info));
+  const auto header = HeaderLength;
+  const auto length = ContentLength;
+  const std::string_view info = RequestInfoDer(der);
   std::string_view rest = info.substr(header(info));
   for (int skipped = 0; skipped < 3 && !rest.empty(); ++skipped) {
     rest.remove_prefix(header(rest) + length(rest));
@@ -665,6 +748,30 @@ Status CheckAttributesSorted(std::string_view der) {
     return Error{"the request is not strict DER: its attributes (a SET OF) are out of DER order"};
   }
   return Status::Ok();
+}
+
+// X509_REQ_verify's steps (ASN1_item_verify) on our own parse: the algorithm names a digest
+// (none for Ed25519) and the key type, which the key must be; the signature BIT STRING has no
+// unused bits; it verifies over the DER of CertificationRequestInfo as received.
+bool SignatureVerifies(const KCA_RAW_REQ& req, std::string_view info_der, EVP_PKEY* key,
+                       int signature_nid) {
+  int digest_nid = NID_undef;
+  int key_nid = NID_undef;
+  if (OBJ_find_sigid_algs(signature_nid, &digest_nid, &key_nid) != 1) return false;
+  const char* key_type = OBJ_nid2sn(key_nid);
+  if (key_type == nullptr || EVP_PKEY_is_a(key, key_type) != 1) return false;
+  if ((req.signature->flags & 0x07) != 0) return false;
+  const EVP_MD* digest = nullptr;
+  if (digest_nid != NID_undef) {
+    digest = EVP_get_digestbynid(digest_nid);
+    if (digest == nullptr) return false;
+  }
+  DigestContextPtr context(EVP_MD_CTX_new());
+  return context && EVP_DigestVerifyInit(context.get(), nullptr, digest, nullptr, key) == 1 &&
+         EVP_DigestVerify(context.get(), ASN1_STRING_get0_data(req.signature),
+                          static_cast<std::size_t>(ASN1_STRING_length(req.signature)),
+                          reinterpret_cast<const unsigned char*>(info_der.data()),
+                          info_der.size()) == 1;
 }
 
 Result<CsrFacts> InspectDer(const std::string& der) {
@@ -678,26 +785,25 @@ Result<CsrFacts> InspectDer(const std::string& der) {
   }
   if (auto problem = csr_internal::StrictDerProblem(der)) return Error{*problem};
   if (Status status = CheckAttributesSorted(der); !status.ok()) return status.error();
-  if (X509_REQ_get_version(req.get()) != X509_REQ_VERSION_1) {
-    return Error{"the request has version " + std::to_string(X509_REQ_get_version(req.get()) + 1) +
+  const KCA_RAW_REQ_INFO& info = *req->info;
+  if (const long version = ASN1_INTEGER_get(info.version); version != X509_REQ_VERSION_1) {
+    return Error{"the request has version " + std::to_string(version + 1) +
                  "; PKCS#10 defines only version 1"};
   }
 
   CsrFacts facts;
-  auto key = DecodePublicKey(req.get());
+  auto key = DecodePublicKey(*info.key);
   if (!key.ok()) return key.error();
   auto key_facts = ReadPublicKey(key->get());
   if (!key_facts.ok()) return key_facts.error();
   facts.key = *key_facts;
 
-  const int signature_nid = X509_REQ_get_signature_nid(req.get());
+  const ASN1_OBJECT* signature_oid = nullptr;
+  X509_ALGOR_get0(&signature_oid, nullptr, nullptr, req->signature_algorithm);
+  const int signature_nid = OBJ_obj2nid(signature_oid);
   const char* signature_name = OBJ_nid2ln(signature_nid);
   if (signature_nid == NID_undef || signature_name == nullptr) {
-    const X509_ALGOR* algorithm = nullptr;
-    X509_REQ_get0_signature(req.get(), nullptr, &algorithm);
-    const ASN1_OBJECT* object = nullptr;
-    X509_ALGOR_get0(&object, nullptr, nullptr, algorithm);
-    facts.signature_algorithm = object ? DottedOid(object) : "(unknown)";
+    facts.signature_algorithm = signature_oid ? DottedOid(signature_oid) : "(unknown)";
   } else {
     facts.signature_algorithm = signature_name;
   }
@@ -705,25 +811,18 @@ Result<CsrFacts> InspectDer(const std::string& der) {
       !status.ok()) {
     return status.error();
   }
-  // Verified in the default context: the request's own context has no providers.
-  if (X509_REQ_verify_ex(req.get(), key->get(), nullptr, nullptr) != 1) {
+  if (!SignatureVerifies(*req, RequestInfoDer(der), key->get(), signature_nid)) {
     return Error{
         "the request's signature does not verify with its own public key (no proof of "
         "possession of the private key; the request is corrupt or forged)"};
   }
 
-  if (Status status = ReadSubject(req.get(), facts); !status.ok()) return status.error();
-  if (Status status = CheckExtensionRequestAttributes(req.get()); !status.ok()) {
+  if (Status status = ReadSubject(info.subject, facts); !status.ok()) return status.error();
+  if (Status status = CheckExtensionRequestAttributes(info.attributes); !status.ok()) {
     return status.error();
   }
-  ExtensionsPtr exts(X509_REQ_get_extensions(req.get()));
-  if (!exts) {
-    // OpenSSL 3 returns an empty stack when the attribute is absent, NULL when it cannot decode.
-    if (X509_REQ_get_attr_by_NID(req.get(), NID_ext_req, -1) >= 0) {
-      return Error{"the request's extensionRequest attribute cannot be decoded"};
-    }
-    return facts;
-  }
+  ExtensionsPtr exts = RequestedExtensionList(info.attributes);
+  if (!exts) return Error{"the request's extensionRequest attribute cannot be decoded"};
   if (Status status = ReadExtensions(exts.get(), facts); !status.ok()) return status.error();
   return facts;
 }

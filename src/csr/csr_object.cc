@@ -5,7 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "csr_object_internal.h"
-#include "text.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 
 namespace kca {
 namespace csr_internal {

@@ -5,7 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "text.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 
 namespace kca {
 namespace {
@@ -63,11 +64,10 @@ Result<NodeObject> Decode(const json& object) {
   if (name->empty()) return Error{"metadata.name: required field is missing"};
   node.name = std::move(*name);
   auto version = StringField(**metadata, "resourceVersion", "metadata.resourceVersion");
-  if (!version.ok())
-    return Error{"Node " + csr_internal::Quote(node.name) + ": " + version.error().message};
+  if (!version.ok()) return Error{"Node " + Quote(node.name) + ": " + version.error().message};
   node.resource_version = std::move(*version);
 
-  const std::string label = "Node " + csr_internal::Quote(node.name) + ": ";
+  const std::string label = "Node " + Quote(node.name) + ": ";
   auto status = ObjectField(object, "status", "status");
   if (!status.ok()) return Error{label + status.error().message};
   if (*status != nullptr) {
@@ -152,7 +152,7 @@ Result<std::vector<CidrRange>> DecodeCidrs(const json& object) {
   std::string label = "ServiceCIDR";
   if (const json* metadata = Member(object, "metadata")) {
     auto name = StringField(*metadata, "name", "metadata.name");
-    if (name.ok() && !name->empty()) label += " " + csr_internal::Quote(*name);
+    if (name.ok() && !name->empty()) label += " " + Quote(*name);
   }
   auto spec = ObjectField(object, "spec", "spec");
   if (!spec.ok()) return Error{label + ": " + spec.error().message};

@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "kube_csr_approver/common/base64.h"
-#include "text.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 
 namespace kca::csr_internal {
 namespace {

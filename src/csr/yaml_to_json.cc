@@ -8,7 +8,8 @@
 #include <set>
 #include <sstream>
 
-#include "text.h"
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
 
 namespace kca::csr_internal {
 namespace {

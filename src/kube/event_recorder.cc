@@ -31,13 +31,17 @@ EventRecorder::~EventRecorder() {
 }
 
 bool EventRecorder::Record(nlohmann::json event) {
+  return RecordIfRoom([&event] { return std::move(event); });
+}
+
+bool EventRecorder::RecordIfRoom(const std::function<nlohmann::json()>& build) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_ || queue_.size() >= options_.queue_capacity) {
       ++dropped_;
       return false;
     }
-    queue_.push_back(std::move(event));
+    queue_.push_back(build());
   }
   wake_.notify_one();
   return true;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/kube/default_trust.h"
 
 extern char** environ;
 
@@ -82,6 +83,7 @@ Result<std::string> RunExecPlugin(const ExecPluginConfig& plugin, const KubeConf
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     if (std::strncmp(*e, "KUBERNETES_EXEC_INFO=", 21) != 0) env_strings.emplace_back(*e);
   }
+  RestoreTrustEnvironment(env_strings);  // the plugin's own TLS must find the system CAs
   for (const auto& [key, value] : plugin.env) env_strings.push_back(key + "=" + value);
   env_strings.push_back("KUBERNETES_EXEC_INFO=" + ExecInfo(plugin, cluster));
   std::vector<char*> envp;

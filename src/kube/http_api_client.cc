@@ -3,6 +3,7 @@
 // X509_STORE so only the cluster CA is trusted, cancellation through pplx tokens.
 #include <cpprest/http_client.h>
 #include <netdb.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -20,6 +21,7 @@
 #include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
 
 #include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/default_trust.h"
 
 namespace kca::kube {
 namespace {
@@ -265,6 +267,10 @@ void ConfigureTls(boost::asio::ssl::context& context, const std::string& ca_pem,
     X509_STORE* store = X509_STORE_new();
     for (const auto& cert : ParseCertificates(ca_pem)) X509_STORE_add_cert(store, cert.get());
     SSL_CTX_set_cert_store(context.native_handle(), store);
+  } else if (const std::string& bundle = DeferredDefaultCaFile(); !bundle.empty()) {
+    // No CA configured: the system's, whose load run() deferred (default_trust.h).
+    SSL_CTX_load_verify_file(context.native_handle(), bundle.c_str());
+    ERR_clear_error();  // a missing bundle is no error here, as with OpenSSL's own default load
   }
   if (cert_pem.empty()) return;
   try {

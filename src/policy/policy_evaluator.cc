@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <optional>
 
+#include "kube_csr_approver/common/quote.h"
 #include "kube_csr_approver/policy/policy.h"
 #include "policy_model.h"
 #include "san_syntax.h"
@@ -99,29 +100,6 @@ bool AllowsWildcard(const PatternList& list, std::string_view name) {
   return std::any_of(list.patterns.begin(), list.patterns.end(), [&](const Pattern& entry) {
     return entry.is_wildcard() && entry.text() == name;
   });
-}
-
-// A value refused for its syntax may hold any byte: escaped and cut short in messages.
-std::string QuoteValue(std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  constexpr size_t kMaxShown = 128;
-  std::string out = "\"";
-  for (size_t i = 0; i < value.size() && i < kMaxShown; ++i) {
-    const auto byte = static_cast<unsigned char>(value[i]);
-    if (byte == '"' || byte == '\\') {
-      out += '\\';
-      out += static_cast<char>(byte);
-    } else if (byte < 0x20 || byte >= 0x7F) {
-      out += "\\x";
-      out += kHex[byte >> 4];
-      out += kHex[byte & 0x0F];
-    } else {
-      out += static_cast<char>(byte);
-    }
-  }
-  if (value.size() > kMaxShown) out += "...";
-  out += '"';
-  return out;
 }
 
 // Into `out`, whose buffer is reused across the names of one request.
@@ -416,7 +394,7 @@ class Checker {
                                   name, "\"}; allowed: ", allowed.description}));
         }
       } else if (!policy::IsHostname(name)) {
-        failures.push_back(Cat({"DNS name ", QuoteValue(requested),
+        failures.push_back(Cat({"DNS name ", Quote(requested, 128),
                                 " is not a hostname (letters, digits and '-' in dot-separated "
                                 "labels of 1-63 characters, at most 253 in all) nor \"*.\" and "
                                 "one"}));
@@ -491,7 +469,7 @@ class Checker {
     for (const std::string& uri : requested) {
       if (std::optional<std::string> problem = policy::UriSanProblem(uri)) {
         failures.push_back(
-            Cat({"URI ", QuoteValue(uri), " is refused whatever the patterns: ", *problem}));
+            Cat({"URI ", Quote(uri, 128), " is refused whatever the patterns: ", *problem}));
       } else if (!allowed.Matches(uri)) {
         failures.push_back(
             Cat({"URI \"", uri, "\" does not match allowed.uris ", allowed.description}));

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "kube_csr_approver/common/quote.h"
 #include "kube_csr_approver/common/utf8.h"
 #include "kube_csr_approver/policy/policy.h"
 #include "policy_lint.h"
@@ -57,8 +58,6 @@ Location LocationOf(const YAML::Mark& mark) {
 }
 
 Location MarkOf(const YAML::Node& node) { return LocationOf(node.Mark()); }
-
-std::string Quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 std::string DescribeKind(const YAML::Node& node) {
   switch (node.Type()) {

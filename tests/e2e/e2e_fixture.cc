@@ -71,6 +71,7 @@ void E2eTest::CreateCsr(const CsrRequest& request) {
   spec.subject = request.subject;
   spec.key = request.key;
   spec.dns_names = request.dns_names;
+  spec.ip_addresses = request.ip_addresses;
   nlohmann::json csr = {
       {"apiVersion", "certificates.k8s.io/v1"},
       {"kind", "CertificateSigningRequest"},

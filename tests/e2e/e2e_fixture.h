@@ -32,6 +32,7 @@ struct CsrRequest {
   std::optional<int> expiration_seconds;
   kca::testing::KeySpec key = kca::testing::KeySpec::Ecdsa("P-256");
   std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
   nlohmann::json metadata = nlohmann::json::object();  // merged into metadata (labels, ...)
 };
 

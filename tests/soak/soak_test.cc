@@ -59,7 +59,50 @@ std::string ReadFile(const std::string& path) {
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-std::string FirstPolicy() { return ReadFile(kSourceDir + "/examples/policies/cluster.yaml"); }
+// Node identity (issue 12) for the kubelets named nid-*: first, so they precede cluster.yaml's
+// kubelet-client-renewal (system:node:*); other kubelets keep cluster.yaml's rules.
+std::string FirstPolicy() {
+  std::string policy = ReadFile(kSourceDir + "/examples/policies/cluster.yaml");
+  const std::string rules = "rules:\n";
+  policy.insert(policy.find(rules) + rules.size(),
+                "  - name: soak-kubelet-serving\n"
+                "    selector:\n"
+                "      signerNames: [kubernetes.io/kubelet-serving]\n"
+                "      requestor:\n"
+                "        usernames: [\"system:node:nid-*\"]\n"
+                "        groups: [system:nodes]\n"
+                "    allowed:\n"
+                "      commonName: {nodeIdentity: true}\n"
+                "      organizations: [system:nodes]\n"
+                "      dnsNames: [{nodeAddresses: true}]\n"
+                "      ipAddresses: [{nodeAddresses: true}]\n"
+                "      usages: [digital signature, key encipherment, server auth]\n"
+                "    required:\n"
+                "      usages: [server auth]\n"
+                "    constraints:\n"
+                "      reservedSANs: true\n"
+                "      serviceCIDRs: [10.96.0.0/12]\n"
+                "    action: approve\n"
+                "    onViolation: deny\n"
+                "  - name: soak-kubelet-client\n"
+                "    selector:\n"
+                "      signerNames: [kubernetes.io/kube-apiserver-client-kubelet]\n"
+                "      requestor:\n"
+                "        usernames: [\"system:node:nid-*\"]\n"
+                "        groups: [system:nodes]\n"
+                "    allowed:\n"
+                "      commonName: {nodeIdentity: true}\n"
+                "      organizations: [system:nodes]\n"
+                "      usages: [digital signature, key encipherment, client auth]\n"
+                "    required:\n"
+                "      usages: [client auth]\n"
+                "    constraints:\n"
+                "      requestorAuthorized: {group: certificates.k8s.io, resource: "
+                "certificatesigningrequests, subresource: selfnodeclient, verb: create}\n"
+                "    action: approve\n"
+                "    onViolation: deny\n");
+  return policy;
+}
 
 std::string SecondPolicy() {
   std::string policy = FirstPolicy();
@@ -81,8 +124,8 @@ std::string SecondPolicy() {
   return policy;
 }
 
-constexpr int kFirstPolicyRules = 4;
-constexpr int kSecondPolicyRules = 5;
+constexpr int kFirstPolicyRules = 6;
+constexpr int kSecondPolicyRules = 7;
 
 // ---- the generator: kinds of CSRs and the decision the policy in force gives them.
 
@@ -91,12 +134,31 @@ const char* ExpectName(Expect e) {
   return e == Expect::kApprove ? "Approved" : e == Expect::kDeny ? "Denied" : "pending";
 }
 
+// When the requestor's Node (node identity, issue 12) comes to hold the facts the decision needs.
+enum class NodeFacts {
+  kNone,           // the decision needs no Node
+  kBefore,         // created, with its addresses, before the CSR
+  kLateNode,       // created, with its addresses, a few seconds after the CSR
+  kLateAddresses,  // created without addresses with the CSR, the addresses a few seconds later
+};
+
 struct CsrKind {
   std::string name;
   Expect expect;
   bool second_policy_only;  // generated only once the second policy is in force everywhere
   std::function<CsrRequest(const std::string& csr, uint64_t n)> make;
+  NodeFacts node_facts = NodeFacts::kNone;  // the Node is nid-<n>, with NodeAddresses(n)
 };
+
+// Node nid-<n>'s status.addresses: its DNS name, an IP outside the service range and one inside
+// it (10.96.0.0/12, the policy's serviceCIDRs).
+json NodeAddresses(uint64_t n) {
+  const std::string octets = std::to_string(n / 250 % 250) + "." + std::to_string(n % 250 + 1);
+  return json::array(
+      {{{"type", "Hostname"}, {"address", "nid-" + std::to_string(n) + ".nodes.soak"}},
+       {{"type", "InternalIP"}, {"address", "10.240." + octets}},
+       {{"type", "InternalIP"}, {"address", "10.96." + octets}}});
+}
 
 CsrRequest Client(const std::string& csr, const std::string& user, std::vector<std::string> groups,
                   std::vector<std::pair<std::string, std::string>> subject) {
@@ -117,6 +179,19 @@ CsrRequest Kubelet(const std::string& csr, const std::string& node,
   request.groups = {"system:nodes"};
   request.signer = "kubernetes.io/kube-apiserver-client-kubelet";
   request.subject = std::move(subject);
+  return request;
+}
+
+// A kubelet-serving CSR of node nid-<n> for its DNS name and its IP outside the service range, or
+// (service_ip) the one inside it.
+CsrRequest NodeServing(const std::string& csr, uint64_t n, bool service_ip) {
+  const std::string node = "nid-" + std::to_string(n);
+  CsrRequest request = Kubelet(csr, node, {{"O", "system:nodes"}, {"CN", "system:node:" + node}});
+  request.signer = "kubernetes.io/kubelet-serving";
+  request.usages = {"digital signature", "server auth"};
+  const json addresses = NodeAddresses(n);
+  request.dns_names = {addresses[0]["address"].get<std::string>()};
+  request.ip_addresses = {addresses[service_ip ? 2 : 1]["address"].get<std::string>()};
   return request;
 }
 
@@ -180,6 +255,36 @@ const std::vector<CsrKind>& Kinds() {
          const std::string user = "team-b-" + std::to_string(n % 3);
          return Client(csr, user, {"team-b"}, {{"CN", user}, {"O", "team-b"}});
        }},
+      // Node identity: the right answer follows from Node nid-<n>, which may come late.
+      {"nid-serving-late-node", Expect::kApprove, false,
+       [](const std::string& csr, uint64_t n) { return NodeServing(csr, n, false); },
+       NodeFacts::kLateNode},
+      {"nid-serving-late-addresses", Expect::kApprove, false,
+       [](const std::string& csr, uint64_t n) { return NodeServing(csr, n, false); },
+       NodeFacts::kLateAddresses},
+      {"nid-serving-other-node", Expect::kDeny, false,
+       [](const std::string& csr, uint64_t n) {
+         CsrRequest request = NodeServing(csr, n, false);
+         request.dns_names.push_back("nid-" + std::to_string(n + 1) + ".nodes.soak");
+         return request;
+       },
+       NodeFacts::kLateNode},
+      {"nid-serving-service-ip", Expect::kDeny, false,
+       // Before: a reserved IP is refused without the Node, so there is no wait to check.
+       [](const std::string& csr, uint64_t n) { return NodeServing(csr, n, true); },
+       NodeFacts::kBefore},
+      {"nid-client-renewal", Expect::kApprove, false,
+       [](const std::string& csr, uint64_t n) {
+         const std::string node = "nid-" + std::to_string(n);
+         return Kubelet(csr, node, {{"O", "system:nodes"}, {"CN", "system:node:" + node}});
+       }},
+      {"nid-client-other-node", Expect::kDeny, false,
+       [](const std::string& csr, uint64_t n) {
+         const std::string other = "system:node:nid-" + std::to_string(n + 1);
+         CsrRequest request =
+             Kubelet(csr, "nid-" + std::to_string(n), {{"O", "system:nodes"}, {"CN", other}});
+         return request;
+       }},
   };
   return kinds;
 }
@@ -189,6 +294,9 @@ struct TrackedCsr {
   const CsrKind* kind;
   Wall::time_point created;
   std::string policy_phase;  // first, second, broken, restored
+  // Wall seconds when the write that completed its Node's facts was sent (NodeFacts other than
+  // kNone): no decision may be accepted before.
+  double facts_sent = 0;
 };
 
 // ---- times: RFC 3339 as the emulator and the approver write them (fraction optional).
@@ -338,8 +446,15 @@ class ChaosSoak : public e2e::E2eTest {
         {{"verbs", {"list"}},
          {"apiGroups", {"networking.k8s.io"}},
          {"resources", {"servicecidrs"}}}};
+    // Every kubelet may renew its own client certificate (the SubjectAccessReview of
+    // soak-kubelet-client), as kube-controller-manager's default RBAC grants system:nodes.
+    const json selfnodeclient = {{{"verbs", {"create"}},
+                                  {"apiGroups", {"certificates.k8s.io"}},
+                                  {"resources", {"certificatesigningrequests/selfnodeclient"}}}};
     Control("POST", "/emulator/v1/bindings",
-            {{"bindings", {{{"group", kReplicaGroup}, {"rules", rules}}}}});
+            {{"bindings",
+              {{{"group", kReplicaGroup}, {"rules", rules}},
+               {{"group", "system:nodes"}, {"rules", selfnodeclient}}}}});
     const std::string approver_kubeconfig = ReadFile(emulator_->kubeconfig("approver"));
     const std::string sa_token = emulator_->data_dir() + "/serviceaccount/token";
     ASSERT_NE(approver_kubeconfig.find(sa_token), std::string::npos) << approver_kubeconfig;
@@ -494,10 +609,17 @@ class ChaosSoak : public e2e::E2eTest {
     char name[96];
     std::snprintf(name, sizeof(name), "soak-%05" PRIu64 "-%s", n, kind.name.c_str());
     const CsrRequest request = kind.make(name, n);
+    const std::string node = "nid-" + std::to_string(n);
+    double facts_sent = 0;
+    if (kind.node_facts == NodeFacts::kBefore || kind.node_facts == NodeFacts::kLateAddresses) {
+      facts_sent =
+          WriteNode(node, kind.node_facts == NodeFacts::kBefore ? NodeAddresses(n) : json(nullptr));
+    }
     kca::testing::RequestSpec spec;
     spec.subject = request.subject;
     spec.key = request.key;
     spec.dns_names = request.dns_names;
+    spec.ip_addresses = request.ip_addresses;
     json csr = {{"apiVersion", "certificates.k8s.io/v1"},
                 {"kind", "CertificateSigningRequest"},
                 {"metadata",
@@ -518,7 +640,41 @@ class ChaosSoak : public e2e::E2eTest {
     ASSERT_TRUE(created) << name << ": "
                          << (response.ok() ? std::to_string(response->status) + " " + response->body
                                            : response.error().message);
-    tracked_.push_back({name, &kind, Wall::now(), policy_phase_});
+    tracked_.push_back({name, &kind, Wall::now(), policy_phase_, facts_sent});
+    if (kind.node_facts == NodeFacts::kLateNode || kind.node_facts == NodeFacts::kLateAddresses) {
+      late_nodes_.push_back({Elapsed() + Uniform(1, 5), tracked_.size() - 1, node, n,
+                             kind.node_facts == NodeFacts::kLateNode});
+    }
+  }
+
+  // Creates Node `name` (addresses null: none yet) or sets its addresses (`create` false);
+  // returns the wall seconds at which the write was sent.
+  double WriteNode(const std::string& name, const json& addresses, bool create = true) {
+    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}};
+    if (!addresses.is_null()) node["status"]["addresses"] = addresses;
+    const double sent = WallSeconds(Wall::now());
+    auto response = create ? Retrying("POST", "/api/v1/nodes", node.dump())
+                           : Retrying("PUT", "/api/v1/nodes/" + name + "/status", node.dump());
+    // 409 on create: an earlier attempt was stored but its answer lost.
+    const bool written = response.ok() && (response->status == 200 || response->status == 201 ||
+                                           (create && response->status == 409));
+    EXPECT_TRUE(written) << name << ": "
+                         << (response.ok() ? std::to_string(response->status) + " " + response->body
+                                           : response.error().message);
+    return sent;
+  }
+
+  // The late Node writes that are due (all of them with `all`).
+  void WriteLateNodes(bool all) {
+    const double now = Elapsed();
+    for (auto it = late_nodes_.begin(); it != late_nodes_.end();) {
+      if (!all && it->at > now) {
+        ++it;
+        continue;
+      }
+      tracked_[it->csr].facts_sent = WriteNode(it->node, NodeAddresses(it->n), it->create);
+      it = late_nodes_.erase(it);
+    }
   }
 
   void Generate(bool second_policy) {
@@ -538,7 +694,7 @@ class ChaosSoak : public e2e::E2eTest {
   };
 
   void InjectRandomFault() {
-    const int kind = Uniform(0, 10);
+    const int kind = Uniform(0, 11);
     auto timed = [&](const std::string& name, const json& set, const json& clear, int secs) {
       if (active_) return;  // one timed fault at a time
       Control("POST", "/emulator/v1/faults", set);
@@ -588,6 +744,13 @@ class ChaosSoak : public e2e::E2eTest {
       case 9:
         once("compaction", "/emulator/v1/compact", json::object());
         break;
+      case 11: {
+        const int codes[] = {403, 500, 503, 504};
+        const int code = codes[Uniform(0, 3)];
+        timed("review errors " + std::to_string(code), {{"reviewErrorCode", code}},
+              {{"reviewErrorCode", 0}}, Uniform(2, 5));
+        break;
+      }
       case 10: {
         Replica& replica = replicas_[static_cast<size_t>(Uniform(0, kReplicas - 1))];
         auto rotated =
@@ -643,6 +806,14 @@ class ChaosSoak : public e2e::E2eTest {
 
   uint64_t created_count_ = 0;
   std::vector<TrackedCsr> tracked_;
+  struct LateNode {
+    double at;   // Elapsed() seconds
+    size_t csr;  // index into tracked_
+    std::string node;
+    uint64_t n;
+    bool create;  // create the Node, else set its addresses
+  };
+  std::vector<LateNode> late_nodes_;
   std::optional<ActiveFault> active_;
   std::map<std::string, int> faults_;
   int sigterms_ = 0;
@@ -703,6 +874,7 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
       next_fault = now + Uniform(2, 6);
     }
     EndTimedFault(false);
+    WriteLateNodes(false);
     if (restart != nullptr && now >= restart_at) {
       StartReplica(*restart);
       restart = nullptr;
@@ -766,6 +938,7 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
   if (restart != nullptr) StartReplica(*restart);
   EndTimedFault(true);
   Control("DELETE", "/emulator/v1/faults", nullptr);
+  WriteLateNodes(true);
   Note("generation over: " + std::to_string(tracked_.size()) + " CSRs; draining without faults");
 
   // Drain: every CSR the policy approves or denies gets its decision (a failover may be under way).
@@ -955,6 +1128,24 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
   for (const auto& [csr, n] : accepted_writes) {
     if (n > 1) duplicate_writes.push_back(csr + " x" + std::to_string(n));
   }
+  // 5. Node identity (issue 12): no decision accepted before the Node facts it needs were written.
+  std::vector<std::string> decided_early;
+  int node_identity_csrs = 0;
+  for (const auto& csr : tracked_) {
+    if (csr.kind->node_facts == NodeFacts::kNone) continue;
+    ++node_identity_csrs;
+    const auto decided = decided_at.find(csr.name);
+    if (decided != decided_at.end() && decided->second < csr.facts_sent) {
+      char text[160];
+      std::snprintf(text, sizeof(text), "%s decided %.3f s before its Node facts", csr.name.c_str(),
+                    csr.facts_sent - decided->second);
+      decided_early.push_back(text);
+    }
+  }
+  verdict("none decided while its Node facts were missing (issue 12)", decided_early.empty(),
+          std::to_string(decided_early.size()) + " of " + std::to_string(node_identity_csrs) +
+              " node-identity CSRs" +
+              (decided_early.empty() ? "" : ": " + examples(decided_early)));
   verdict("no /approval write without the Lease", deposed_writes.empty(),
           std::to_string(deposed_writes.size()) + " of " + std::to_string(accepted_writes.size()) +
               " accepted writes" + (deposed_writes.empty() ? "" : ": " + examples(deposed_writes)));
@@ -1035,12 +1226,19 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
               faults_["policy broken"] > 0,
           std::to_string(chaos_skipped) + " chaos ticks skipped");
 
-  // ---- latency per decision (creation seen by the generator -> accepted write).
+  // ---- latency per decision (creation seen by the generator -> accepted write). CSRs whose Node
+  // comes late by design wait for it: measured from when its facts were written.
   std::vector<std::pair<double, double>> latencies;  // (t since start, seconds)
   const double start_wall = WallSeconds(Wall::now()) - Elapsed();
   for (const auto& csr : tracked_) {
     const auto at = decided_at.find(csr.name);
     if (at == decided_at.end()) continue;
+    if (csr.facts_sent > 0) {
+      latencies.emplace_back(
+          WallSeconds(csr.created) - start_wall,
+          std::max(0.0, at->second - std::max(csr.facts_sent, WallSeconds(csr.created))));
+      continue;
+    }
     const double created = WallSeconds(csr.created);
     latencies.emplace_back(created - start_wall, std::max(0.0, at->second - created));
   }

@@ -14,6 +14,7 @@
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/controller/approval_writer.h"
 #include "kube_csr_approver/controller/decision_sink.h"
+#include "kube_csr_approver/controller/node_watch.h"
 #include "kube_csr_approver/controller/pending_csr_cache.h"
 #include "kube_csr_approver/controller/policy_holder.h"
 #include "kube_csr_approver/controller/reconciler.h"
@@ -58,6 +59,10 @@ struct ControllerOptions {
   // CSR, so it is decided within this long of its Node appearing. Default: 5 s.
   NodeFactsOptions node_facts;
   std::chrono::milliseconds facts_retry_max{5000};
+  // While CSRs wait for their Node, a watch on Nodes re-queues them as soon as it appears
+  // (RBAC: watch nodes, granted with get/list when the policy uses node identity). Default: on.
+  bool watch_nodes = true;
+  NodeWatchOptions node_watch;
   ApprovalWriterOptions writer;
   // When Stop() is called, workers get this long to finish the CSR in hand before in-flight API
   // calls are cancelled (a cancelled write is safe: the next start sees what the server has).
@@ -106,6 +111,8 @@ class Controller final : public kube::CsrEventHandler {
 
   // Queues every pending CSR (resync, policy reload, becoming the leader).
   void RequeueAll();
+  // Queues the pending CSRs of one requestor (its Node appeared).
+  void RequeueRequestor(const std::string& requestor);
   // Whether this replica may write now (always true without leader election).
   bool MayWrite() const;
 
@@ -134,6 +141,7 @@ class Controller final : public kube::CsrEventHandler {
   std::unique_ptr<DecisionSink> sink_;
   std::unique_ptr<ApprovalWriter> writer_;
   std::unique_ptr<NodeFactsSource> node_facts_;  // created by Run() unless options give one
+  std::unique_ptr<NodeWatch> node_watch_;        // created by Run() with watch_nodes
   std::unique_ptr<Reconciler> reconciler_;
 
   kube::Cancellation cancel_in_flight_;  // aborts workers' API calls at the end of the grace

@@ -40,7 +40,8 @@ struct NodeFactsOptions {
 
 // Through the API server: GET /api/v1/nodes/NAME, POST
 // /apis/authorization.k8s.io/v1/subjectaccessreviews, GET /apis/networking.k8s.io/v1/servicecidrs
-// (404: not served, so none). Counts node_lookups_total{found|missing|error}.
+// (404: not served, so none). Counts node_lookups_total{found|missing|error}: a Node read as found
+// or missing; a Node read, review or ServiceCIDR list that failed (or was over budget) as error.
 // Ownership: every reference is borrowed and must outlive the source.
 class ApiNodeFactsSource : public NodeFactsSource {
  public:

@@ -48,6 +48,7 @@ class Reconciler {
     kDone,          // decided, logged, dropped or not ours to act on: forget retries
     kRetry,         // a transient failure: queue the name again after a backoff
     kWaitForFacts,  // pending: a Node or review answer is not known yet; retry soon, capped
+    kWaitForNode,   // as kWaitForFacts, and the governing rule needs the requestor's Node
   };
   // `stop` (may be null) aborts API calls at shutdown. On kRetry, `*retry_after` (when given)
   // is the least delay the server asked for (zero: none; the queue's backoff applies).

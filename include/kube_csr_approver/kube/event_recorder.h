@@ -52,6 +52,9 @@ class EventRecorder {
   // Queues `event` (an events.k8s.io/v1 Event object, metadata.namespace = event_namespace);
   // returns false when dropped (queue full or stopping).
   bool Record(nlohmann::json event);
+  // As Record, but calls `build` only when the event will be queued: in a burst most are dropped,
+  // and building each cost more than the decision's metrics (docs/benchmarks-analysis.md).
+  bool RecordIfRoom(const std::function<nlohmann::json()>& build);
 
   std::uint64_t sent() const;
   std::uint64_t dropped() const;

@@ -67,7 +67,7 @@ make_csr() {  # make_csr NAME SUBJECT SIGNER [USAGE] [EXPIRATION]
 
 # --- discovery and version -------------------------------------------------------------------
 out=$(k "${ADMIN[@]}" version -o json)
-expect_contains "server version" '"gitVersion": "v1.32.0"' "$out"
+expect_contains "server version" '"gitVersion": "v1.33.0"' "$out"
 out=$(k "${ADMIN[@]}" api-resources --api-group=certificates.k8s.io --no-headers)
 expect_contains "api-resources lists csr" "certificatesigningrequests" "$out"
 

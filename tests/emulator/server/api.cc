@@ -1,5 +1,7 @@
 #include "api.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <random>
 #include <set>
@@ -53,6 +55,17 @@ const std::vector<ResourceDef>& Catalogue() {
       {"events.k8s.io", "v1", "events", "Event", "event", true, {"ev"}, kAllVerbs, {}},
       {"", "v1", "events", "Event", "event", true, {"ev"}, kAllVerbs, {}},
       {"", "v1", "nodes", "Node", "node", false, {"no"}, kAllVerbs, {"status"}},
+      // GA in v1.33 (staging/src/k8s.io/api/networking/v1/types.go); not served with
+      // ApiOptions::serve_service_cidrs false, as on older servers.
+      {"networking.k8s.io",
+       "v1",
+       "servicecidrs",
+       "ServiceCIDR",
+       "servicecidr",
+       false,
+       {},
+       kAllVerbs,
+       {"status"}},
       {"authorization.k8s.io",
        "v1",
        "subjectaccessreviews",
@@ -97,9 +110,22 @@ const std::vector<ResourceDef>& Catalogue() {
   return kDefs;
 }
 
-std::vector<std::string> GroupVersions() {
-  std::vector<std::string> out;
+// The resources this server serves: the catalogue, less ServiceCIDRs on a server without them.
+using Served = std::vector<const ResourceDef*>;
+
+Served ServedResources(bool service_cidrs) {
+  Served out;
   for (const ResourceDef& d : Catalogue()) {
+    if (d.resource == "servicecidrs" && !service_cidrs) continue;
+    out.push_back(&d);
+  }
+  return out;
+}
+
+std::vector<std::string> GroupVersions(const Served& served) {
+  std::vector<std::string> out;
+  for (const ResourceDef* def : served) {
+    const ResourceDef& d = *def;
     if (d.group.empty()) continue;
     if (std::find(out.begin(), out.end(), d.GroupVersion()) == out.end()) {
       out.push_back(d.GroupVersion());
@@ -258,6 +284,18 @@ std::optional<std::string> FieldValue(const Json& object, const std::string& key
 
 bool IsEventsApi(const ResourceDef& d) { return d.group == "events.k8s.io"; }
 Json FromStorage(const ResourceDef& d, Json o) { return IsEventsApi(d) ? EventFromCore(o) : o; }
+
+// An item of a list response carries no kind or apiVersion: kube-apiserver encodes the list's
+// type only on the list itself (kubernetes/kubernetes issue 3030, still open;
+// staging/src/k8s.io/apimachinery/pkg/runtime/serializer/versioning/versioning.go sets the GVK of
+// the encoded object, not of its items). Single objects, Table rows and watch events keep theirs.
+Json WithoutTypeMeta(Json items) {
+  for (Json& item : items) {
+    item.erase("kind");
+    item.erase("apiVersion");
+  }
+  return items;
+}
 
 // Field labels of events.k8s.io/v1 in terms of the stored core/v1 Event.
 std::string StorageFieldLabel(const ResourceDef& d, const std::string& key) {
@@ -482,14 +520,88 @@ std::vector<FieldError> ValidateLeaseSpec(const Json& lease) {
   return errs;
 }
 
+// A CIDR's address family (4 or 6) when `value` is one in canonical form ("10.96.0.0/12": no
+// host bits, no leading zeros), else 0 and `why` says what is wrong, as
+// staging/src/k8s.io/apimachinery/pkg/util/validation/ip.go IsValidCIDR words it.
+int CanonicalCidrFamily(const std::string& value, std::string* why) {
+  *why = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
+  const size_t slash = value.find('/');
+  if (slash == std::string::npos) return 0;
+  const std::string address = value.substr(0, slash);
+  const std::string length = value.substr(slash + 1);
+  if (length.empty() || length.size() > 3 ||
+      !std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return 0;
+  }
+  unsigned char bytes[16] = {};
+  const int family = address.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (inet_pton(family, address.c_str(), bytes) != 1) return 0;
+  const int bits = family == AF_INET ? 32 : 128;
+  const int prefix = std::stoi(length);
+  if (prefix > bits) return 0;
+  for (int i = prefix; i < bits; ++i)
+    bytes[i / 8] &= static_cast<unsigned char>(~(0x80 >> (i % 8)));
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family, bytes, text, sizeof(text));
+  const std::string canonical = std::string(text) + "/" + std::to_string(prefix);
+  if (canonical != value) {
+    *why = "must be in canonical form (" + Quote(canonical) + ")";
+    return 0;
+  }
+  return family == AF_INET ? 4 : 6;
+}
+
+// pkg/apis/networking/validation ValidateServiceCIDR: one or two CIDRs (two: one of each family),
+// each valid.
+// spec.cidrs of a ServiceCIDR, or null when absent or not where it belongs.
+Json ServiceCidrsOf(const Json& object) {
+  if (!object.is_object() || !object.contains("spec") || !object["spec"].is_object())
+    return nullptr;
+  const Json& spec = object["spec"];
+  return spec.contains("cidrs") ? spec["cidrs"] : Json(nullptr);
+}
+
+std::vector<FieldError> ValidateServiceCidr(const Json& object) {
+  std::vector<FieldError> errs;
+  const Json cidrs = ServiceCidrsOf(object);
+  if (!cidrs.is_array() || cidrs.empty()) {
+    errs.push_back({FieldError::Type::kRequired, "spec.cidrs", "", "at least one CIDR required"});
+    return errs;
+  }
+  const std::string shown = "v1.ServiceCIDRSpec{CIDRs:" + cidrs.dump() + "}";
+  if (cidrs.size() > 2) {
+    errs.push_back(
+        {FieldError::Type::kInvalid, "spec.cidrs", shown, "may only hold up to 2 values"});
+    return errs;
+  }
+  std::vector<int> families;
+  for (size_t i = 0; i < cidrs.size(); ++i) {
+    const std::string value = cidrs[i].is_string() ? cidrs[i].get<std::string>() : cidrs[i].dump();
+    std::string why;
+    const int family = CanonicalCidrFamily(value, &why);
+    if (family == 0) {
+      errs.push_back(
+          {FieldError::Type::kInvalid, "spec.cidrs[" + std::to_string(i) + "]", Quote(value), why});
+    }
+    families.push_back(family);
+  }
+  if (errs.empty() && families.size() == 2 && families[0] == families[1]) {
+    errs.push_back({FieldError::Type::kInvalid, "spec.cidrs", shown,
+                    "may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and "
+                    "2001:db8::/64"});
+  }
+  return errs;
+}
+
 // Discovery documents.
-Json ResourceList(const std::string& group_version) {
+Json ResourceList(const Served& served, const std::string& group_version) {
   Json list;
   list["kind"] = "APIResourceList";
   list["apiVersion"] = "v1";
   list["groupVersion"] = group_version;
   list["resources"] = Json::array();
-  for (const ResourceDef& d : Catalogue()) {
+  for (const ResourceDef* def : served) {
+    const ResourceDef& d = *def;
     if (d.GroupVersion() != group_version) continue;
     Json r;
     r["name"] = d.resource;
@@ -520,12 +632,12 @@ Json ApiGroup(const std::string& group) {
   return g;
 }
 
-Json ApiGroupList() {
+Json ApiGroupList(const Served& served) {
   Json list;
   list["kind"] = "APIGroupList";
   list["apiVersion"] = "v1";
   list["groups"] = Json::array();
-  for (const std::string& gv : GroupVersions()) {
+  for (const std::string& gv : GroupVersions(served)) {
     list["groups"].push_back(ApiGroup(gv.substr(0, gv.find('/'))));
   }
   return list;
@@ -533,19 +645,21 @@ Json ApiGroupList() {
 
 // Just enough OpenAPI v3 for kubectl to see that the server validates fields itself
 // (fieldValidation on PATCH), so `kubectl create` needs no client-side schema.
-Json OpenApiIndex() {
+Json OpenApiIndex(const Served& served) {
   Json paths = Json::object();
   paths["api/v1"] = {{"serverRelativeURL", "/openapi/v3/api/v1?hash=EMULATOR"}};
-  for (const std::string& gv : GroupVersions()) {
+  for (const std::string& gv : GroupVersions(served)) {
     paths["apis/" + gv] = {{"serverRelativeURL", "/openapi/v3/apis/" + gv + "?hash=EMULATOR"}};
   }
   return {{"paths", paths}};
 }
 
-std::optional<Json> OpenApiGroupVersion(const std::string& group_version) {
+std::optional<Json> OpenApiGroupVersion(const Served& served, const std::string& group_version,
+                                        const std::string& git_version) {
   Json paths = Json::object();
   bool any = false;
-  for (const ResourceDef& d : Catalogue()) {
+  for (const ResourceDef* def : served) {
+    const ResourceDef& d = *def;
     if (d.GroupVersion() != group_version) continue;
     any = true;
     std::string base = (d.group.empty() ? "/api/" : "/apis/") + d.GroupVersion() + "/" +
@@ -570,15 +684,16 @@ std::optional<Json> OpenApiGroupVersion(const std::string& group_version) {
   }
   if (!any) return std::nullopt;
   return Json{{"openapi", "3.0.0"},
-              {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+              {"info", {{"title", "Kubernetes"}, {"version", git_version}}},
               {"paths", paths},
               {"components", {{"schemas", Json::object()}}}};
 }
 
-Json VersionInfo() {
+// v1.33 serves networking.k8s.io/v1 ServiceCIDRs; the emulator without them says v1.32.
+Json VersionInfo(bool service_cidrs) {
   return {{"major", "1"},
-          {"minor", "32"},
-          {"gitVersion", "v1.32.0"},
+          {"minor", service_cidrs ? "33" : "32"},
+          {"gitVersion", service_cidrs ? "v1.33.0" : "v1.32.0"},
           {"gitCommit", "kube-apiserver-emulator"},
           {"gitTreeState", "clean"},
           {"buildDate", "2024-12-11T00:00:00Z"},
@@ -609,7 +724,8 @@ ApiServer::ApiServer(ApiOptions options, FaultSettings initial_faults)
     : options_(std::move(options)),
       store_(options_.history),
       tokens_(options_.token_file, options_.token_grace),
-      faults_(initial_faults) {}
+      faults_(initial_faults),
+      review_faults_set_(std::chrono::steady_clock::now()) {}
 
 void ApiServer::AuditWrite(const ApiRequest& request, const UserInfo& user, const std::string& verb,
                            const std::string& resource, const ApiResponse& response) {
@@ -630,7 +746,50 @@ void ApiServer::Count(const std::string& user, const std::string& verb,
   ++counts_[user][resource][verb];
 }
 
-std::optional<ApiResponse> ApiServer::InjectFault() {
+std::optional<ApiResponse> ApiServer::InjectReviewFault(const std::string& user) {
+  int latency = 0;
+  int code = 0;
+  {
+    std::lock_guard lock(faults_mu_);
+    latency = faults_.review_latency_ms;
+    const auto window = std::chrono::duration<double>(faults_.review_error_seconds);
+    if (faults_.review_error_code != 0 &&
+        (faults_.review_error_seconds == 0 ||
+         std::chrono::steady_clock::now() - review_faults_set_ < window)) {
+      code = faults_.review_error_code;
+    }
+  }
+  if (latency > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency));
+  const std::string injected = " (injected by kube-apiserver-emulator)";
+  switch (code) {
+    case 0:
+      return std::nullopt;
+    case 403:
+      return StatusResponse(
+          ForbiddenStatus(ResourceName{"authorization.k8s.io", "subjectaccessreviews", ""}, "",
+                          "User " + Quote(user) +
+                              " cannot create resource \"subjectaccessreviews\" in API group "
+                              "\"authorization.k8s.io\" at the cluster scope" +
+                              injected));
+    case 503:
+      return StatusResponse(
+          StatusFailure(503, "ServiceUnavailable",
+                        "the server is currently unable to handle the request" + injected));
+    case 504:
+      return StatusResponse(StatusFailure(
+          504, "Timeout",
+          "the server was unable to return a response in the time allotted" + injected));
+    default:
+      return StatusResponse(StatusFailure(code, "InternalError",
+                                          "Internal error occurred: authorizer failed" + injected));
+  }
+}
+
+std::optional<ApiResponse> ApiServer::InjectFault(const std::string& resource,
+                                                  const std::string& user) {
+  if (resource == "subjectaccessreviews") {
+    if (std::optional<ApiResponse> fault = InjectReviewFault(user)) return fault;
+  }
   int latency = 0;
   std::optional<ApiResponse> out;
   {
@@ -753,8 +912,8 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
     if (r.size() >= 2) info.name = r[1];
     if (r.size() >= 3) info.subresource = r[2];
     if (r.size() > 3) return NotFoundPath();
-    for (const ResourceDef& d : Catalogue()) {
-      if (d.GroupVersion() == group_version && d.resource == resource) info.def = &d;
+    for (const ResourceDef* d : ServedResources(options_.serve_service_cidrs)) {
+      if (d->GroupVersion() == group_version && d->resource == resource) info.def = d;
     }
     std::string method = request.method;
     bool watch = ParseBool(query.count("watch") ? query["watch"] : "").value_or(false);
@@ -810,7 +969,9 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
           (info.verb == "list" || info.verb == "watch"))) {
       return audited(NotFoundPath());
     }
-    if (std::optional<ApiResponse> fault = InjectFault()) return audited(Respond(*fault));
+    if (std::optional<ApiResponse> fault = InjectFault(info.def->resource, user.name)) {
+      return audited(Respond(*fault));
+    }
     Route route{info, query};
     return audited(HandleResource(request, route, user));
   }
@@ -826,7 +987,10 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
   }
   if (path.rfind("/emulator/", 0) == 0) return HandleControl(request, path);
   if (request.method != "GET" && request.method != "HEAD") return MethodNotAllowed();
-  if (path == "/version" || path == "/version/") return Respond(JsonResponse(200, VersionInfo()));
+  const Served served = ServedResources(options_.serve_service_cidrs);
+  if (path == "/version" || path == "/version/") {
+    return Respond(JsonResponse(200, VersionInfo(options_.serve_service_cidrs)));
+  }
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
     ApiResponse r;
     r.content_type = "text/plain; charset=utf-8";
@@ -840,10 +1004,10 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
               {"serverAddressByClientCIDRs",
                Json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1"}}})}}));
   }
-  if (path == "/apis" || path == "/apis/") return Respond(JsonResponse(200, ApiGroupList()));
-  if (path == "/api/v1") return Respond(JsonResponse(200, ResourceList("v1")));
+  if (path == "/apis" || path == "/apis/") return Respond(JsonResponse(200, ApiGroupList(served)));
+  if (path == "/api/v1") return Respond(JsonResponse(200, ResourceList(served, "v1")));
   if (parts.size() == 2 && parts[0] == "apis") {
-    for (const std::string& gv : GroupVersions()) {
+    for (const std::string& gv : GroupVersions(served)) {
       if (gv.substr(0, gv.find('/')) == parts[1]) {
         Json g = ApiGroup(parts[1]);
         g["kind"] = "APIGroup";
@@ -853,17 +1017,21 @@ Outcome ApiServer::Handle(const ApiRequest& request) {
     }
   }
   if (parts.size() == 3 && parts[0] == "apis") {
-    Json list = ResourceList(parts[1] + "/" + parts[2]);
+    Json list = ResourceList(served, parts[1] + "/" + parts[2]);
     if (!list["resources"].empty()) return Respond(JsonResponse(200, list));
   }
   if (path == "/openapi/v3" || path == "/openapi/v3/") {
-    return Respond(JsonResponse(200, OpenApiIndex()));
+    return Respond(JsonResponse(200, OpenApiIndex(served)));
   }
   if (path.rfind("/openapi/v3/", 0) == 0) {
     std::string gv = path.substr(std::string("/openapi/v3/").size());
     if (gv.rfind("apis/", 0) == 0) gv = gv.substr(5);
     if (gv == "api/v1") gv = "v1";
-    if (std::optional<Json> doc = OpenApiGroupVersion(gv)) return Respond(JsonResponse(200, *doc));
+    const std::string git_version =
+        VersionInfo(options_.serve_service_cidrs)["gitVersion"].get<std::string>();
+    if (std::optional<Json> doc = OpenApiGroupVersion(served, gv, git_version)) {
+      return Respond(JsonResponse(200, *doc));
+    }
   }
   return NotFoundPath();
 }
@@ -1061,7 +1229,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     list["kind"] = def.kind + "List";
     list["apiVersion"] = def.GroupVersion();
     list["metadata"] = meta;
-    list["items"] = matching;
+    list["items"] = WithoutTypeMeta(std::move(matching));
     return Respond(JsonResponse(200, list));
   }
 
@@ -1175,7 +1343,7 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
     list["kind"] = def.kind + "List";
     list["apiVersion"] = def.GroupVersion();
     list["metadata"] = {{"resourceVersion", std::to_string(store_.CurrentResourceVersion())}};
-    list["items"] = items;
+    list["items"] = WithoutTypeMeta(std::move(items));
     return Respond(JsonResponse(200, list));
   }
 
@@ -1385,6 +1553,10 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
       std::vector<FieldError> lease_errs = ValidateLeaseSpec(body);
       errs.insert(errs.end(), lease_errs.begin(), lease_errs.end());
     }
+    if (def.resource == "servicecidrs") {
+      std::vector<FieldError> cidr_errs = ValidateServiceCidr(body);
+      errs.insert(errs.end(), cidr_errs.begin(), cidr_errs.end());
+    }
     if (!errs.empty()) return RespondStatus(InvalidStatus(rname, name, errs));
     if (is_csr) {
       if (std::optional<std::string> refused = CsrSubjectRestriction(body)) {
@@ -1524,6 +1696,13 @@ Outcome ApiServer::HandleResource(const ApiRequest& request, const Route& route,
             failure = InvalidStatus(rname, info.name, errs);
             return std::nullopt;
           }
+        } else if (def.resource == "servicecidrs" && info.subresource.empty() &&
+                   ServiceCidrsOf(next) != ServiceCidrsOf(*current)) {
+          // ValidateServiceCIDRUpdate: spec.cidrs is immutable.
+          failure = InvalidStatus(rname, info.name,
+                                  {{FieldError::Type::kInvalid, "spec.cidrs",
+                                    ServiceCidrsOf(next).dump(), "field is immutable"}});
+          return std::nullopt;
         } else if (info.subresource == "status") {
           next["spec"] = (*current).value("spec", Json::object());
         } else if (current->contains("status") && def.resource == "nodes") {
@@ -1749,6 +1928,12 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
           next.error_code = v.get<int>();
         else if (k == "latencyMs")
           next.latency_ms = v.get<int>();
+        else if (k == "reviewErrorCode")
+          next.review_error_code = v.get<int>();
+        else if (k == "reviewErrorSeconds")
+          next.review_error_seconds = v.get<double>();
+        else if (k == "reviewLatencyMs")
+          next.review_latency_ms = v.get<int>();
         else if (k == "refuseConnectionsSeconds")
           continue;
         else
@@ -1759,6 +1944,13 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
       }
       if (next.error_code != 500 && next.error_code != 503) {
         return RespondStatus(BadRequestStatus("control API: errorCode must be 500 or 503"));
+      }
+      if (!IsReviewErrorCode(next.review_error_code)) {
+        return RespondStatus(
+            BadRequestStatus("control API: reviewErrorCode must be 0, 403, 500, 503 or 504"));
+      }
+      if (body.contains("reviewErrorCode") || body.contains("reviewErrorSeconds")) {
+        review_faults_set_ = std::chrono::steady_clock::now();
       }
       faults_ = next;
       fault_requests_ = 0;
@@ -1775,7 +1967,10 @@ Outcome ApiServer::HandleControl(const ApiRequest& request, const std::string& p
                                    {"retryAfterSeconds", faults_.retry_after_seconds},
                                    {"errorFraction", faults_.error_fraction},
                                    {"errorCode", faults_.error_code},
-                                   {"latencyMs", faults_.latency_ms}}));
+                                   {"latencyMs", faults_.latency_ms},
+                                   {"reviewErrorCode", faults_.review_error_code},
+                                   {"reviewErrorSeconds", faults_.review_error_seconds},
+                                   {"reviewLatencyMs", faults_.review_latency_ms}}));
     if (body.contains("refuseConnectionsSeconds")) {
       out.response.refuse_connections_for = std::chrono::milliseconds(
           static_cast<int64_t>(body["refuseConnectionsSeconds"].get<double>() * 1000));

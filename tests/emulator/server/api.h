@@ -85,10 +85,21 @@ struct FaultSettings {
   double error_fraction = 0;
   int error_code = 500;
   int latency_ms = 0;
+  // SubjectAccessReview creates only (other endpoints unaffected): answered with this status
+  // (403, 500, 503, 504; 0 = off) for review_error_seconds from when it was set (0 = until
+  // cleared), each after review_latency_ms.
+  int review_error_code = 0;
+  double review_error_seconds = 0;
+  int review_latency_ms = 0;
   // The next watch sends these chunks verbatim (no newline added), then ends cleanly: hostile or
   // malformed watch lines for client tests. Control API only.
   std::vector<std::string> next_watch_raw_chunks;
 };
+
+// The statuses FaultSettings::review_error_code may take.
+inline bool IsReviewErrorCode(int code) {
+  return code == 0 || code == 403 || code == 500 || code == 503 || code == 504;
+}
 
 struct ApiOptions {
   std::chrono::seconds bookmark_interval{60};
@@ -96,6 +107,9 @@ struct ApiOptions {
   std::vector<std::string> token_mirrors;  // files that also receive the approver's rotated token
   std::chrono::seconds token_grace{60};
   size_t history = 10000;
+  // networking.k8s.io/v1 ServiceCIDRs are served (a v1.33 server); false: a v1.32 server, where
+  // the API is 404 and absent from discovery.
+  bool serve_service_cidrs = true;
 };
 
 class ApiServer {
@@ -120,7 +134,9 @@ class ApiServer {
   struct Route;
   Outcome HandleResource(const ApiRequest& request, const Route& route, const UserInfo& user);
   Outcome HandleControl(const ApiRequest& request, const std::string& path);
-  std::optional<ApiResponse> InjectFault();
+  // `resource` and `user` (the caller) select and word the review faults.
+  std::optional<ApiResponse> InjectFault(const std::string& resource, const std::string& user);
+  std::optional<ApiResponse> InjectReviewFault(const std::string& user);
   void Count(const std::string& user, const std::string& verb, const std::string& resource);
   void AuditWrite(const ApiRequest& request, const UserInfo& user, const std::string& verb,
                   const std::string& resource, const ApiResponse& response);
@@ -133,6 +149,7 @@ class ApiServer {
   std::mutex faults_mu_;
   FaultSettings faults_;         // GUARDED_BY(faults_mu_)
   uint64_t fault_requests_ = 0;  // GUARDED_BY(faults_mu_): for deterministic error fractions
+  std::chrono::steady_clock::time_point review_faults_set_;  // GUARDED_BY(faults_mu_)
 
   std::mutex counts_mu_;
   // user -> "resource[/subresource]" -> verb -> requests

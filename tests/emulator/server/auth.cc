@@ -94,7 +94,7 @@ std::vector<Binding> BuiltInBindings() {
              {}},
         Rule{{"create"}, {"authorization.k8s.io"}, {"subjectaccessreviews"}, {}, {}, {}},
         Rule{{"get", "list", "watch"}, {""}, {"nodes"}, {}, {}, {}},
-        // Not served (v1.32): a list is 404, which the approver reads as "no ServiceCIDRs".
+        // 404 on a server started with --without-service-cidrs: "no ServiceCIDRs" to the approver.
         Rule{{"list"}, {"networking.k8s.io"}, {"servicecidrs"}, {}, {}, {}}}});
   b.push_back(
       {"alice",

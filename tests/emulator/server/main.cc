@@ -114,6 +114,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({500, 503}));
   app.add_option("--fault-latency-ms", faults.latency_ms, "delay before every API response")
       ->check(CLI::Range(0, 600000));
+  app.add_option("--fault-review-error-code", faults.review_error_code,
+                 "answer SubjectAccessReview creates with this status (403, 500, 503, 504)")
+      ->check(CLI::IsMember({403, 500, 503, 504}));
+  app.add_option("--fault-review-error-seconds", faults.review_error_seconds,
+                 "for T seconds after start-up only (0: until cleared by the control API)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--fault-review-latency-ms", faults.review_latency_ms,
+                 "delay before every SubjectAccessReview answer")
+      ->check(CLI::Range(0, 600000));
+  bool without_service_cidrs = false;
+  app.add_flag("--without-service-cidrs", without_service_cidrs,
+               "serve no networking.k8s.io/v1 ServiceCIDRs (404), as a v1.32 server");
   app.add_option("--fault-refuse-connections-seconds", refuse_seconds,
                  "after start-up, refuse connections for T seconds")
       ->check(CLI::NonNegativeNumber);
@@ -175,6 +187,7 @@ int main(int argc, char** argv) {
   options.token_mirrors = {sa_token.string()};
   options.token_grace = std::chrono::seconds(token_grace);
   options.history = history;
+  options.serve_service_cidrs = !without_service_cidrs;
   ApiServer api(options, faults);
   HttpsServer server(api, *serving, ca->cert_pem);
   kca::Result<uint16_t> bound = server.Listen(host, static_cast<uint16_t>(port));

@@ -397,6 +397,22 @@ TEST_F(EmulatorTest, ListPaginatesAtOneResourceVersionAndFiltersByField) {
   EXPECT_EQ(r.status, 400);
 }
 
+// As kube-apiserver: the list names its kind, its items do not (kubernetes/kubernetes issue 3030;
+// staging/src/k8s.io/apimachinery/pkg/runtime/serializer/versioning/versioning.go encodes the GVK
+// of the list only); a GET of one object names its own.
+TEST_F(EmulatorTest, ListItemsCarryNoKindOrApiVersion) {
+  CreateCsr("typed");
+  json list = Must(alice_->Get(kCsrs)).Json();
+  EXPECT_EQ(list["apiVersion"], "certificates.k8s.io/v1");
+  ASSERT_EQ(list["items"].size(), 1u);
+  EXPECT_FALSE(list["items"][0].contains("kind")) << list["items"][0].dump();
+  EXPECT_FALSE(list["items"][0].contains("apiVersion"));
+  EXPECT_EQ(list["items"][0]["metadata"]["name"], "typed");
+  json one = Must(alice_->Get(std::string(kCsrs) + "/typed")).Json();
+  EXPECT_EQ(one["kind"], "CertificateSigningRequest");
+  EXPECT_EQ(one["apiVersion"], "certificates.k8s.io/v1");
+}
+
 TEST_F(EmulatorTest, ListWithASelectorPagesOverMatchesOnly) {
   // Matches and non-matches interleave by name; pages hold only matches, carry no
   // remainingItemCount (as kube-apiserver with selectors), and the last one no continue token.
@@ -855,7 +871,8 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
   json as_events =
       Must(admin_->Get("/apis/events.k8s.io/v1/events?fieldSelector=regarding.name%3Dcsr1")).Json();
   ASSERT_EQ(as_events["items"].size(), 2u);
-  EXPECT_EQ(as_events["items"][1]["apiVersion"], "events.k8s.io/v1");
+  EXPECT_EQ(as_events["apiVersion"], "events.k8s.io/v1");
+  EXPECT_FALSE(as_events["items"][1].contains("involvedObject"));  // converted, not the core shape
   EXPECT_EQ(as_events["items"][1]["regarding"]["name"], "csr1");
   json by_reason = Must(admin_->Get("/api/v1/"
                                     "events?fieldSelector=involvedObject.kind%"
@@ -896,6 +913,123 @@ TEST_F(EmulatorTest, EventsInBothApisAndReviews) {
   ASSERT_EQ(Must(admin_->Post("/emulator/v1/bindings", binding)).status, 200);
   r = Must(approver_->Post("/apis/authorization.k8s.io/v1/subjectaccessreviews", sar));
   EXPECT_EQ(r.Json()["status"]["allowed"], true);
+}
+
+json ServiceCidr(const std::string& name, json cidrs) {
+  return {{"apiVersion", "networking.k8s.io/v1"},
+          {"kind", "ServiceCIDR"},
+          {"metadata", {{"name", name}}},
+          {"spec", {{"cidrs", std::move(cidrs)}}}};
+}
+
+const char kServiceCidrs[] = "/apis/networking.k8s.io/v1/servicecidrs";
+
+// networking.k8s.io/v1 ServiceCIDR: staging/src/k8s.io/api/networking/v1/types.go (cluster-scoped,
+// spec.cidrs), pkg/apis/networking/validation/validation.go (ValidateServiceCIDR,
+// ValidateServiceCIDRUpdate).
+TEST_F(EmulatorTest, ServiceCidrsAreServedAndValidated) {
+  EXPECT_EQ(Must(admin_->Get("/version")).Json()["gitVersion"], "v1.33.0");
+  json resources = Must(admin_->Get("/apis/networking.k8s.io/v1")).Json()["resources"];
+  ASSERT_FALSE(resources.empty());
+  EXPECT_EQ(resources[0]["name"], "servicecidrs");
+  EXPECT_EQ(resources[0]["namespaced"], false);
+
+  HttpResponse r = Must(admin_->Post(kServiceCidrs, ServiceCidr("kubernetes", {"10.96.0.0/12"})));
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = Must(admin_->Post(kServiceCidrs, ServiceCidr("extra", {"10.200.0.0/16", "fd00:10::/108"})));
+  ASSERT_EQ(r.status, 201) << r.body;
+  json list = Must(approver_->Get(kServiceCidrs)).Json();
+  EXPECT_EQ(list["kind"], "ServiceCIDRList");
+  ASSERT_EQ(list["items"].size(), 2u);
+  EXPECT_EQ(list["items"][0]["spec"]["cidrs"], json({"10.200.0.0/16", "fd00:10::/108"}));
+  EXPECT_EQ(Must(alice_->Get(kServiceCidrs)).status, 403);
+
+  auto invalid = [&](const std::string& name, json cidrs) {
+    HttpResponse answer = Must(admin_->Post(kServiceCidrs, ServiceCidr(name, std::move(cidrs))));
+    EXPECT_EQ(answer.status, 422) << answer.body;
+    return answer.Json().value("message", std::string());
+  };
+  EXPECT_EQ(invalid("none", json::array()),
+            "ServiceCIDR.networking.k8s.io \"none\" is invalid: spec.cidrs: Required value: at "
+            "least one CIDR required");
+  EXPECT_NE(
+      invalid("host-bits", {"10.96.0.1/12"}).find("must be in canonical form (\"10.96.0.0/12\")"),
+      std::string::npos);
+  EXPECT_NE(invalid("not-cidr", {"10.96.0.0"}).find("must be a valid CIDR value"),
+            std::string::npos);
+  EXPECT_NE(
+      invalid("same-family", {"10.0.0.0/16", "10.1.0.0/16"}).find("one IP for each IP family"),
+      std::string::npos);
+  EXPECT_NE(invalid("three", {"10.0.0.0/16", "fd00::/64", "10.1.0.0/16"}).find("up to 2 values"),
+            std::string::npos);
+
+  json stored = Must(admin_->Get(std::string(kServiceCidrs) + "/kubernetes")).Json();
+  stored["spec"]["cidrs"] = {"10.0.0.0/8"};
+  r = Must(admin_->Put(std::string(kServiceCidrs) + "/kubernetes", stored));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("field is immutable"), std::string::npos) << r.body;
+}
+
+TEST(EmulatorWithoutServiceCidrsTest, IsAVersion132ServerWithoutTheApi) {
+  EmulatorProcess::Options options;
+  options.extra_args = {"--without-service-cidrs"};
+  auto started = EmulatorProcess::Start(options);
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  auto creds = Credentials::FromDataDir((*started)->data_dir(), "approver");
+  ASSERT_TRUE(creds.ok());
+  HttpsClient approver("127.0.0.1", (*started)->port(), *creds);
+  auto list = approver.Get(kServiceCidrs);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->status, 404) << list->body;
+  auto version = approver.Get("/version");
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(version->Json()["gitVersion"], "v1.32.0");
+  auto groups = approver.Get("/apis");
+  ASSERT_TRUE(groups.ok());
+  EXPECT_EQ(groups->body.find("networking.k8s.io"), std::string::npos) << groups->body;
+}
+
+// Review faults touch POST subjectaccessreviews only: Nodes and CSRs answer meanwhile.
+TEST_F(EmulatorTest, FaultReviewErrorsAreIndependentOfOtherEndpoints) {
+  const json sar = {{"apiVersion", "authorization.k8s.io/v1"},
+                    {"kind", "SubjectAccessReview"},
+                    {"spec",
+                     {{"user", "system:node:n1"},
+                      {"resourceAttributes", {{"resource", "nodes"}, {"verb", "get"}}}}}};
+  const std::string reviews = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+  for (int code : {403, 500, 503, 504}) {
+    ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"reviewErrorCode", code}})).status, 200);
+    HttpResponse r = Must(approver_->Post(reviews, sar));
+    EXPECT_EQ(r.status, code) << r.body;
+    EXPECT_EQ(r.Json()["kind"], "Status");
+    if (code == 403) {
+      EXPECT_NE(r.Json()
+                    .value("message", "")
+                    .find("\"system:serviceaccount:kube-system:kube-csr-approver\" cannot create "
+                          "resource \"subjectaccessreviews\""),
+                std::string::npos)
+          << r.body;
+    }
+    EXPECT_EQ(Must(approver_->Get("/api/v1/nodes")).status, 200);
+    EXPECT_EQ(Must(approver_->Get(kCsrs)).status, 200);
+  }
+  EXPECT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"reviewErrorCode", 404}})).status, 400);
+  // A window: failing for 0.3 s from now, then answered.
+  ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults",
+                              {{"reviewErrorCode", 503}, {"reviewErrorSeconds", 0.3}}))
+                .status,
+            200);
+  EXPECT_EQ(Must(approver_->Post(reviews, sar)).status, 503);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    status = Must(approver_->Post(reviews, sar)).status;
+    if (status == 201) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 201);
+  ASSERT_EQ(Must(admin_->Request("DELETE", "/emulator/v1/faults")).status, 200);
+  EXPECT_EQ(Must(approver_->Post(reviews, sar)).status, 201);
 }
 
 TEST_F(EmulatorTest, MalformedRequestsGetStatusErrors) {

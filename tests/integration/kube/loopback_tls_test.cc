@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -18,12 +19,14 @@
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/kube/api_client.h"
+#include "kube_csr_approver/kube/default_trust.h"
 #include "pki.h"
 
 namespace kca::kube {
 namespace {
 
 namespace asio = boost::asio;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // Accepts one TLS connection (within 20 s), reads the request head, answers `head` and then
@@ -198,6 +201,34 @@ TEST_F(LoopbackTlsTest, AnUnknownAuthorityIsNamedAsSuch) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().code, ApiErrorCode::kTlsVerifyFailed);
   EXPECT_THAT(result.error().message, HasSubstr("x509: certificate signed by unknown authority"));
+}
+
+// run() defers OpenSSL's default CA-file load (default_trust.h): a server without a configured CA
+// is still verified against that file, which the client then loads itself, and a child process
+// gets SSL_CERT_FILE back. (ctest runs each test in a process of its own.)
+TEST_F(LoopbackTlsTest, WithoutAConfiguredCaTheDeferredDefaultCaFileIsTrusted) {
+  const std::string bundle = dir_ + "/bundle.pem";
+  std::ofstream(bundle) << ca_.cert_pem;
+  ASSERT_EQ(::setenv("SSL_CERT_FILE", bundle.c_str(), 1), 0);
+  DeferDefaultTrustStore();
+  EXPECT_EQ(DeferredDefaultCaFile(), bundle);
+  EXPECT_STREQ(std::getenv("SSL_CERT_FILE"), "/dev/null");
+  std::vector<std::string> child = {"SSL_CERT_FILE=/dev/null", "PATH=/bin"};
+  RestoreTrustEnvironment(child);
+  EXPECT_THAT(child, ElementsAre("PATH=/bin", "SSL_CERT_FILE=" + bundle));
+
+  server_->Serve(kJsonHead, "{}");
+  config_.server = "https://127.0.0.1:" + std::to_string(server_->port());
+  config_.ca_pem.clear();
+  config_.token = "t";
+  ApiClientOptions options;
+  options.max_attempts = 1;
+  auto client = NewApiClient(config_, NewCredentialSource(config_, RealClock::Instance()),
+                             RealClock::Instance(), options);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto result = (*client)->Get("/api");
+  server_->Join();
+  EXPECT_TRUE(result.ok()) << result.error().message;
 }
 
 // A body past max_response_bytes cancels the response: the connection closes, so neither the

@@ -246,5 +246,61 @@ TEST_F(ControllerTest, ADeposedLeaderAbortsItsWriteInFlight) {
   EXPECT_EQ(ConditionOf("held"), "");
 }
 
+// A CSR waiting for its Node is evaluated again when the Node watch sees the Node, not at its
+// next retry: the retry clock never moves here, so only the watch can decide it.
+TEST_F(ControllerTest, TheNodeWatchDecidesACsrWaitingForItsNode) {
+  policies_.Set(testing::MustParsePolicy(R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: kubelet-serving
+    selector: {signerNames: [kubernetes.io/kubelet-serving]}
+    allowed:
+      commonName: {nodeIdentity: true}
+      organizations: [system:nodes]
+      dnsNames: [{nodeAddresses: true}]
+      usages: [digital signature, server auth]
+    action: approve
+)"));
+  testing::CsrObjectSpec spec;
+  spec.name = "serving";
+  spec.uid = "uid-serving";
+  spec.signer_name = "kubernetes.io/kubelet-serving";
+  spec.usages = {"digital signature", "server auth"};
+  spec.username = "system:node:w1";
+  spec.groups = {"system:nodes", "system:authenticated"};
+  testing::RequestSpec request;
+  request.subject = {{"O", "system:nodes"}, {"CN", "system:node:w1"}};
+  request.dns_names = {"w1.example.com"};
+  spec.request_pem = testing::MakeRequestPem(request);
+  const nlohmann::json csr = testing::MakeCsrObject(spec);
+  api_.Store(Path("serving"), csr);
+
+  testing::FakeClock clock;
+  auto options = Options();
+  options.run_informer = false;
+  options.record_events = false;
+  RunningController controller(api_, clock, metrics_, health_, policies_, nullptr, options);
+  controller->OnUpsert(testing::MustDecode(csr));
+  auto watching_nodes = [&] {
+    for (const auto& call : api_.calls()) {
+      if (call.verb == "watch" && call.path == "/api/v1/nodes") return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitUntil(watching_nodes)) << "a CSR waits for its Node: Nodes are watched";
+  EXPECT_EQ(ConditionOf("serving"), "");
+
+  // A Node from another kubelet changes nothing; w1's own Node decides the CSR.
+  api_.Store("/api/v1/nodes/w2",
+             {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "w2"}}}});
+  api_.Store(
+      "/api/v1/nodes/w1",
+      {{"apiVersion", "v1"},
+       {"kind", "Node"},
+       {"metadata", {{"name", "w1"}, {"resourceVersion", "9"}}},
+       {"status", {{"addresses", {{{"type", "Hostname"}, {"address", "w1.example.com"}}}}}}});
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("serving") == "Approved"; }));
+}
+
 }  // namespace
 }  // namespace kca::controller

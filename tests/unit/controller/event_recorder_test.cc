@@ -52,6 +52,29 @@ TEST(EventRecorderTest, DropsWhenTheQueueIsFullInsteadOfBlocking) {
   EXPECT_EQ(api.CountCalls("create"), 1);
 }
 
+TEST(EventRecorderTest, AnEventThatWouldBeDroppedIsNotBuilt) {
+  testing::FakeClock clock;  // frozen: the bucket never refills, so the sender waits
+  testing::FakeApiClient api;
+  EventRecorderOptions options;
+  options.queue_capacity = 2;
+  options.qps = 0.001;
+  options.burst = 1;
+  auto events = std::make_unique<EventRecorder>(api, clock, options);
+  ASSERT_TRUE(events->Record(EventFor("a")));
+  ASSERT_TRUE(api.WaitForCalls("create", 1));
+  int built = 0;
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) {
+    accepted += events->RecordIfRoom([&] {
+      ++built;
+      return EventFor("a");
+    });
+  }
+  EXPECT_EQ(built, accepted);
+  EXPECT_GE(events->dropped(), 7u);
+  events.reset();
+}
+
 TEST(EventRecorderTest, AFailedPostIsCountedAndTheNextOneStillGoes) {
   testing::FakeClock clock;
   testing::FakeApiClient api;

@@ -347,12 +347,12 @@ class NodeIdentityReconcilerTest : public ReconcilerTest {
 TEST_F(NodeIdentityReconcilerTest, WaitsForTheNodeAndItsAddressesThenApproves) {
   Arrive(ServingCsrJson("serving", "w1", "w1.example.com"));
   auto reconciler = MakeReconciler();
-  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForNode);
   EXPECT_EQ(Writes(), 0);
   EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 1);
 
   api_.Store("/api/v1/nodes/w1", NodeJson("w1", ""));
-  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForNode);
   EXPECT_EQ(Writes(), 0);
   EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"missing\"}"), 2);
   // No denial counted (-1: the series does not even exist).
@@ -372,11 +372,45 @@ TEST_F(NodeIdentityReconcilerTest, LookupErrorsWaitNeverDeny) {
   api_.Store("/api/v1/nodes/w1", NodeJson("w1", "w1.example.com"));
   api_.FailNextReads(1, testing::MakeApiError(503, "ServiceUnavailable"));
   auto reconciler = MakeReconciler();
-  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForFacts);
+  EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kWaitForNode);
   EXPECT_EQ(Writes(), 0);
   EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"error\"}"), 1);
   EXPECT_EQ(reconciler->Reconcile("serving"), Outcome::kDone);
   EXPECT_EQ(Stored("serving")["status"]["conditions"][0]["type"], "Approved");
+}
+
+// A SubjectAccessReview that cannot be made (here 503) is a lookup error: counted, never a denial.
+TEST_F(NodeIdentityReconcilerTest, AFailedReviewIsCountedAndWaits) {
+  policies_.Set(testing::MustParsePolicy(R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: kubelet-client-renewal
+    selector: {signerNames: [kubernetes.io/kube-apiserver-client-kubelet]}
+    allowed:
+      commonName: {nodeIdentity: true}
+      organizations: [system:nodes]
+      usages: [digital signature, client auth]
+    constraints:
+      requestorAuthorized: {group: certificates.k8s.io, resource: certificatesigningrequests,
+                            subresource: selfnodeclient, verb: create}
+    action: approve
+    onViolation: deny
+)"));
+  testing::CsrObjectSpec spec;
+  spec.name = "renewal";
+  spec.uid = "uid-renewal";
+  spec.signer_name = "kubernetes.io/kube-apiserver-client-kubelet";
+  spec.usages = {"digital signature", "client auth"};
+  spec.username = "system:node:w1";
+  spec.groups = {"system:nodes", "system:authenticated"};
+  testing::RequestSpec request;
+  request.subject = {{"O", "system:nodes"}, {"CN", "system:node:w1"}};
+  spec.request_pem = testing::MakeRequestPem(request);
+  Arrive(testing::MakeCsrObject(spec));
+  api_.FailNextWrites(1, testing::MakeApiError(503, "ServiceUnavailable"));
+  EXPECT_EQ(MakeReconciler()->Reconcile("renewal"), Outcome::kWaitForFacts);
+  EXPECT_EQ(Writes(), 0);
+  EXPECT_EQ(Series("kube_csr_approver_node_lookups_total{result=\"error\"}"), 1);
 }
 
 // The issue's report: worker-1 asking for worker-2's name is denied, not approved.

@@ -148,6 +148,28 @@ TEST(CsrInspectorHostileTest, DegenerateEcKeysAreRefused) {
                    "names an unknown curve 1.2.3.4");
 }
 
+// The common curves' keys are built from cached curve parameters (csr_inspector.cc): the point
+// must still be checked against the curve, or a key no private key matches would be read.
+TEST(CsrInspectorHostileTest, EcPointsOffTheCurveAreUndecodable) {
+  for (const char* curve : {"P-256", "P-384", "P-521"}) {
+    SCOPED_TRACE(curve);
+    const RequestSpec spec = Basic(KeySpec::Ecdsa(curve));
+    const std::string curve_oid =
+        der::Children(
+            der::Children(
+                der::Children(der::Children(testing::MakeRequestDer(spec)).at(0)).at(kKey))
+                .at(0))
+            .at(1);
+    std::string off_curve = UncompressedPoint(spec);
+    off_curve.back() = static_cast<char>(off_curve.back() ^ 1);  // y changed: not on the curve
+    ExpectRefusedDer(EditInfoAndResign(spec, Replace(kKey, EcSpki(curve_oid, off_curve))),
+                     "the request's public key cannot be decoded");
+    const std::string truncated = UncompressedPoint(spec).substr(0, 64);
+    ExpectRefusedDer(EditInfoAndResign(spec, Replace(kKey, EcSpki(curve_oid, truncated))),
+                     "the request's public key cannot be decoded");
+  }
+}
+
 std::string Integer(const BIGNUM* number) {
   std::string bytes(static_cast<size_t>(BN_num_bytes(number)), '\0');
   BN_bn2bin(number, reinterpret_cast<unsigned char*>(bytes.data()));

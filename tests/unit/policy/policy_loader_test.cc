@@ -122,6 +122,17 @@ TEST(PolicyLoaderTest, UnknownKeysAreErrors) {
   EXPECT_EQ(result.errors.size(), 3u) << DescribeIssues(result.errors);
 }
 
+// A key is quoted escaped in the message: a terminal escape or a newline in a policy file cannot
+// forge or colour the lines an admin reads.
+TEST(PolicyLoaderTest, UnknownKeysAreQuotedEscaped) {
+  auto result = Parse(WithHeader("\"me\\e[31mta\\nx\": {}\n"));
+  EXPECT_EQ(result.policy, nullptr);
+  ASSERT_EQ(result.errors.size(), 1u) << DescribeIssues(result.errors);
+  EXPECT_NE(result.errors[0].message.find("unknown key \"me\\x1b[31mta\\x0ax\""),
+            std::string::npos)
+      << result.errors[0].message;
+}
+
 TEST(PolicyLoaderTest, DuplicateKeysNameBothPositions) {
   auto result =
       Parse(WithHeader("rules:\n"                   // 3

@@ -1,9 +1,13 @@
-// The csr module's text checks, which guard names from YAML and from OpenSSL's conversions.
-#include "text.h"
-
+// UTF-8 validation and quoting of untrusted text, which guard names from YAML, OpenSSL's
+// conversions and server data before they reach messages.
 #include <gtest/gtest.h>
 
-namespace kca::csr_internal {
+#include <string>
+
+#include "kube_csr_approver/common/quote.h"
+#include "kube_csr_approver/common/utf8.h"
+
+namespace kca {
 namespace {
 
 TEST(TextTest, AcceptsWellFormedUtf8) {
@@ -29,4 +33,4 @@ TEST(TextTest, QuoteEscapesAndCuts) {
 }
 
 }  // namespace
-}  // namespace kca::csr_internal
+}  // namespace kca

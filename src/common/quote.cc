@@ -1,12 +1,8 @@
-#include "text.h"
+#include "kube_csr_approver/common/quote.h"
 
 #include <cstdint>
 
-#include "kube_csr_approver/common/utf8.h"
-
-namespace kca::csr_internal {
-
-bool IsValidUtf8(std::string_view text) { return kca::IsValidUtf8(text); }
+namespace kca {
 
 std::string Quote(std::string_view text, std::size_t max_bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -29,4 +25,4 @@ std::string Quote(std::string_view text, std::size_t max_bytes) {
   return out;
 }
 
-}  // namespace kca::csr_internal
+}  // namespace kca
