@@ -25,10 +25,10 @@ nlohmann::json EncodeCondition(const CsrCondition& condition) {
 }
 
 WriteOutcome Ended(WriteOutcome::Kind kind, const kube::ApiError* error = nullptr,
-                   std::string error_reason = "") {
+                   std::optional<WriteFailure> failure = std::nullopt) {
   WriteOutcome outcome;
   outcome.kind = kind;
-  outcome.error_reason = std::move(error_reason);
+  outcome.failure = failure;
   if (error != nullptr) outcome.error = *error;
   return outcome;
 }
@@ -40,6 +40,20 @@ WriteOutcome WithStored(WriteOutcome::Kind kind, CsrObject stored) {
 }
 
 }  // namespace
+
+std::string_view MetricLabel(WriteFailure failure) {
+  switch (failure) {
+    case WriteFailure::kConflict:
+      return "conflict";
+    case WriteFailure::kForbidden:
+      return "forbidden";
+    case WriteFailure::kParse:
+      return "parse";
+    case WriteFailure::kApi:
+      break;
+  }
+  return "api";
+}
 
 std::string CsrPath(const std::string& name) { return std::string(kCsrCollection) + "/" + name; }
 
@@ -102,7 +116,7 @@ WriteOutcome ApprovalWriter::Write(const CsrObject& csr, const Decision& decisio
     kube::Cancellation::Subscription on_stop;
     if (stop != nullptr) on_stop = stop->OnCancel([attempt] { attempt->Cancel(); });
     const auto aborted = [&](const kube::ApiError& error) -> std::optional<WriteOutcome> {
-      if (!error.canceled()) return std::nullopt;
+      if (error.code != kube::ApiErrorCode::kCanceled) return std::nullopt;
       if (term->cancelled() || !gate_.IsOpen()) {
         return Ended(WriteOutcome::Kind::kGateClosed, &error);
       }
@@ -119,37 +133,40 @@ WriteOutcome ApprovalWriter::Write(const CsrObject& csr, const Decision& decisio
     }
     const kube::ApiError& error = written.error();
     if (auto outcome = aborted(error)) return *outcome;
-    if (error.not_found()) return Ended(WriteOutcome::Kind::kGone, &error);
-    if (error.http_status == 429) {
-      WriteOutcome outcome = Ended(WriteOutcome::Kind::kRetry, &error);
-      outcome.retry_after = error.retry_after;
-      return outcome;
-    }
-    if (error.forbidden()) {
-      return Ended(WriteOutcome::Kind::kRetry, &error, "forbidden");
-    }
-    if (!error.conflict()) {
-      return Ended(WriteOutcome::Kind::kRetry, &error, "api");
+    switch (error.code) {
+      case kube::ApiErrorCode::kNotFound:
+        return Ended(WriteOutcome::Kind::kGone, &error);
+      case kube::ApiErrorCode::kThrottled: {
+        WriteOutcome outcome = Ended(WriteOutcome::Kind::kRetry, &error);
+        outcome.retry_after = error.retry_after;
+        return outcome;
+      }
+      case kube::ApiErrorCode::kForbidden:
+        return Ended(WriteOutcome::Kind::kRetry, &error, WriteFailure::kForbidden);
+      case kube::ApiErrorCode::kConflict:
+        break;
+      default:
+        return Ended(WriteOutcome::Kind::kRetry, &error, WriteFailure::kApi);
     }
 
     // 409: someone changed the CSR, maybe decided it. Look at what is stored now.
     if (++conflicts >= options_.max_conflict_rereads) {
-      return Ended(WriteOutcome::Kind::kRetry, &error, "conflict");
+      return Ended(WriteOutcome::Kind::kRetry, &error, WriteFailure::kConflict);
     }
     auto fresh = client_.Get(CsrPath(csr.name), attempt.get());
     if (!fresh.ok()) {
       if (auto outcome = aborted(fresh.error())) return *outcome;
-      if (fresh.error().not_found()) {
+      if (fresh.error().code == kube::ApiErrorCode::kNotFound) {
         return Ended(WriteOutcome::Kind::kGone, &fresh.error());
       }
-      return Ended(WriteOutcome::Kind::kRetry, &fresh.error(), "api");
+      return Ended(WriteOutcome::Kind::kRetry, &fresh.error(), WriteFailure::kApi);
     }
     auto decoded = DecodeCsrObject(*fresh);
     if (!decoded.ok()) {
       kube::ApiError undecodable;
-      undecodable.reason = "BadResponse";
+      undecodable.code = kube::ApiErrorCode::kInvalidResponse;
       undecodable.message = decoded.error().message;
-      return Ended(WriteOutcome::Kind::kRetry, &undecodable, "parse");
+      return Ended(WriteOutcome::Kind::kRetry, &undecodable, WriteFailure::kParse);
     }
     if (IsDecided(*decoded)) {
       return WithStored(WriteOutcome::Kind::kDecidedElsewhere, std::move(*decoded));

@@ -29,7 +29,7 @@ Controller::Controller(kube::ApiClient& client, const Clock& clock, ApproverMetr
       policies_(policies),
       policy_file_(policy_file),
       options_(std::move(options)),
-      cache_(clock, [this](const CsrObject& csr) { return InitialSignerLabel(csr); }),
+      cache_(clock),
       queue_(clock, &health, options_.queue) {
   if (options_.leader_election) {
     kube::LeaderElector::Callbacks callbacks;
@@ -61,10 +61,16 @@ Status Controller::Validate() const {
   return Status::Ok();
 }
 
-std::string Controller::InitialSignerLabel(const CsrObject& csr) const {
+std::map<std::string, ApproverMetrics::PendingBySigner> Controller::PendingBySigner() const {
   // Bounded whatever signer names users invent: the policy's own label (DESIGN.md "Metrics").
   const auto policy = policies_.Current();
-  return policy != nullptr ? SignerLabel(*policy->policy, csr.signer_name) : std::string("other");
+  return PendingGauges(
+      cache_,
+      [&](const CsrObject& csr) {
+        return policy != nullptr ? SignerLabel(*policy->policy, csr.signer_name)
+                                 : std::string("other");
+      },
+      clock_);
 }
 
 bool Controller::MayWrite() const { return elector_ == nullptr || elector_->IsLeader(); }
@@ -228,7 +234,11 @@ void Controller::Run() {
             gate_.Refresh();  // the renew deadline closes the gate without a callback
             if (now >= next_gauges) {
               next_gauges = now + options_.gauge_interval;
-              metrics_.SetPending(cache_.PendingBySigner());
+              metrics_.SetPending(PendingBySigner());
+              if (sink_ != nullptr) {
+                sink_->ForgetAuditsExcept(
+                    [this](const std::string& name) { return cache_.Contains(name); });
+              }
             }
           },
           [this] { metrics_.CountUnexpectedError("maintenance"); });

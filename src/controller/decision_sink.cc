@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -28,13 +29,18 @@ std::string RuleLabel(const Decision& decision) {
   return decision.rule ? *decision.rule : std::string("none");
 }
 
-std::string_view WriteFailureMessage(std::string_view reason) {
-  if (reason == "forbidden") {
-    return "approval forbidden: grant patch on certificatesigningrequests/approval and approve "
-           "on signers for this signerName";
+std::string_view WriteFailureMessage(WriteFailure failure) {
+  switch (failure) {
+    case WriteFailure::kForbidden:
+      return "approval forbidden: grant patch on certificatesigningrequests/approval and approve "
+             "on signers for this signerName";
+    case WriteFailure::kConflict:
+      return "approval write kept conflicting; will retry";
+    case WriteFailure::kParse:
+      return "CSR read from the API server does not decode; will retry";
+    case WriteFailure::kApi:
+      break;
   }
-  if (reason == "conflict") return "approval write kept conflicting; will retry";
-  if (reason == "parse") return "CSR read from the API server does not decode; will retry";
   return "approval write failed; will retry";
 }
 
@@ -91,6 +97,24 @@ nlohmann::json MakeDecisionEvent(const CsrObject& csr, const Decision& decision,
       {"eventTime", FormatMicroTime(now)}};
 }
 
+std::map<std::string, ApproverMetrics::PendingBySigner> PendingGauges(
+    const PendingCsrCache& cache, const std::function<std::string(const CsrObject&)>& signer_label,
+    const Clock& clock) {
+  const auto now = clock.SteadyNow();
+  const auto wall_now = clock.WallNow();
+  std::map<std::string, ApproverMetrics::PendingBySigner> by_signer;
+  cache.ForEach([&](const PendingCsr& pending) {
+    auto& gauge = by_signer[signer_label(pending.csr)];
+    gauge.count += 1;
+    const double age =
+        pending.created
+            ? std::max(0.0, std::chrono::duration<double>(wall_now - *pending.created).count())
+            : std::chrono::duration<double>(now - pending.first_seen).count();
+    gauge.oldest_age_seconds = std::max(gauge.oldest_age_seconds, age);
+  });
+  return by_signer;
+}
+
 DecisionSink::DecisionSink(ApproverMetrics& metrics, const Clock& clock,
                            kube::EventRecorder* events)
     : metrics_(metrics), clock_(clock), events_(events) {}
@@ -111,22 +135,35 @@ void DecisionSink::Written(const CsrObject& csr, const Result<CsrFacts>& facts,
   }
 }
 
-void DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
+bool DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
                            const Decision& decision, const LoadedPolicy& policy, bool dry_run) {
+  {
+    std::lock_guard lock(audit_mutex_);
+    AuditMark& mark = audited_[csr.name];
+    if (mark.uid == csr.uid && mark.policy_sha256 == policy.summary.sha256) return false;
+    mark = AuditMark{csr.uid, policy.summary.sha256};
+  }
   metrics_.CountDecision(decision.action, RuleLabel(decision), decision.signer_label);
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = dry_run;
   fields["policy_sha256"] = policy.summary.sha256;
   LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided", fields);
+  return true;
 }
 
-void DecisionSink::WriteFailed(const std::string& name, std::string_view reason,
+void DecisionSink::ForgetAuditsExcept(const std::function<bool(const std::string& name)>& pending) {
+  std::lock_guard lock(audit_mutex_);
+  std::erase_if(audited_, [&](const auto& entry) { return !pending(entry.first); });
+}
+
+void DecisionSink::WriteFailed(const std::string& name, WriteFailure failure,
                                const kube::ApiError& error) {
-  metrics_.CountDecisionError(reason);
-  LogEvent(spdlog::level::warn, WriteFailureMessage(reason),
+  metrics_.CountDecisionError(MetricLabel(failure));
+  LogEvent(spdlog::level::warn, WriteFailureMessage(failure),
            {{"csr", name},
             {"code", error.http_status},
-            {"reason", error.reason},
+            {"reason", error.status_reason},
+            {"error_code", kube::ToString(error.code)},
             {"error", error.message}});
 }
 

@@ -64,7 +64,7 @@ NodeFact ApiNodeFactsSource::FetchNode(const std::string& name, const kube::Canc
   // The name passed DNS-1123 subdomain validation, so it needs no escaping in a path.
   auto fetched = client_.Get("/api/v1/nodes/" + name, cancel);
   if (!fetched.ok()) {
-    if (fetched.error().not_found()) {
+    if (fetched.error().code == kube::ApiErrorCode::kNotFound) {
       metrics_.CountNodeLookup("missing");
       return NodeFact{FactState::kNotFound, {}, ""};
     }
@@ -133,7 +133,9 @@ ServiceCidrFact ApiNodeFactsSource::FetchServiceCidrs(const kube::Cancellation* 
   auto listed = client_.List("/apis/networking.k8s.io/v1/servicecidrs", list_options, cancel);
   if (!listed.ok()) {
     // 404: the server does not serve ServiceCIDRs (before Kubernetes 1.33): none to add.
-    if (!listed.error().not_found()) return failed(Describe(listed.error()));
+    if (listed.error().code != kube::ApiErrorCode::kNotFound) {
+      return failed(Describe(listed.error()));
+    }
   } else if (auto items = listed->find("items"); items != listed->end() && items->is_array()) {
     for (const nlohmann::json& item : *items) {
       auto ranges = DecodeServiceCidr(item);

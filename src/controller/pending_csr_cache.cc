@@ -14,8 +14,7 @@ bool IsDecided(const CsrObject& csr) {
   });
 }
 
-PendingCsrCache::PendingCsrCache(const Clock& clock, SignerLabeler initial_signer_label)
-    : clock_(clock), initial_signer_label_(std::move(initial_signer_label)) {}
+PendingCsrCache::PendingCsrCache(const Clock& clock) : clock_(clock) {}
 
 PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
   std::lock_guard lock(mutex_);
@@ -31,19 +30,16 @@ PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
     decided_uid_by_name_.erase(decided);
   }
   if (it == pending_.end()) {
-    std::string label = initial_signer_label_(csr);
     auto created = kube::ParseRfc3339(csr.creation_timestamp);
-    Entry entry{PendingCsr{std::move(csr), clock_.SteadyNow(), created, std::move(label)}, {}};
-    pending_.emplace(entry.pending.csr.name, std::move(entry));
+    PendingCsr pending{std::move(csr), clock_.SteadyNow(), created};
+    pending_.emplace(pending.csr.name, std::move(pending));
     return UpsertResult::kAdded;
   }
-  PendingCsr& cached = it->second.pending;
+  PendingCsr& cached = it->second;
   if (cached.csr.uid != csr.uid) {
     // Deleted and created again under the same name while we were not watching.
-    std::string label = initial_signer_label_(csr);
     auto created = kube::ParseRfc3339(csr.creation_timestamp);
-    it->second =
-        Entry{PendingCsr{std::move(csr), clock_.SteadyNow(), created, std::move(label)}, {}};
+    it->second = PendingCsr{std::move(csr), clock_.SteadyNow(), created};
     return UpsertResult::kChanged;
   }
   if (cached.csr.resource_version == csr.resource_version) return UpsertResult::kUnchanged;
@@ -67,52 +63,30 @@ std::optional<PendingCsr> PendingCsrCache::Get(const std::string& name) const {
   std::lock_guard lock(mutex_);
   auto it = pending_.find(name);
   if (it == pending_.end()) return std::nullopt;
-  return it->second.pending;
+  return it->second;
+}
+
+bool PendingCsrCache::Contains(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  return pending_.contains(name);
+}
+
+void PendingCsrCache::ForEach(const std::function<void(const PendingCsr&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [name, pending] : pending_) visit(pending);
 }
 
 std::vector<PendingCsrCache::Key> PendingCsrCache::Keys() const {
   std::lock_guard lock(mutex_);
   std::vector<Key> keys;
   keys.reserve(pending_.size());
-  for (const auto& [name, entry] : pending_) keys.push_back({name, entry.pending.csr.username});
+  for (const auto& [name, pending] : pending_) keys.push_back({name, pending.csr.username});
   return keys;
 }
 
 std::size_t PendingCsrCache::size() const {
   std::lock_guard lock(mutex_);
   return pending_.size();
-}
-
-void PendingCsrCache::SetSignerLabel(const std::string& name, const std::string& label) {
-  std::lock_guard lock(mutex_);
-  if (auto it = pending_.find(name); it != pending_.end()) it->second.pending.signer_label = label;
-}
-
-bool PendingCsrCache::MarkAudited(const std::string& name, const std::string& policy_sha256) {
-  std::lock_guard lock(mutex_);
-  auto it = pending_.find(name);
-  if (it == pending_.end()) return true;  // not cached (e.g. read fresh): audit it
-  if (it->second.audited_policy_sha256 == policy_sha256) return false;
-  it->second.audited_policy_sha256 = policy_sha256;
-  return true;
-}
-
-std::map<std::string, ApproverMetrics::PendingBySigner> PendingCsrCache::PendingBySigner() const {
-  const auto now = clock_.SteadyNow();
-  const auto wall_now = clock_.WallNow();
-  std::lock_guard lock(mutex_);
-  std::map<std::string, ApproverMetrics::PendingBySigner> by_signer;
-  for (const auto& [name, entry] : pending_) {
-    auto& gauge = by_signer[entry.pending.signer_label];
-    gauge.count += 1;
-    const double age =
-        entry.pending.created
-            ? std::max(0.0,
-                       std::chrono::duration<double>(wall_now - *entry.pending.created).count())
-            : std::chrono::duration<double>(now - entry.pending.first_seen).count();
-    gauge.oldest_age_seconds = std::max(gauge.oldest_age_seconds, age);
-  }
-  return by_signer;
 }
 
 }  // namespace kca::controller

@@ -2,9 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -16,21 +13,15 @@ namespace {
 // Same bound as the loader's: larger files are not policies.
 constexpr std::size_t kMaxPolicyBytes = 4 * 1024 * 1024;
 
-Result<std::string> ReadPolicyText(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);  // follows the ConfigMap's ..data symlink
-  if (!file) {
+// Follows the ConfigMap's ..data symlink (FileReader does).
+Result<std::string> ReadPolicyText(const kube::FileReader& files, const std::string& path) {
+  auto text = files.Read(path, kMaxPolicyBytes);
+  if (!text.ok()) {
     // The image carries no policy: in a pod this means the ConfigMap is not mounted there.
-    return Error{path + ": cannot open the policy file (" + std::strerror(errno) +
-                 "); mount the policy there (the chart's or deploy/'s policy ConfigMap as a "
+    return Error{"policy file: " + text.error().message +
+                 "; mount the policy there (the chart's or deploy/'s policy ConfigMap as a "
                  "directory) or pass --policy FILE"};
   }
-  std::string text;
-  char buffer[16 * 1024];
-  while (file.read(buffer, sizeof(buffer)) || file.gcount() > 0) {
-    text.append(buffer, static_cast<std::size_t>(file.gcount()));
-    if (text.size() > kMaxPolicyBytes) return Error{path + ": larger than 4 MiB; not a policy"};
-  }
-  if (file.bad()) return Error{path + ": cannot read the policy file"};
   return text;
 }
 
@@ -65,14 +56,16 @@ void PolicyHolder::Set(std::shared_ptr<const Policy> policy) {
 }
 
 PolicyFileWatcher::PolicyFileWatcher(std::string path, PolicyHolder& holder,
-                                     ApproverMetrics& metrics, std::function<void()> on_reloaded)
+                                     ApproverMetrics& metrics, std::function<void()> on_reloaded,
+                                     const kube::FileReader& files)
     : path_(std::move(path)),
+      files_(files),
       holder_(holder),
       metrics_(metrics),
       on_reloaded_(std::move(on_reloaded)) {}
 
 Status PolicyFileWatcher::LoadInitial() {
-  auto text = ReadPolicyText(path_);
+  auto text = ReadPolicyText(files_, path_);
   if (!text.ok()) return text.error();
   PolicyLoadResult loaded = ParsePolicy(*text, path_);
   if (!loaded.errors.empty()) return Error{JoinIssues(loaded.errors)};
@@ -96,7 +89,7 @@ void PolicyFileWatcher::PublishInForce(const LoadedPolicy& current) {
 }
 
 bool PolicyFileWatcher::Poll() {
-  auto text = ReadPolicyText(path_);
+  auto text = ReadPolicyText(files_, path_);
   if (!text.ok()) {
     // During a ConfigMap update the path may briefly not resolve; say so once, keep the policy.
     if (!last_read_failed_) {

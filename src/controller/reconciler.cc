@@ -32,7 +32,6 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name, const kube::C
     nodes = options_.node_facts->Fetch(needed, stop);
   }
   const Decision decision = Evaluate(*policy->policy, csr, facts, nodes);
-  cache_.SetSignerLabel(name, decision.signer_label);
 
   if (decision.action == Action::kSkip) return Outcome::kDone;
   // A fact is missing (a Node not there yet): never written, evaluated again soon.
@@ -40,9 +39,7 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name, const kube::C
     return needed.node_name ? Outcome::kWaitForNode : Outcome::kWaitForFacts;
   }
   if (decision.action == Action::kLog || options_.dry_run) {
-    if (cache_.MarkAudited(name, policy->summary.sha256)) {
-      sink_.Audited(csr, facts, decision, *policy, options_.dry_run);
-    }
+    sink_.Audited(csr, facts, decision, *policy, options_.dry_run);  // once per policy version
     return Outcome::kDone;
   }
 
@@ -64,8 +61,8 @@ Reconciler::Outcome Reconciler::Reconcile(const std::string& name, const kube::C
       break;
   }
   if (written.stored) cache_.Upsert(std::move(*written.stored));
-  if (!written.error_reason.empty()) {
-    sink_.WriteFailed(name, written.error_reason, written.error.value_or(kube::ApiError{}));
+  if (written.failure) {
+    sink_.WriteFailed(name, *written.failure, written.error.value_or(kube::ApiError{}));
   }
   if (retry_after != nullptr) {
     *retry_after = written.retry_after.value_or(std::chrono::seconds(0));

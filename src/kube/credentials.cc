@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "exec_plugin.h"
-#include "files.h"
+#include "kube_csr_approver/kube/files.h"
 
 namespace kca::kube {
 namespace {
@@ -30,14 +30,18 @@ class StaticCredentials final : public CredentialSource {
 class TokenFileCredentials final : public CredentialSource {
  public:
   TokenFileCredentials(Credentials base, std::string path, const Clock& clock,
-                       std::chrono::seconds refresh)
-      : base_(std::move(base)), path_(std::move(path)), clock_(clock), refresh_(refresh) {}
+                       std::chrono::seconds refresh, const FileReader& files)
+      : base_(std::move(base)),
+        path_(std::move(path)),
+        clock_(clock),
+        refresh_(refresh),
+        files_(files) {}
 
   Result<Credentials> Current() override {
     std::lock_guard lock(mutex_);
     const auto now = clock_.SteadyNow();
     if (stale_ || !read_at_ || now - *read_at_ >= refresh_) {
-      auto contents = ReadSmallFile(path_, 64 << 10);
+      auto contents = files_.Read(path_, 64 << 10);
       std::string token = contents.ok() ? Trim(*contents) : std::string();
       if (contents.ok() && !token.empty()) {
         token_ = std::move(token);
@@ -74,6 +78,7 @@ class TokenFileCredentials final : public CredentialSource {
   const std::string path_;
   const Clock& clock_;
   const std::chrono::seconds refresh_;
+  const FileReader& files_;
   std::mutex mutex_;
   std::string token_;                                             // guarded by mutex_
   std::optional<std::chrono::steady_clock::time_point> read_at_;  // guarded by mutex_
@@ -204,8 +209,9 @@ std::unique_ptr<CredentialSource> NewCredentialSource(const KubeConfig& config, 
   if (config.exec) return std::make_unique<ExecCredentials>(config, clock, options);
   Credentials base{config.token, config.client_certificate_pem, config.client_key_pem};
   if (!config.token_file.empty()) {
-    return std::make_unique<TokenFileCredentials>(std::move(base), config.token_file, clock,
-                                                  options.token_file_refresh);
+    return std::make_unique<TokenFileCredentials>(
+        std::move(base), config.token_file, clock, options.token_file_refresh,
+        options.files != nullptr ? *options.files : LocalFiles());
   }
   return std::make_unique<StaticCredentials>(std::move(base));
 }

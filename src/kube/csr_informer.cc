@@ -23,6 +23,11 @@ std::string NameOf(const nlohmann::json& object) {
   return name->get<std::string>();
 }
 
+// The resourceVersion asked for is outside the server's history, either way: only a relist helps.
+bool IsExpiry(const ApiError& error) {
+  return error.code == ApiErrorCode::kGone || error.code == ApiErrorCode::kResourceVersionTooLarge;
+}
+
 }  // namespace
 
 std::string_view ToString(WatchRestartReason reason) {
@@ -140,8 +145,8 @@ CsrInformer::Next CsrInformer::ListAndDeliver() {
     auto page = client_.List(path, list, &stop_);
     if (!page.ok()) {
       const ApiError& error = page.error();
-      if (error.canceled() || stop_.cancelled()) return Next::kWatch;
-      if (error.expired() && !list.continue_token.empty() && !started_over) {
+      if (error.code == ApiErrorCode::kCanceled || stop_.cancelled()) return Next::kWatch;
+      if (error.code == ApiErrorCode::kGone && !list.continue_token.empty() && !started_over) {
         // The continue token outlived the server's history: start the list over, once at once
         // (client-go's pager falls back to a full list the same way).
         spdlog::info("listing CSRs: the continue token expired; listing again from the start");
@@ -151,9 +156,7 @@ CsrInformer::Next CsrInformer::ListAndDeliver() {
         continue;
       }
       spdlog::warn("listing CSRs failed, retrying after a backoff: {}", error.message);
-      return Restart(error.expired() || error.resource_version_too_large
-                         ? WatchRestartReason::kExpired
-                         : WatchRestartReason::kError,
+      return Restart(IsExpiry(error) ? WatchRestartReason::kExpired : WatchRestartReason::kError,
                      Next::kRelistAfterBackoff);
     }
     const nlohmann::json& body = *page;
@@ -221,8 +224,8 @@ CsrInformer::Next CsrInformer::WatchOnce() {
   auto stream = client_.Watch(std::string(kCsrCollectionPath), watch, &stop_);
   if (!stream.ok()) {
     const ApiError& error = stream.error();
-    if (error.canceled() || stop_.cancelled()) return Next::kWatch;
-    if (error.expired() || error.resource_version_too_large) {
+    if (error.code == ApiErrorCode::kCanceled || stop_.cancelled()) return Next::kWatch;
+    if (IsExpiry(error)) {
       relist_ = true;
       spdlog::info("watch of CSRs from resourceVersion {} refused ({}); relisting",
                    watch.resource_version, error.message);
@@ -230,8 +233,7 @@ CsrInformer::Next CsrInformer::WatchOnce() {
     }
     // As client-go's isWatchErrorRetriable: an unreachable or throttling server is watched again
     // from where we were; any other answer is a reason to relist.
-    const bool rewatch =
-        error.http_status == 429 || (error.http_status == 0 && error.reason == "NetworkError");
+    const bool rewatch = error.code == ApiErrorCode::kThrottled || error.transport_failure();
     spdlog::warn("watching CSRs failed: {}; {} after a backoff", error.message,
                  rewatch ? "watching again" : "relisting");
     if (!rewatch) relist_ = true;
@@ -244,8 +246,8 @@ CsrInformer::Next CsrInformer::WatchOnce() {
     auto next = (*stream)->Next();
     if (!next.ok()) {
       const ApiError& error = next.error();
-      if (error.canceled() || stop_.cancelled()) return Next::kWatch;
-      if (error.reason == "NetworkError") {
+      if (error.code == ApiErrorCode::kCanceled || stop_.cancelled()) return Next::kWatch;
+      if (error.transport_failure()) {
         spdlog::info("watch of CSRs cut: {}; watching again after a backoff", error.message);
         return Restart(WatchRestartReason::kError, Next::kWatchAfterBackoff);
       }
@@ -280,7 +282,7 @@ CsrInformer::Next CsrInformer::WatchOnce() {
       }
       const ApiError error = DecodeApiStatus(code, event.object, "watch of CSRs (an ERROR event)");
       relist_ = true;  // client-go relists after any watch error
-      if (error.expired() || error.resource_version_too_large) {
+      if (IsExpiry(error)) {
         spdlog::info("{}; relisting", error.message);
         return Restart(WatchRestartReason::kExpired, Next::kRelistAfterBackoff);
       }

@@ -66,7 +66,7 @@ void EventRecorder::Run() {
       ++sent_;
     } else {
       ++failed_;
-      if (!created.error().canceled()) {
+      if (created.error().code != ApiErrorCode::kCanceled) {
         // Events are a courtesy: a warning, not a retry (the audit log has the decision).
         spdlog::warn("could not record an Event about {}: {}",
                      event.value("regarding", nlohmann::json::object()).value("name", "?"),

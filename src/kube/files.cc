@@ -1,4 +1,4 @@
-#include "files.h"
+#include "kube_csr_approver/kube/files.h"
 
 #include <cerrno>
 #include <cstring>
@@ -6,8 +6,14 @@
 #include <iterator>
 
 namespace kca::kube {
+namespace {
 
-Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes) {
+class LocalFileReader final : public FileReader {
+ public:
+  Result<std::string> Read(const std::string& path, std::size_t max_bytes) const override;
+};
+
+Result<std::string> LocalFileReader::Read(const std::string& path, std::size_t max_bytes) const {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Error{"cannot read " + path + ": " + std::strerror(errno)};
@@ -24,6 +30,17 @@ Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes
     return Error{"cannot read " + path + ": I/O error"};
   }
   return contents;
+}
+
+}  // namespace
+
+const FileReader& LocalFiles() {
+  static const LocalFileReader reader;
+  return reader;
+}
+
+Result<std::string> ReadSmallFile(const std::string& path, std::size_t max_bytes) {
+  return LocalFiles().Read(path, max_bytes);
 }
 
 std::string ResolveAgainst(const std::string& base_dir, const std::string& path) {

@@ -154,16 +154,16 @@ int ProbeConnect(const std::string& host, int port) {
   return result;
 }
 
-ApiError TransportError(std::string reason, std::string message, bool transient) {
+// An error without an HTTP answer (or with one that could not be read).
+ApiError TransportError(ApiErrorCode code, std::string message) {
   ApiError error;
-  error.reason = std::move(reason);
+  error.code = code;
   error.message = std::move(message);
-  error.transient = transient;
   return error;
 }
 
 ApiError CanceledError(const std::string& request) {
-  return TransportError("Canceled", request + ": cancelled", false);
+  return TransportError(ApiErrorCode::kCanceled, request + ": cancelled");
 }
 
 // Whom the server must prove to be, and why it last failed to. cpprestsdk verifies (rfc2818) and
@@ -350,8 +350,8 @@ class HttpWatchStream final : public WatchStream {
       scanned_ = pending_.size();
       if (pending_.size() > max_line_) {
         return TransportError(
-            "BadResponse",
-            request_ + ": watch event longer than " + std::to_string(max_line_) + " bytes", true);
+            ApiErrorCode::kResponseTooLarge,
+            request_ + ": watch event longer than " + std::to_string(max_line_) + " bytes");
       }
       if (eof_) {
         if (pending_.empty()) return std::optional<WatchEvent>();
@@ -364,8 +364,14 @@ class HttpWatchStream final : public WatchStream {
         n = PullChunk(buffer_, chunk);
       } catch (const std::exception& e) {
         if (cancel_ != nullptr && cancel_->cancelled()) return CanceledError(request_);
-        return TransportError("NetworkError", request_ + ": watch connection lost: " + e.what(),
-                              true);
+        const auto* failure = dynamic_cast<const http::http_exception*>(&e);
+        if (failure != nullptr && failure->error_code() == std::errc::timed_out) {
+          return TransportError(
+              ApiErrorCode::kTimeout,
+              request_ + ": watch silent for longer than its inactivity timeout: " + e.what());
+        }
+        return TransportError(ApiErrorCode::kConnectionFailed,
+                              request_ + ": watch connection lost: " + e.what());
       }
       if (n == 0) {
         eof_ = true;
@@ -379,14 +385,14 @@ class HttpWatchStream final : public WatchStream {
   ApiResult<std::optional<WatchEvent>> Parse(const std::string& line) {
     nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
     if (event.is_discarded() || !event.is_object()) {
-      return TransportError("BadResponse", request_ + ": watch line is not JSON", true);
+      return TransportError(ApiErrorCode::kInvalidResponse, request_ + ": watch line is not JSON");
     }
     auto type = event.find("type");
     auto object = event.find("object");
     if (type == event.end() || !type->is_string() || object == event.end() ||
         !object->is_object()) {
-      return TransportError("BadResponse",
-                            request_ + ": watch line lacks a string type and an object", true);
+      return TransportError(ApiErrorCode::kInvalidResponse,
+                            request_ + ": watch line lacks a string type and an object");
     }
     return std::optional<WatchEvent>(WatchEvent{type->get<std::string>(), std::move(*object)});
   }
@@ -491,8 +497,8 @@ class HttpApiClient final : public ApiClient {
       const std::string& request) {
     auto credentials = credentials_->Current();
     if (!credentials.ok()) {
-      return TransportError("CredentialsUnavailable",
-                            request + ": no credentials: " + credentials.error().message, true);
+      return TransportError(ApiErrorCode::kCredentialsUnavailable,
+                            request + ": no credentials: " + credentials.error().message);
     }
     std::lock_guard lock(connections_mutex_);
     if (connections_->cert_pem != credentials->client_certificate_pem ||
@@ -502,17 +508,19 @@ class HttpApiClient final : public ApiClient {
                                                      credentials->client_certificate_pem,
                                                      credentials->client_key_pem, options_);
       } catch (const std::exception& e) {
-        return TransportError("NetworkError", request + ": cannot set up connections: " + e.what(),
-                              true);
+        return TransportError(ApiErrorCode::kConnectionFailed,
+                              request + ": cannot set up connections: " + e.what());
       }
     }
     return std::make_pair(std::move(*credentials), connections_);
   }
 
-  // What went wrong on the way to the server, in words naming the server and the cause.
-  std::string DescribeTransportFailure(const std::exception& e) {
+  // What went wrong on the way to the server: its code, and words naming the server and the cause.
+  ApiError TransportFailure(const std::string& request, const std::exception& e) {
     if (std::string reason = tls_->TakeFailure(); !reason.empty()) {
-      return "TLS handshake with " + server_authority_ + " failed: " + reason;
+      return TransportError(
+          ApiErrorCode::kTlsVerifyFailed,
+          request + ": TLS handshake with " + server_authority_ + " failed: " + reason);
     }
     if (const auto* failure = dynamic_cast<const http::http_exception*>(&e)) {
       // cpprestsdk reports every failed connect as EHOSTUNREACH ("Failed to connect to any
@@ -522,17 +530,21 @@ class HttpApiClient final : public ApiClient {
                            : failure->error_code().value();
       switch (code) {
         case ECONNREFUSED:
-          return "connection refused to " + server_authority_;
+          return TransportError(ApiErrorCode::kConnectionFailed,
+                                request + ": connection refused to " + server_authority_);
         case ETIMEDOUT:
-          return "connection to " + server_authority_ + " timed out";
+          return TransportError(ApiErrorCode::kTimeout,
+                                request + ": connection to " + server_authority_ + " timed out");
         case EHOSTUNREACH:
         case ENETUNREACH:
-          return "no route to " + server_authority_;
+          return TransportError(ApiErrorCode::kConnectionFailed,
+                                request + ": no route to " + server_authority_);
         default:
           break;
       }
     }
-    return server_authority_ + ": " + e.what();
+    return TransportError(ApiErrorCode::kConnectionFailed,
+                          request + ": " + server_authority_ + ": " + e.what());
   }
 
   bool Wait(std::chrono::nanoseconds delay, const Cancellation* cancel) {
@@ -548,11 +560,10 @@ class HttpApiClient final : public ApiClient {
   ApiResult<std::string> ReadBody(OpenResponse& open, const std::string& request) {
     auto too_large = [&] {
       open.cts.cancel();
-      return TransportError("BadResponse",
+      return TransportError(ApiErrorCode::kResponseTooLarge,
                             request + ": response larger than " +
                                 std::to_string(options_.max_response_bytes) +
-                                " bytes (connection closed)",
-                            false);
+                                " bytes (connection closed)");
     };
     // 0 when the header is absent (chunked): the loop below enforces the cap then.
     if (open.response.headers().content_length() > options_.max_response_bytes) return too_large();
@@ -631,8 +642,7 @@ class HttpApiClient final : public ApiClient {
           if (options_.observer) options_.observer(call.verb, code);
           return CanceledError(request);
         }
-        failure =
-            TransportError("NetworkError", request + ": " + DescribeTransportFailure(e), true);
+        failure = TransportFailure(request, e);
       }
       if (options_.observer) options_.observer(call.verb, code);
       if (!failure) {
@@ -642,7 +652,7 @@ class HttpApiClient final : public ApiClient {
 
       const ApiError& error = *failure;
       const bool can_retry = attempt < max_attempts;
-      if (error.http_status == 401 && !refreshed_after_401) {
+      if (error.code == ApiErrorCode::kUnauthorized && !refreshed_after_401) {
         refreshed_after_401 = true;
         credentials_->Invalidate();
         continue;
@@ -653,8 +663,9 @@ class HttpApiClient final : public ApiClient {
         delay = std::min<std::chrono::nanoseconds>(*error.retry_after, options_.max_retry_after);
       }
       const bool retry =
-          can_retry && (error.http_status == 429 ||
-                        (error.transient && call.idempotent && error.http_status != 401));
+          can_retry &&
+          (error.code == ApiErrorCode::kThrottled ||
+           (error.transient() && call.idempotent && error.code != ApiErrorCode::kUnauthorized));
       if (!retry) return error;
       spdlog::debug("{}; retrying in {} ms", error.message,
                     std::chrono::duration_cast<std::chrono::milliseconds>(delay).count());
@@ -669,9 +680,9 @@ class HttpApiClient final : public ApiClient {
     if (body.empty()) return nlohmann::json();
     nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
     if (parsed.is_discarded()) {
-      return TransportError("BadResponse",
-                            std::string(call.method) + " " + call.target + ": response is not JSON",
-                            false);
+      return TransportError(
+          ApiErrorCode::kInvalidResponse,
+          std::string(call.method) + " " + call.target + ": response is not JSON");
     }
     return parsed;
   }

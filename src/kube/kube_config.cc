@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <exception>
 
-#include "files.h"
 #include "kube_csr_approver/common/base64.h"
+#include "kube_csr_approver/kube/files.h"
 
 namespace kca::kube {
 namespace {
@@ -17,6 +17,7 @@ namespace {
 struct Source {
   std::string path;
   std::string dir;
+  const FileReader& files;  // reads the files the kubeconfig names
 
   Error At(const YAML::Node& node, const std::string& field, const std::string& what) const {
     std::string where = path;
@@ -97,7 +98,7 @@ Result<std::string> PemFromDataOrFile(const Source& src, const YAML::Node& paren
   auto file = OptionalString(src, parent, file_key, field_prefix + file_key);
   if (!file.ok()) return file.error();
   if (!file->has_value() || (*file)->empty()) return std::string();
-  auto contents = ReadSmallFile(ResolveAgainst(src.dir, **file));
+  auto contents = src.files.Read(ResolveAgainst(src.dir, **file));
   if (!contents.ok()) {
     return src.At(parent[file_key], field_prefix + file_key, contents.error().message);
   }
@@ -236,7 +237,7 @@ Status ParseUser(const Source& src, const YAML::Node& user, const std::string& f
   if (!token_file.ok()) return token_file.error();
   if (token_file->has_value() && !(*token_file)->empty()) {
     config.token_file = ResolveAgainst(src.dir, **token_file);
-    auto probe = ReadSmallFile(config.token_file);
+    auto probe = src.files.Read(config.token_file);
     if (!probe.ok()) return src.At(user["tokenFile"], field + ".tokenFile", probe.error().message);
   }
   const YAML::Node exec = user["exec"];
@@ -312,7 +313,7 @@ EnvironmentLookup ProcessEnvironment() {
   };
 }
 
-Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env) {
+Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env, const FileReader& files) {
   const auto host = env("KUBERNETES_SERVICE_HOST");
   const auto port = env("KUBERNETES_SERVICE_PORT");
   if (!host || host->empty() || !port || port->empty()) {
@@ -327,21 +328,21 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env) {
 
   const std::string dir =
       env("KUBE_CSR_APPROVER_SERVICEACCOUNT_DIR").value_or(std::string(kServiceAccountDir));
-  auto ca = ReadSmallFile(dir + "/ca.crt");
+  auto ca = files.Read(dir + "/ca.crt");
   if (!ca.ok()) {
     return Error{"in-cluster configuration: " + ca.error().message +
                  " (is the service-account token mounted?)"};
   }
   config.ca_pem = std::move(*ca);
   config.token_file = dir + "/token";
-  auto token = ReadSmallFile(config.token_file);
+  auto token = files.Read(config.token_file);
   if (!token.ok()) {
     return Error{"in-cluster configuration: " + token.error().message +
                  " (is automountServiceAccountToken disabled?)"};
   }
   if (auto ns = env("POD_NAMESPACE"); ns && !ns->empty()) {
     config.namespace_name = *ns;
-  } else if (auto file = ReadSmallFile(dir + "/namespace"); file.ok()) {
+  } else if (auto file = files.Read(dir + "/namespace"); file.ok()) {
     std::string trimmed = *file;
     while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) {
       trimmed.pop_back();
@@ -351,10 +352,10 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env) {
   return config;
 }
 
-Result<KubeConfig> LoadKubeconfigFile(const std::string& path) {
-  auto text = ReadSmallFile(path);
+Result<KubeConfig> LoadKubeconfigFile(const std::string& path, const FileReader& files) {
+  auto text = files.Read(path);
   if (!text.ok()) return Error{"kubeconfig: " + text.error().message};
-  const Source src{path, DirectoryOf(path)};
+  const Source src{path, DirectoryOf(path), files};
   try {
     const YAML::Node root = YAML::Load(*text);
     return ParseKubeconfig(src, root);
@@ -366,8 +367,8 @@ Result<KubeConfig> LoadKubeconfigFile(const std::string& path) {
 }
 
 Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
-                                    const EnvironmentLookup& env) {
-  if (!kubeconfig_path.empty()) return LoadKubeconfigFile(kubeconfig_path);
+                                    const EnvironmentLookup& env, const FileReader& files) {
+  if (!kubeconfig_path.empty()) return LoadKubeconfigFile(kubeconfig_path, files);
   if (auto list = env("KUBECONFIG"); list && !list->empty()) {
     // client-go merges every file of the list; we take the first one that exists.
     std::string_view rest = *list;
@@ -375,16 +376,17 @@ Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
       const auto colon = rest.find(':');
       const std::string file(rest.substr(0, colon));
       rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-      if (!file.empty() && ::access(file.c_str(), F_OK) == 0) return LoadKubeconfigFile(file);
+      if (!file.empty() && ::access(file.c_str(), F_OK) == 0)
+        return LoadKubeconfigFile(file, files);
     }
     return Error{"$KUBECONFIG=\"" + *list + "\": none of its files exists"};
   }
   const bool in_cluster =
       env("KUBERNETES_SERVICE_HOST").has_value() && env("KUBERNETES_SERVICE_PORT").has_value();
-  if (in_cluster) return LoadInClusterConfig(env);
+  if (in_cluster) return LoadInClusterConfig(env, files);
   if (auto home = env("HOME"); home && !home->empty()) {
     const std::string file = *home + "/.kube/config";
-    if (::access(file.c_str(), F_OK) == 0) return LoadKubeconfigFile(file);
+    if (::access(file.c_str(), F_OK) == 0) return LoadKubeconfigFile(file, files);
   }
   return Error{
       "no API server configuration: pass --kubeconfig, set $KUBECONFIG, run in a pod (in-cluster: "

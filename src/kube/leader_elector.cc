@@ -126,7 +126,7 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
 
   auto fetched = client_.Get(LeasePath(), cancel);
   if (!fetched.ok()) {
-    if (!fetched.error().not_found()) {
+    if (fetched.error().code != ApiErrorCode::kNotFound) {
       spdlog::warn("leader election: reading Lease {} failed: {}", LeasePath(),
                    fetched.error().message);
       return false;
@@ -144,7 +144,16 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
     auto created = client_.Create(
         "/apis/coordination.k8s.io/v1/namespaces/" + options_.lease_namespace + "/leases", lease,
         cancel);
-    if (!created.ok()) return false;  // 409: another replica created it first
+    if (!created.ok()) {
+      const ApiErrorCode code = created.error().code;
+      // AlreadyExists: another replica created it first, which the next attempt reads.
+      if (code != ApiErrorCode::kAlreadyExists && code != ApiErrorCode::kConflict &&
+          code != ApiErrorCode::kCanceled) {
+        spdlog::warn("leader election: creating Lease {} failed: {}", LeasePath(),
+                     created.error().message);
+      }
+      return false;
+    }
     held_lease_ = *created;
     ObserveHolder(options_.identity);
     observed_spec_ = RecordOf(held_lease_);
@@ -189,7 +198,8 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
   lease["spec"] = spec;
   auto updated = client_.Update(LeasePath(), lease, cancel);
   if (!updated.ok()) {
-    if (!updated.error().conflict() && !updated.error().canceled()) {
+    if (updated.error().code != ApiErrorCode::kConflict &&
+        updated.error().code != ApiErrorCode::kCanceled) {
       spdlog::warn("leader election: updating Lease {} failed: {}", LeasePath(),
                    updated.error().message);
     }

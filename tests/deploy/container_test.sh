@@ -127,7 +127,7 @@ status=0
 out=$(podman run --rm --runtime runc --network host --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
   --read-only --read-only-tmpfs=false "$image" 2>&1) || status=$?
 [ "$status" = 2 ] || fail "without a policy the image exited $status, not 2: $out"
-grep -q '/etc/kube-csr-approver/policy.yaml: cannot open the policy file.*mount the policy' <<<"$out" ||
+grep -q 'cannot read /etc/kube-csr-approver/policy.yaml: .*mount the policy' <<<"$out" ||
   fail "without a policy the image does not say which file and what to do: $out"
 echo "container_test: without a mounted policy the image exits 2 naming /etc/kube-csr-approver/policy.yaml"
 

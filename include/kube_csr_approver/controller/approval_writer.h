@@ -49,9 +49,19 @@ nlohmann::json ApprovalPatch(const CsrObject& csr, const Decision& decision,
 
 struct ApprovalWriterOptions {
   // 409s in one Write() (each but the last followed by a fresh GET) before it gives up with
-  // kRetry/"conflict". Default: 3.
+  // kRetry with WriteFailure::kConflict. Default: 3.
   int max_conflict_rereads = 3;
 };
+
+// A failed write to count in decision_errors_total{reason} (DESIGN.md's label values).
+enum class WriteFailure {
+  kConflict,   // "conflict": the 409 re-reads ran out
+  kForbidden,  // "forbidden": RBAC refuses the approval (403)
+  kApi,        // "api": any other error answer or transport failure
+  kParse,      // "parse": the CSR re-read after a 409 does not decode
+};
+// The decision_errors_total reason label of `failure`.
+std::string_view MetricLabel(WriteFailure failure);
 
 // What became of one Write().
 struct WriteOutcome {
@@ -66,10 +76,10 @@ struct WriteOutcome {
   // The CSR as the server has it now, when a response or re-read showed it (kWritten,
   // kDecidedElsewhere, and kRetry after a re-read).
   std::optional<CsrObject> stored;
-  // kRetry: the decision_errors_total reason when this is a failure to count: "conflict" (the
-  // re-reads ran out), "forbidden", "api", "parse". Empty when it is not one: 429 throttling
-  // (api_requests_total{code="429"} counts it), a shutdown, a CSR re-created under the name.
-  std::string error_reason;
+  // kRetry: set when this is a failure to count in decision_errors_total. Unset when it is not
+  // one: 429 throttling (api_requests_total{code="429"} counts it), a shutdown, a CSR re-created
+  // under the name.
+  std::optional<WriteFailure> failure;
   std::optional<std::chrono::seconds> retry_after;  // kRetry after a 429 with Retry-After
   std::optional<kube::ApiError> error;              // the last API error, for the log
 };

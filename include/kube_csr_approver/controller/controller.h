@@ -121,7 +121,8 @@ class Controller final : public kube::CsrEventHandler {
 
  private:
   void WorkerLoop();
-  std::string InitialSignerLabel(const CsrObject& csr) const;
+  // pending_csrs and oldest_pending_csr_age_seconds, labelled by the policy in force.
+  std::map<std::string, ApproverMetrics::PendingBySigner> PendingBySigner() const;
 
   kube::ApiClient& client_;
   const Clock& clock_;

@@ -1,11 +1,11 @@
 // The controller's view of the cluster: the CSRs still waiting for a decision, and only what a
-// decision needs from them (the decoded CsrObject, not the API server's whole object).
+// decision needs from them (the decoded CsrObject, not the API server's whole object), plus the
+// tombstones of CSRs this process decided. Signer labels and audit marks are the DecisionSink's.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,7 +14,6 @@
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/csr/csr_object.h"
-#include "kube_csr_approver/observability/metrics.h"
 
 namespace kca::controller {
 
@@ -29,7 +28,6 @@ struct PendingCsr {
   // metadata.creationTimestamp, for oldest_pending_csr_age_seconds (survives restarts);
   // nullopt when absent or unparsable, then the age counts from first_seen.
   std::optional<std::chrono::system_clock::time_point> created;
-  std::string signer_label;  // bounded, for the pending gauges
 };
 
 // Pending CSRs by name. Decided CSRs are dropped as soon as they are seen decided, and the uid
@@ -38,10 +36,7 @@ struct PendingCsr {
 // Thread-safety: every method may be called from any thread. `clock` must outlive the cache.
 class PendingCsrCache {
  public:
-  // `initial_signer_label` labels a CSR in the pending gauges until a decision has computed the
-  // policy's label for it (SetSignerLabel). It must return a bounded value (e.g. "other").
-  using SignerLabeler = std::function<std::string(const CsrObject&)>;
-  PendingCsrCache(const Clock& clock, SignerLabeler initial_signer_label);
+  explicit PendingCsrCache(const Clock& clock);
 
   enum class UpsertResult {
     kAdded,      // a new pending CSR: queue it
@@ -58,6 +53,10 @@ class PendingCsrCache {
   void MarkDecided(const std::string& name, const std::string& uid);
 
   std::optional<PendingCsr> Get(const std::string& name) const;
+  bool Contains(const std::string& name) const;
+  // Calls `visit` for every pending CSR, under the cache's lock: `visit` must be quick and must
+  // not call the cache.
+  void ForEach(const std::function<void(const PendingCsr&)>& visit) const;
   // Names and requestors (spec.username) of every pending CSR, for resync and re-queueing.
   struct Key {
     std::string name;
@@ -66,27 +65,10 @@ class PendingCsrCache {
   std::vector<Key> Keys() const;
   std::size_t size() const;
 
-  void SetSignerLabel(const std::string& name, const std::string& label);
-
-  // Records that the decision for `name` under the policy with digest `policy_sha256` has been
-  // audit-logged; returns false when it already was (log and dry-run decisions are written to
-  // the audit log once per CSR and policy version, not on every resync).
-  bool MarkAudited(const std::string& name, const std::string& policy_sha256);
-
-  // pending_csrs and oldest_pending_csr_age_seconds by signer label, as of now. The age counts
-  // from the CSR's creationTimestamp (wall clock), never negative (clock skew).
-  std::map<std::string, ApproverMetrics::PendingBySigner> PendingBySigner() const;
-
  private:
-  struct Entry {
-    PendingCsr pending;
-    std::string audited_policy_sha256;
-  };
-
   const Clock& clock_;
-  const SignerLabeler initial_signer_label_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> pending_;                    // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, PendingCsr> pending_;               // GUARDED_BY(mutex_)
   std::unordered_map<std::string, std::string> decided_uid_by_name_;  // GUARDED_BY(mutex_)
 };
 

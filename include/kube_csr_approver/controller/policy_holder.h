@@ -11,6 +11,7 @@
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/kube/files.h"
 #include "kube_csr_approver/observability/metrics.h"
 #include "kube_csr_approver/policy/policy.h"
 
@@ -46,8 +47,10 @@ class PolicyHolder {
 // `metrics` must outlive the watcher.
 class PolicyFileWatcher {
  public:
+  // The file is read through `files`, which must outlive the watcher.
   PolicyFileWatcher(std::string path, PolicyHolder& holder, ApproverMetrics& metrics,
-                    std::function<void()> on_reloaded = nullptr);
+                    std::function<void()> on_reloaded = nullptr,
+                    const kube::FileReader& files = kube::LocalFiles());
 
   // The first load. Error: every loader problem, one per line ("FILE:LINE:COL: PATH: MESSAGE"),
   // for `run` to print before exiting non-zero. Warnings are logged.
@@ -65,6 +68,7 @@ class PolicyFileWatcher {
   void PublishInForce(const LoadedPolicy& current);
 
   const std::string path_;
+  const kube::FileReader& files_;
   PolicyHolder& holder_;
   ApproverMetrics& metrics_;
   std::function<void()> on_reloaded_;

@@ -45,8 +45,8 @@ class Reconciler {
              DecisionSink& sink, const WriteGate& gate, ReconcilerOptions options = {});
 
   enum class Outcome {
-    kDone,   // decided, logged, dropped or not ours to act on: forget retries
-    kRetry,  // a transient failure: queue the name again after a backoff
+    kDone,          // decided, logged, dropped or not ours to act on: forget retries
+    kRetry,         // a transient failure: queue the name again after a backoff
     kWaitForFacts,  // pending: a Node or review answer is not known yet; retry soon, capped
     kWaitForNode,   // as kWaitForFacts, and the governing rule needs the requestor's Node
   };

@@ -22,25 +22,53 @@
 
 namespace kca::kube {
 
+// What kind of failure an ApiError is. Set where the error is made (from the HTTP status and the
+// Status' reason, or from the transport failure) and read by every caller that branches on a
+// failure: nothing compares reason or message strings. Without an HTTP answer (http_status 0):
+// kCanceled, kTimeout, kConnectionFailed, kTlsVerifyFailed, kCredentialsUnavailable, and
+// kInvalidResponse / kResponseTooLarge for an answer that could not be read.
+enum class ApiErrorCode {
+  kOther,                    // any other answer (3xx, 418, 501, a watch ERROR without a code)
+  kCanceled,                 // the caller's Cancellation fired, or CallOptions::may_send said no
+  kTimeout,                  // no (complete) answer in time
+  kConnectionFailed,         // refused, unreachable, reset, dropped mid-body or mid-stream
+  kTlsVerifyFailed,          // the server's certificate did not verify (message: the x509 cause)
+  kCredentialsUnavailable,   // nothing to authenticate with (token file, exec plugin failed)
+  kUnauthorized,             // 401 / Unauthorized
+  kForbidden,                // 403 / Forbidden
+  kNotFound,                 // 404 / NotFound
+  kAlreadyExists,            // AlreadyExists (409 on a create)
+  kConflict,                 // 409 / Conflict: a stale resourceVersion
+  kGone,                     // 410 / Gone / Expired: the resourceVersion or continue token is
+                             // older than the server's history
+  kResourceVersionTooLarge,  // the resourceVersion is newer than the server's (etcd restore)
+  kThrottled,                // 429, whatever the reason says (retry_after from Retry-After)
+  kInvalid,                  // 400, 405, 406, 413, 415, 422 / BadRequest, Invalid, ...: refused
+                             // as sent
+  kServerError,              // 500, 502, 503, 504 and other 5xx but 501 / InternalError,
+                             // ServiceUnavailable, Timeout, ServerTimeout
+  kInvalidResponse,          // the answer is not what the API sends (not JSON, not an event)
+  kResponseTooLarge,         // a body over max_response_bytes or a watch line over
+                             // max_watch_line_bytes (the response was cancelled)
+};
+// "not_found", "tls_verify_failed", ...: the error_code field of log lines (docs/operations.md).
+std::string_view ToString(ApiErrorCode code);
+
 // A failed API call: the server's Status, or what went wrong on the way. A plain value type.
 struct ApiError {
-  int http_status = 0;  // 0: no HTTP answer (connection, TLS, timeout, cancelled, bad body)
-  std::string reason;   // Status.reason (NotFound, Conflict, Forbidden, Expired, ...); without
-                        // an HTTP answer: "NetworkError", "Canceled" or "BadResponse"
-  std::string message;  // Status.message or the transport error, prefixed with the request
+  ApiErrorCode code = ApiErrorCode::kOther;
+  int http_status = 0;        // 0: no HTTP answer (connection, TLS, timeout, cancelled, bad body)
+  std::string status_reason;  // the server's Status.reason, for logs only (branch on `code`)
+  std::string message;        // names the request and the cause: the Status.message or the
+                              // transport failure ("connection refused to 10.0.0.1:6443")
   std::optional<std::chrono::seconds> retry_after;  // from a Retry-After header
-  bool transient = false;  // retrying later may succeed: 429, 5xx, 401 (token may rotate), network
-  // The resourceVersion asked for is newer than the server's (a Status cause
-  // ResourceVersionTooLarge, or a 504 Timeout saying "Too large resource version"; e.g. after an
-  // etcd restore): only a list from resourceVersion="" recovers (client-go reflector.go,
-  // isTooLargeResourceVersionError).
-  bool resource_version_too_large = false;
 
-  bool not_found() const { return http_status == 404; }
-  bool conflict() const { return http_status == 409; }
-  bool forbidden() const { return http_status == 403; }
-  bool expired() const { return http_status == 410 || reason == "Expired" || reason == "Gone"; }
-  bool canceled() const { return http_status == 0 && reason == "Canceled"; }
+  // Retrying later may succeed: a timeout, a connection failure, missing credentials, 401 (the
+  // token may rotate), 429, a server error.
+  bool transient() const;
+  // No HTTP answer came, the call was not cancelled, and the failure is the network's: a
+  // timeout, a connection failure or a TLS verification failure.
+  bool transport_failure() const;
 };
 
 // The error for an HTTP answer `http_status` (>= 400) with `body` (a Status object or anything),
@@ -50,6 +78,11 @@ ApiError DecodeApiError(int http_status, std::string_view body, std::string_view
                         std::string_view request);
 // The same for an already parsed Status (a watch ERROR event's object). `status` may be any JSON
 // value; only string reason/message and the details.causes list are read.
+// Classification (as apimachinery's pkg/api/errors Is* functions): a known Status.reason decides
+// the code; an unknown or absent one leaves it to the HTTP status; 429 is kThrottled whatever
+// the reason. A ResourceVersionTooLarge cause (or, from servers before 1.18.6, a Timeout saying
+// "Too large resource version") wins over both (client-go reflector.go,
+// isTooLargeResourceVersionError).
 ApiError DecodeApiStatus(int http_status, const nlohmann::json& status, std::string_view request);
 
 // A value or an ApiError. Accessing the wrong alternative is a programming error (asserted).
@@ -103,7 +136,7 @@ class WatchStream {
   virtual ~WatchStream() = default;
   // Blocks for the next event. nullopt: the server ended the stream cleanly (its timeout). An
   // error: the connection dropped or timed out, a line was too long or not a watch event, or the
-  // watch was cancelled (error().canceled()). After nullopt or an error, do not call again.
+  // watch was cancelled (code kCanceled). After nullopt or an error, do not call again.
   virtual ApiResult<std::optional<WatchEvent>> Next() = 0;
 };
 
@@ -115,7 +148,7 @@ struct CallOptions {
   // (A 401 is still repeated once with refreshed credentials: the server did not act on it.)
   int max_attempts = 0;
   // Checked before every attempt, after the rate limiter's wait; false ends the call with a
-  // Canceled error without sending. Null = always. Must be thread-safe and quick.
+  // kCanceled error without sending. Null = always. Must be thread-safe and quick.
   std::function<bool()> may_send;
 };
 
@@ -172,7 +205,8 @@ struct ApiClientOptions {
   ExponentialBackoff::Options retry_backoff{std::chrono::milliseconds(200),
                                             std::chrono::seconds(10), 2.0, 0.2};
   std::chrono::seconds max_retry_after{30};  // a larger Retry-After is cut to this. Default: 30 s.
-  std::size_t max_response_bytes = 64u << 20;   // larger bodies fail (BadResponse). Default 64 MiB.
+  std::size_t max_response_bytes =
+      64u << 20;  // larger bodies fail (kResponseTooLarge). Default 64 MiB.
   std::size_t max_watch_line_bytes = 4u << 20;  // longer watch lines fail. Default: 4 MiB.
   std::string user_agent = "kube-csr-approver";
   RequestObserver observer;  // optional

@@ -7,6 +7,7 @@
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/kube/files.h"
 #include "kube_csr_approver/kube/kube_config.h"
 
 namespace kca::kube {
@@ -45,6 +46,8 @@ struct CredentialOptions {
   // An exec credential is renewed (in the background) this long before its expirationTimestamp.
   // Default: 10 s.
   std::chrono::seconds exec_expiry_margin{10};
+  // Reads the token file; must outlive the source. Default (null): LocalFiles().
+  const FileReader* files = nullptr;
 };
 
 // Builds the source `config` describes: exec plugin if set; else token file (wins over a static

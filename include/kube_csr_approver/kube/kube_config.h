@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/kube/files.h"
 
 namespace kca::kube {
 
@@ -56,7 +57,9 @@ inline constexpr std::string_view kServiceAccountDir =
 // <dir>/ca.crt (required), token re-read from <dir>/token, namespace from env POD_NAMESPACE, else
 // <dir>/namespace, else "default". <dir> is env KUBE_CSR_APPROVER_SERVICEACCOUNT_DIR if set,
 // else kServiceAccountDir. Errors say which variable or file is missing.
-Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env);
+// Files are read through `files`.
+Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env,
+                                       const FileReader& files = LocalFiles());
 
 // A kubeconfig file's current-context: cluster{server, certificate-authority[-data],
 // tls-server-name}, user{client-certificate[-data], client-key[-data], token, tokenFile, exec},
@@ -66,7 +69,9 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env);
 // always verified), a missing or unknown current-context/cluster/user, bad base64, unreadable
 // files, auth-provider (use exec), an exec plugin together with token/tokenFile, interactiveMode
 // Always, a client certificate without its key.
-Result<KubeConfig> LoadKubeconfigFile(const std::string& path);
+// The kubeconfig and every file it names are read through `files`.
+Result<KubeConfig> LoadKubeconfigFile(const std::string& path,
+                                      const FileReader& files = LocalFiles());
 
 // What `run` uses, in client-go's order (controller-runtime's GetConfig): the kubeconfig at
 // `kubeconfig_path` when non-empty (--kubeconfig); else $KUBECONFIG (client-go merges a colon
@@ -74,6 +79,7 @@ Result<KubeConfig> LoadKubeconfigFile(const std::string& path);
 // in-cluster configuration when KUBERNETES_SERVICE_HOST and _PORT are set; else $HOME/.kube/config
 // when it exists; else an error naming all four.
 Result<KubeConfig> LoadClientConfig(const std::string& kubeconfig_path,
-                                    const EnvironmentLookup& env);
+                                    const EnvironmentLookup& env,
+                                    const FileReader& files = LocalFiles());
 
 }  // namespace kca::kube

@@ -156,8 +156,8 @@ TEST_F(KubeClientIntegrationTest, CreatesGetsAndListsInPages) {
 TEST_F(KubeClientIntegrationTest, MapsServerStatusesToTypedErrors) {
   auto missing = admin_->Get(kCsrs + "/nope");
   ASSERT_FALSE(missing.ok());
-  EXPECT_TRUE(missing.error().not_found());
-  EXPECT_EQ(missing.error().reason, "NotFound");
+  EXPECT_EQ(missing.error().code, ApiErrorCode::kNotFound);
+  EXPECT_EQ(missing.error().status_reason, "NotFound");
   EXPECT_THAT(missing.error().message, HasSubstr("GET " + kCsrs + "/nope: HTTP 404 NotFound"));
 
   // A stale resourceVersion on /approval: 409, for the caller to re-read and re-evaluate.
@@ -168,8 +168,8 @@ TEST_F(KubeClientIntegrationTest, MapsServerStatusesToTypedErrors) {
       {{"type", "Approved"}, {"status", "True"}, {"reason", "AutoApproved"}, {"message", "test"}}};
   auto conflict = admin_->Update(kCsrs + "/conflicted/approval", stale);
   ASSERT_FALSE(conflict.ok());
-  EXPECT_TRUE(conflict.error().conflict()) << conflict.error().message;
-  EXPECT_FALSE(conflict.error().transient);
+  EXPECT_EQ(conflict.error().code, ApiErrorCode::kConflict) << conflict.error().message;
+  EXPECT_FALSE(conflict.error().transient());
 
   // alice may create CSRs but not approve them.
   auto alice = Client("user");
@@ -177,7 +177,7 @@ TEST_F(KubeClientIntegrationTest, MapsServerStatusesToTypedErrors) {
   fresh["status"]["conditions"] = stale["status"]["conditions"];
   auto forbidden = alice->Update(kCsrs + "/conflicted/approval", fresh);
   ASSERT_FALSE(forbidden.ok());
-  EXPECT_TRUE(forbidden.error().forbidden()) << forbidden.error().message;
+  EXPECT_EQ(forbidden.error().code, ApiErrorCode::kForbidden) << forbidden.error().message;
 
   // And the approver (a tokenFile service account) may.
   auto approver = Client("approver");
@@ -195,7 +195,8 @@ TEST_F(KubeClientIntegrationTest, RefusesAServerNotSignedByTheConfiguredCa) {
   auto result = client->Get(kCsrs);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().http_status, 0);
-  EXPECT_EQ(result.error().reason, "NetworkError");
+  EXPECT_EQ(result.error().code, ApiErrorCode::kTlsVerifyFailed) << result.error().message;
+  EXPECT_THAT(result.error().message, HasSubstr("certificate signed by unknown authority"));
 }
 
 TEST_F(KubeClientIntegrationTest, RefusesAServerWhoseNameDoesNotMatch) {
@@ -204,7 +205,7 @@ TEST_F(KubeClientIntegrationTest, RefusesAServerWhoseNameDoesNotMatch) {
   config->tls_server_name = "not-the-emulator.example";
   auto result = ClientFor(*config)->Get(kCsrs);
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().reason, "NetworkError");
+  EXPECT_EQ(result.error().code, ApiErrorCode::kTlsVerifyFailed) << result.error().message;
 }
 
 TEST_F(KubeClientIntegrationTest, VerifiesTheConfiguredTlsServerName) {
@@ -245,7 +246,7 @@ TEST_F(KubeClientIntegrationTest, DropsAWatchThatStaysSilent) {
   const auto start = std::chrono::steady_clock::now();
   auto next = (*stream)->Next();
   ASSERT_FALSE(next.ok());
-  EXPECT_EQ(next.error().reason, "NetworkError");
+  EXPECT_EQ(next.error().code, ApiErrorCode::kTimeout) << next.error().message;
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
@@ -286,7 +287,7 @@ TEST_F(KubeClientIntegrationTest, PresentsANewClientCertificateOnNewConnections)
       {{"type", "Approved"}, {"status", "True"}, {"reason", "AutoApproved"}, {"message", "test"}}};
   auto as_alice = (*client)->Update(kCsrs + "/by-certificate/approval", csr);
   ASSERT_FALSE(as_alice.ok());
-  EXPECT_TRUE(as_alice.error().forbidden()) << as_alice.error().message;
+  EXPECT_EQ(as_alice.error().code, ApiErrorCode::kForbidden) << as_alice.error().message;
 
   switchable.Set(Credentials{"", admin->client_certificate_pem, admin->client_key_pem});
   auto as_admin = (*client)->Update(kCsrs + "/by-certificate/approval", csr);
@@ -342,7 +343,7 @@ TEST_F(KubeClientIntegrationTest, PatchesApprovalOnceWithPreconditionAndNoInnerR
        {{"conditions", {{{"type", "Approved"}, {"status", "True"}, {"reason", "AutoApproved"}}}}}}};
   auto stale = client->Patch(kCsrs + "/patched/approval", patch);
   ASSERT_FALSE(stale.ok());
-  EXPECT_TRUE(stale.error().conflict()) << stale.error().message;
+  EXPECT_EQ(stale.error().code, ApiErrorCode::kConflict) << stale.error().message;
 
   SetFaults({{"throttleNextRequests", 3}, {"retryAfterSeconds", 4}});
   patch["metadata"]["resourceVersion"] = (*updated)["metadata"]["resourceVersion"];
@@ -350,7 +351,7 @@ TEST_F(KubeClientIntegrationTest, PatchesApprovalOnceWithPreconditionAndNoInnerR
   once.max_attempts = 1;
   auto throttled = client->Patch(kCsrs + "/patched/approval", patch, nullptr, once);
   ASSERT_FALSE(throttled.ok());
-  EXPECT_EQ(throttled.error().http_status, 429);
+  EXPECT_EQ(throttled.error().code, ApiErrorCode::kThrottled);
   EXPECT_EQ(throttled.error().retry_after, std::chrono::seconds(4));
   EXPECT_EQ(log.Count("patch 429"), 1) << "one attempt only";
   SetFaults({{"throttleNextRequests", 0}});
@@ -362,7 +363,7 @@ TEST_F(KubeClientIntegrationTest, PatchesApprovalOnceWithPreconditionAndNoInnerR
                                              return false;
                                            }});
   ASSERT_FALSE(refused.ok());
-  EXPECT_TRUE(refused.error().canceled());
+  EXPECT_EQ(refused.error().code, ApiErrorCode::kCanceled);
   EXPECT_EQ(asked, 1);
   EXPECT_EQ(log.Count("patch 409") + log.Count("patch 429") + log.Count("patch 200"), 2)
       << "a call the gate refuses sends nothing";
@@ -381,7 +382,8 @@ TEST_F(KubeClientIntegrationTest, RetriesReadsButNotWritesOn5xx) {
   SetFaults({{"errorFraction", 1.0}, {"errorCode", 503}});
   auto read = client->List(kCsrs, {});
   ASSERT_FALSE(read.ok());
-  EXPECT_TRUE(read.error().transient);
+  EXPECT_EQ(read.error().code, ApiErrorCode::kServerError);
+  EXPECT_TRUE(read.error().transient());
   EXPECT_EQ(log.Count("list 503"), 5);  // ApiClientOptions::max_attempts
   auto write = client->Delete(kCsrs + "/anything");
   ASSERT_FALSE(write.ok());
@@ -417,7 +419,7 @@ TEST_F(KubeClientIntegrationTest, WatchStreamsEventsAndBookmarks) {
   } while (next.ok() && next->has_value());
   canceller.join();
   ASSERT_FALSE(next.ok());
-  EXPECT_TRUE(next.error().canceled());
+  EXPECT_EQ(next.error().code, ApiErrorCode::kCanceled);
 }
 
 TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops) {

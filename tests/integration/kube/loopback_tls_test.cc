@@ -184,7 +184,7 @@ TEST_F(LoopbackTlsTest, AWrongTlsServerNameFailsVerificationNamingHostAndName) {
   auto result = Client("kubernetes.default.svc")->Get("/api");
   server_->Join();
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().reason, "NetworkError");
+  EXPECT_EQ(result.error().code, ApiErrorCode::kTlsVerifyFailed);
   EXPECT_THAT(result.error().message,
               HasSubstr("TLS handshake with 127.0.0.1:" + std::to_string(server_->port()) +
                         " failed: x509: certificate is not valid for kubernetes.default.svc"));
@@ -199,6 +199,7 @@ TEST_F(LoopbackTlsTest, AnUnknownAuthorityIsNamedAsSuch) {
   auto result = Client("", {}, other_ca->cert_pem)->Get("/api");
   server_->Join();
   ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ApiErrorCode::kTlsVerifyFailed);
   EXPECT_THAT(result.error().message, HasSubstr("x509: certificate signed by unknown authority"));
 }
 
@@ -241,7 +242,7 @@ TEST_F(LoopbackTlsTest, ABodyPastTheCapClosesTheConnection) {
   auto result = Client("", options)->Get("/api");
   server_->Join();
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().reason, "BadResponse");
+  EXPECT_EQ(result.error().code, ApiErrorCode::kResponseTooLarge);
   EXPECT_THAT(result.error().message, HasSubstr("response larger than 1048576 bytes"));
   EXPECT_LT(server_->flooded(), 32u << 20) << "the server could push the body into our buffer";
 }
@@ -271,6 +272,7 @@ TEST_F(LoopbackTlsTest, ConnectionRefusedNamesTheAddress) {
   ASSERT_TRUE(client.ok());
   auto result = (*client)->Get("/api");
   ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ApiErrorCode::kConnectionFailed);
   EXPECT_THAT(result.error().message,
               HasSubstr("connection refused to 127.0.0.1:" + std::to_string(port)));
 }

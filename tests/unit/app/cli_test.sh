@@ -47,7 +47,7 @@ expect_message() {
 }
 expect_message 2 'unknown command "no-such-command"' "$bin" no-such-command
 # The image carries no policy: an unmounted ConfigMap must say where and what to do.
-expect_message 2 '/nonexistent-dir/policy.yaml: cannot open the policy file (No such file or directory); mount the policy there' \
+expect_message 2 'policy file: cannot read /nonexistent-dir/policy.yaml: No such file or directory; mount the policy there' \
   "$bin" run --policy /nonexistent-dir/policy.yaml --log-format text
 
 # The seed walkthrough's escalation attempt is denied, and stdout is one JSON array.

@@ -133,7 +133,7 @@ TEST_F(ApprovalWriterTest, OneAttemptPerCallAndA429GoesBackToTheQueueWithItsRetr
   const WriteOutcome outcome = writer_.Write(Csr(), Approve());
   EXPECT_EQ(outcome.kind, WriteOutcome::Kind::kRetry);
   EXPECT_EQ(outcome.retry_after, std::chrono::seconds(7));
-  EXPECT_TRUE(outcome.error_reason.empty()) << "throttling is not a decision error";
+  EXPECT_FALSE(outcome.failure.has_value()) << "throttling is not a decision error";
   ASSERT_EQ(api_.CountCalls("patch"), 1);
   EXPECT_EQ(api_.calls()[0].max_attempts, 1) << "the client must not retry it inside";
 }
@@ -182,7 +182,7 @@ TEST_F(ApprovalWriterTest, ShutdownCancelsAWriteInFlightAsARetry) {
   worker.join();
   ASSERT_TRUE(outcome.has_value());
   EXPECT_EQ(outcome->kind, WriteOutcome::Kind::kRetry);
-  EXPECT_TRUE(outcome->error_reason.empty()) << "a shutdown is not a decision error";
+  EXPECT_FALSE(outcome->failure.has_value()) << "a shutdown is not a decision error";
 }
 
 TEST_F(ApprovalWriterTest, ARefreshWhileOpenCancelsNothing) {

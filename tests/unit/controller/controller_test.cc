@@ -125,7 +125,7 @@ TEST_F(ControllerTest, DryRunWritesNothing) {
 TEST_F(ControllerTest, TransientFailuresAreRetriedUntilDecided) {
   api_.Store(Path("ok"), CsrJson("ok", "alice", "alice", "team-a"));
   api_.FailNextWrites(2, testing::MakeApiError(503, "ServiceUnavailable"));
-  api_.FailNextWrites(1, testing::MakeApiError(0, "NetworkError"));
+  api_.FailNextWrites(1, testing::MakeTransportError(kube::ApiErrorCode::kConnectionFailed));
   auto options = Options();
   options.queue.retry_initial = 1ms;
   options.record_events = false;

@@ -29,12 +29,18 @@
 
 namespace kca::testing {
 
-inline kube::ApiError MakeApiError(int status, std::string reason) {
+// What a server answering HTTP `status` with a Status of `reason` causes: the client's own
+// classification (kube::DecodeApiStatus), so fakes and the real client agree on codes.
+inline kube::ApiError MakeApiError(int status, const std::string& reason) {
+  return kube::DecodeApiStatus(
+      status, {{"kind", "Status"}, {"reason", reason}, {"message", "fake: " + reason}}, "fake");
+}
+
+// A failure without an HTTP answer (kConnectionFailed, kCanceled, kTimeout, ...).
+inline kube::ApiError MakeTransportError(kube::ApiErrorCode code) {
   kube::ApiError error;
-  error.http_status = status;
-  error.reason = std::move(reason);
-  error.message = "fake: " + error.reason;
-  error.transient = status == 0 || status == 429 || status >= 500;
+  error.code = code;
+  error.message = "fake: " + std::string(kube::ToString(code));
   return error;
 }
 
@@ -178,7 +184,8 @@ class FakeApiClient final : public kube::ApiClient {
                                         const kube::Cancellation* cancel,
                                         const kube::CallOptions& options) override {
     // Like the HTTP client: the gate is asked before sending; a refused call is not recorded.
-    if (options.may_send && !options.may_send()) return MakeApiError(0, "Canceled");
+    if (options.may_send && !options.may_send())
+      return MakeTransportError(kube::ApiErrorCode::kCanceled);
     std::unique_lock lock(mutex_);
     Record("patch", path, patch, options.max_attempts);
     if (auto blocked = BlockIfAsked(lock, cancel)) return *blocked;
@@ -224,7 +231,8 @@ class FakeApiClient final : public kube::ApiClient {
     kube::ApiResult<std::optional<kube::WatchEvent>> Next() override {
       std::unique_lock lock(channel_->mutex);
       while (channel_->events.empty()) {
-        if (cancel_ != nullptr && cancel_->cancelled()) return MakeApiError(0, "Canceled");
+        if (cancel_ != nullptr && cancel_->cancelled())
+          return MakeTransportError(kube::ApiErrorCode::kCanceled);
         // Cancellation has no const subscription: look at it every few milliseconds.
         channel_->ready.wait_for(lock, std::chrono::milliseconds(5));
       }
@@ -270,7 +278,7 @@ class FakeApiClient final : public kube::ApiClient {
       called_.wait_for(lock, std::chrono::milliseconds(5));
     }
     --blocked_writes_;
-    return MakeApiError(0, "Canceled");
+    return MakeTransportError(kube::ApiErrorCode::kCanceled);
   }
 
   // REQUIRES: mutex_ held. PUT `body` (or merge-PATCH it into the stored object) at `path`.

@@ -30,10 +30,7 @@ CsrObject WithCondition(CsrObject csr, const std::string& type, const std::strin
 class PendingCsrCacheTest : public ::testing::Test {
  protected:
   testing::FakeClock clock_;
-  PendingCsrCache cache_{clock_, [](const CsrObject& csr) {
-                           return csr.signer_name == "example.com/signer" ? csr.signer_name
-                                                                          : std::string("other");
-                         }};
+  PendingCsrCache cache_{clock_};
 };
 
 TEST(IsDecidedTest, OnlyTrueTerminalConditionsOrACertificateDecide) {
@@ -81,50 +78,15 @@ TEST_F(PendingCsrCacheTest, AStaleCopyOfACsrWeDecidedIsIgnoredUntilDeleted) {
   EXPECT_EQ(cache_.Upsert(Pending("a", "7", "uid-2")), Upsert::kAdded);
 }
 
-TEST_F(PendingCsrCacheTest, AuditsOncePerPolicyVersion) {
+TEST_F(PendingCsrCacheTest, ContainsAndForEachSeeOnlyPendingCsrs) {
   ASSERT_EQ(cache_.Upsert(Pending("a")), Upsert::kAdded);
-  EXPECT_TRUE(cache_.MarkAudited("a", "sha-1"));
-  EXPECT_FALSE(cache_.MarkAudited("a", "sha-1"));
-  ASSERT_EQ(cache_.Upsert(Pending("a", "2")), Upsert::kChanged);
-  EXPECT_FALSE(cache_.MarkAudited("a", "sha-1"));
-  EXPECT_TRUE(cache_.MarkAudited("a", "sha-2"));
-}
-
-TEST_F(PendingCsrCacheTest, PendingGaugesBySignerLabel) {
-  CsrObject other = Pending("b");
-  other.signer_name = "attacker.example/x";
-  ASSERT_EQ(cache_.Upsert(Pending("a")), Upsert::kAdded);
-  clock_.Advance(10s);
-  ASSERT_EQ(cache_.Upsert(other), Upsert::kAdded);
-  ASSERT_EQ(cache_.Upsert(Pending("c")), Upsert::kAdded);
-  clock_.Advance(5s);
-  auto gauges = cache_.PendingBySigner();
-  ASSERT_EQ(gauges.size(), 2u);
-  EXPECT_EQ(gauges["example.com/signer"].count, 2);
-  EXPECT_DOUBLE_EQ(gauges["example.com/signer"].oldest_age_seconds, 15);
-  EXPECT_EQ(gauges["other"].count, 1);
-  EXPECT_DOUBLE_EQ(gauges["other"].oldest_age_seconds, 5);
-
-  cache_.SetSignerLabel("b", "attacker.example/*");
-  gauges = cache_.PendingBySigner();
-  EXPECT_EQ(gauges.count("other"), 0u);
-  EXPECT_EQ(gauges["attacker.example/*"].count, 1);
-}
-
-TEST_F(PendingCsrCacheTest, PendingAgeCountsFromCreationTimestampAcrossRestarts) {
-  // A CSR created 10 minutes before this process (just restarted) first saw it.
-  clock_.SetWall(std::chrono::system_clock::from_time_t(1'800'000'600));
-  CsrObject old = Pending("old");
-  old.creation_timestamp = "2027-01-15T08:00:00Z";  // 1'800'000'000
-  ASSERT_EQ(cache_.Upsert(old), Upsert::kAdded);
-  clock_.Advance(5s);
-  EXPECT_DOUBLE_EQ(cache_.PendingBySigner()["example.com/signer"].oldest_age_seconds, 605);
-
-  CsrObject skewed = Pending("skewed");  // created "in the future" by a skewed clock
-  skewed.signer_name = "x.example/y";
-  skewed.creation_timestamp = "2030-01-01T00:00:00Z";
-  ASSERT_EQ(cache_.Upsert(skewed), Upsert::kAdded);
-  EXPECT_DOUBLE_EQ(cache_.PendingBySigner()["other"].oldest_age_seconds, 0);
+  ASSERT_EQ(cache_.Upsert(Pending("b")), Upsert::kAdded);
+  cache_.MarkDecided("b", "uid-1");
+  EXPECT_TRUE(cache_.Contains("a"));
+  EXPECT_FALSE(cache_.Contains("b"));
+  std::vector<std::string> seen;
+  cache_.ForEach([&](const PendingCsr& pending) { seen.push_back(pending.csr.name); });
+  EXPECT_EQ(seen, std::vector<std::string>{"a"});
 }
 
 TEST_F(PendingCsrCacheTest, KeysNameTheRequestor) {

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "fake_files.h"
 #include "kube/temp_dir.h"
 #include "test_support.h"
 
@@ -144,6 +145,30 @@ TEST_F(PolicyFileWatcherTest, ATemporarilyMissingFileKeepsThePolicy) {
   EXPECT_EQ(holder_.Current(), first);
   volume_.Publish(kLogOnly);
   EXPECT_FALSE(watcher_.Poll()) << "the same content again is no change";
+}
+
+// The policy file is read through the FileReader seam.
+TEST(PolicyFileSeamTest, ReadsAndReloadsThroughTheFileReader) {
+  testing::CapturedLog log;
+  testing::FakeFiles files;
+  ApproverMetrics metrics{"test", "test"};
+  PolicyHolder holder;
+  int reloaded = 0;
+  PolicyFileWatcher watcher(
+      "/etc/policy/policy.yaml", holder, metrics, [&] { ++reloaded; }, files);
+  files.Fail("/etc/policy/policy.yaml", "Permission denied");
+  const Status unreadable = watcher.LoadInitial();
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_NE(unreadable.message().find("cannot read /etc/policy/policy.yaml: Permission denied"),
+            std::string::npos)
+      << unreadable.message();
+
+  files.Set("/etc/policy/policy.yaml", std::string(testing::kTeamPolicy));
+  ASSERT_TRUE(watcher.LoadInitial().ok());
+  EXPECT_FALSE(watcher.Poll()) << "unchanged content";
+  files.Set("/etc/policy/policy.yaml", std::string(testing::kTeamPolicy) + "# v2\n");
+  EXPECT_TRUE(watcher.Poll());
+  EXPECT_EQ(reloaded, 1);
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ class ReconcilerTest : public ::testing::Test {
   testing::FakeApiClient api_;
   ApproverMetrics metrics_{"test", "test"};
   PolicyHolder policies_;
-  PendingCsrCache cache_{clock_, [](const CsrObject&) { return std::string("other"); }};
+  PendingCsrCache cache_{clock_};
   std::atomic<bool> leader_{true};
   WriteGate gate_{[this] { return leader_.load(); }};
   ReconcilerOptions options_;
@@ -208,7 +208,7 @@ TEST_F(ReconcilerTest, NotFoundDropsTheCsr) {
 TEST_F(ReconcilerTest, TransientErrorsAreRetriedNeverTurnedIntoADeny) {
   Arrive(CsrJson("a", "alice", "alice", "team-a"));
   api_.FailNextWrites(1, MakeApiError(500, "InternalError"));
-  api_.FailNextWrites(1, MakeApiError(0, "NetworkError"));
+  api_.FailNextWrites(1, testing::MakeTransportError(kube::ApiErrorCode::kConnectionFailed));
   api_.FailNextWrites(1, MakeApiError(403, "Forbidden"));
   auto reconciler = MakeReconciler();
   for (int i = 0; i < 3; ++i) EXPECT_EQ(reconciler->Reconcile("a"), Outcome::kRetry);

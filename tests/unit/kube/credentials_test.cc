@@ -7,6 +7,7 @@
 
 #include "exec_plugin.h"
 #include "fake_clock.h"
+#include "fake_files.h"
 #include "temp_dir.h"
 
 namespace kca::kube {
@@ -277,6 +278,41 @@ TEST(ParseRfc3339Test, ParsesZuluFractionsAndOffsets) {
                           "2030-01-01T00:00:00Zjunk", "2030-01-01T00:00:00.Z"}) {
     EXPECT_FALSE(ParseRfc3339(bad).has_value()) << bad;
   }
+}
+
+// The token file is read through the FileReader seam: a rotated token is picked up after the
+// refresh period, and an unreadable file keeps the last good token.
+TEST(TokenFileSeamTest, ReadsTheRotatingTokenThroughTheFileReader) {
+  testing::FakeClock clock;
+  testing::FakeFiles files;
+  files.Set("/sa/token", "first\n");
+  KubeConfig config;
+  config.token_file = "/sa/token";
+  CredentialOptions options;
+  options.files = &files;
+  auto source = NewCredentialSource(config, clock, options);
+  EXPECT_EQ(source->Current()->bearer_token, "first");
+  files.Set("/sa/token", "second");
+  EXPECT_EQ(source->Current()->bearer_token, "first") << "re-read only after the refresh period";
+  clock.Advance(std::chrono::seconds(61));
+  EXPECT_EQ(source->Current()->bearer_token, "second");
+  files.Fail("/sa/token", "Permission denied");
+  clock.Advance(std::chrono::seconds(61));
+  EXPECT_EQ(source->Current()->bearer_token, "second");
+  EXPECT_EQ(files.reads("/sa/token"), 3);
+}
+
+TEST(TokenFileSeamTest, AnUnreadableTokenFileIsAnErrorNamingItAndTheCause) {
+  testing::FakeClock clock;
+  testing::FakeFiles files;
+  files.Fail("/sa/token", "Permission denied");
+  KubeConfig config;
+  config.token_file = "/sa/token";
+  CredentialOptions options;
+  options.files = &files;
+  auto credentials = NewCredentialSource(config, clock, options)->Current();
+  ASSERT_FALSE(credentials.ok());
+  EXPECT_THAT(credentials.error().message, HasSubstr("/sa/token: Permission denied"));
 }
 
 }  // namespace

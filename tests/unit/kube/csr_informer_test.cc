@@ -274,6 +274,42 @@ TEST_F(CsrInformerTest, RewatchesAfterCutsAndThrottlingAndRelistsAfterOtherError
   EXPECT_EQ(sleeps().size(), 5u);  // every one of them waited
 }
 
+// The informer branches on ApiError codes only: a stream gone silent past its inactivity timeout
+// (kTimeout) is a cut, watched again from where it was; an unreadable line (kInvalidResponse)
+// may have hidden a deletion, so a relist follows; an ERROR event whose Status says Expired,
+// with no code at all, is an expiry (apimachinery's IsResourceExpired reads the reason).
+TEST_F(CsrInformerTest, BranchesOnTheCodeOfEachStreamFailure) {
+  auto failure = [](ApiErrorCode code) {
+    ApiError error;
+    error.code = code;
+    error.message = "fake " + std::string(ToString(code));
+    return error;
+  };
+  client_.QueueList(Page({}, "10"));
+  client_.QueueWatch(WatchScript{
+      std::nullopt, {Event("ADDED", Csr("a", "11")), failure(ApiErrorCode::kTimeout)}, false, {}});
+  client_.QueueWatch(
+      WatchScript{std::nullopt,
+                  {Event("ADDED", Csr("b", "12")), failure(ApiErrorCode::kInvalidResponse)},
+                  false,
+                  {}});
+  client_.QueueList(Page({Csr("a", "11"), Csr("b", "12")}, "20"));
+  client_.QueueWatch(WatchScript{
+      std::nullopt,
+      {Event("ERROR", {{"kind", "Status"}, {"reason", "Expired"}, {"message", "too old"}})},
+      false,
+      {}});
+  client_.QueueList(Page({Csr("a", "11"), Csr("b", "12")}, "30"));
+  Start();
+  ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.watch_calls().size() == 4; }));
+  const auto watches = client_.watch_calls();
+  EXPECT_EQ(watches[1].resource_version, "11") << "a timed-out stream is watched again";
+  EXPECT_EQ(watches[2].resource_version, "20") << "an unreadable line is followed by a relist";
+  EXPECT_EQ(watches[3].resource_version, "30") << "an Expired ERROR event is followed by a relist";
+  EXPECT_THAT(restarts(), ElementsAre("error", "error", "expired"));
+  EXPECT_EQ(client_.list_calls().size(), 3u);
+}
+
 TEST_F(CsrInformerTest, RetriesAFailedListAndSkipsUnreadableObjects) {
   client_.QueueList(testing::HttpError(503, "ServiceUnavailable"));
   nlohmann::json broken = Csr("broken", "4");

@@ -25,20 +25,16 @@ struct WatchScript {
   std::function<void()> before_end;
 };
 
-inline kube::ApiError HttpError(int code, std::string reason = "") {
-  kube::ApiError error;
-  error.http_status = code;
-  error.reason = std::move(reason);
-  error.message = "fake HTTP " + std::to_string(code);
-  error.transient = code >= 500 || code == 429;
-  return error;
+// What a server answering HTTP `code` with a Status of `reason` causes: the client's own
+// classification (kube::DecodeApiStatus), so the fake and the real client agree on codes.
+inline kube::ApiError HttpError(int code, const std::string& reason = "") {
+  return kube::DecodeApiStatus(code, {{"kind", "Status"}, {"reason", reason}}, "fake");
 }
 
 inline kube::ApiError NetworkError() {
   kube::ApiError error;
-  error.reason = "NetworkError";
+  error.code = kube::ApiErrorCode::kConnectionFailed;
   error.message = "fake connection reset";
-  error.transient = true;
   return error;
 }
 
@@ -146,7 +142,7 @@ class FakeApiClient final : public kube::ApiClient {
  private:
   static kube::ApiError Canceled() {
     kube::ApiError error;
-    error.reason = "Canceled";
+    error.code = kube::ApiErrorCode::kCanceled;
     error.message = "fake: cancelled";
     return error;
   }

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "fake_files.h"
 #include "temp_dir.h"
 
 namespace kca::kube {
@@ -292,6 +293,52 @@ TEST_F(InClusterTest, ClientConfigFollowsClientGosOrder) {
   auto nothing = LoadClientConfig("", Env());
   ASSERT_FALSE(nothing.ok());
   EXPECT_THAT(nothing.error().message, HasSubstr("--kubeconfig"));
+}
+
+// Every file of the configuration is read through the FileReader seam: an unreadable CA is an
+// error naming the file and the cause, in-cluster and in a kubeconfig.
+TEST(FileReaderSeamTest, AnUnreadableInClusterCaNamesTheFile) {
+  testing::FakeFiles files;
+  files.Fail("/sa/ca.crt", "Permission denied");
+  files.Set("/sa/token", "t");
+  const std::map<std::string, std::string> vars = {{"KUBERNETES_SERVICE_HOST", "10.0.0.1"},
+                                                   {"KUBERNETES_SERVICE_PORT", "443"},
+                                                   {"KUBE_CSR_APPROVER_SERVICEACCOUNT_DIR", "/sa"}};
+  auto env = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  auto loaded = LoadInClusterConfig(env, files);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("cannot read /sa/ca.crt: Permission denied"));
+
+  files.Set("/sa/ca.crt", "CA");
+  files.Set("/sa/namespace", "kube-system\n");
+  loaded = LoadInClusterConfig(env, files);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->ca_pem, "CA");
+  EXPECT_EQ(loaded->namespace_name, "kube-system");
+  EXPECT_EQ(loaded->token_file, "/sa/token");
+}
+
+TEST(FileReaderSeamTest, AKubeconfigsFilesAreReadThroughTheSeam) {
+  testing::FakeFiles files;
+  files.Set("/home/me/.kube/config",
+            Kubeconfig("    server: https://10.0.0.1:6443\n    certificate-authority: ca.pem\n",
+                       "    tokenFile: /tokens/me\n"));
+  files.Fail("/home/me/.kube/ca.pem", "Permission denied");
+  files.Set("/tokens/me", "t");
+  auto loaded = LoadKubeconfigFile("/home/me/.kube/config", files);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("/home/me/.kube/config:"));
+  EXPECT_THAT(loaded.error().message,
+              HasSubstr("cannot read /home/me/.kube/ca.pem: Permission denied"));
+
+  files.Set("/home/me/.kube/ca.pem", "CA PEM");
+  loaded = LoadKubeconfigFile("/home/me/.kube/config", files);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->ca_pem, "CA PEM");
+  EXPECT_EQ(files.reads("/tokens/me"), 1) << "the token file is checked when loading";
 }
 
 }  // namespace

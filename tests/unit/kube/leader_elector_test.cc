@@ -73,10 +73,11 @@ class HangingApiClient final : public ApiClient {
   ApiError Hang(const Cancellation* cancel) {
     ++hung_;
     // Without a Cancellation the call would hang for ever: the test bounds it at 60 s.
-    if (cancel == nullptr || cancel->SleepFor(60s)) return MakeApiError(0, "NetworkError");
+    if (cancel == nullptr || cancel->SleepFor(60s))
+      return testing::MakeTransportError(ApiErrorCode::kConnectionFailed);
     ++cancelled_;
     ApiError error;
-    error.reason = "Canceled";
+    error.code = ApiErrorCode::kCanceled;
     error.message = "fake: cancelled";
     return error;
   }
