@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs dependencies (when root) and builds the given CMake preset (default: "default").
+# Installs dependencies (when root) and builds the given CMake preset (default: "default"): every
+# target, or only the TARGETs given.
+# Usage: build.sh [PRESET [TARGET...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-default}
+targets=()
+for target in "${@:2}"; do targets+=(--target "$target"); done
 bash scripts/install-deps.sh
 # ccache when present; compiler_check=content so builds in containers (the fresh-machine test)
 # share the host's cache entries (a compiler's mtime says nothing across machines), and paths
@@ -13,4 +17,4 @@ if command -v ccache >/dev/null; then
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 cmake --preset "$preset" >/dev/null
-cmake --build --preset "$preset" --parallel "$(nproc)"
+cmake --build --preset "$preset" --parallel "$(nproc)" "${targets[@]}"

