@@ -2,6 +2,9 @@
 #   podman build --runtime runc --network=host -t kube-csr-approver:0.1.0 \
 #     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" .
 #   (docker build works the same; tests/deploy/container_test.sh builds and runs it with podman)
+# Behind a TLS-intercepting proxy (https mirrors through a local CA), pass the machine's CA bundle
+# as a build secret: --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt
+# (scripts/build-image.sh does). apt reads it from the secret mount only: it is in no layer.
 # The image runs `kube-csr-approver ARGS...`: the chart and deploy/ pass `args: [run, --policy=...]`.
 # No policy is baked in: mount one (a ConfigMap directory) at /etc/kube-csr-approver.
 ARG VERSION=0.1.0
@@ -11,7 +14,9 @@ ARG REVISION=unknown
 FROM debian:bookworm AS build
 WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
-RUN bash scripts/install-deps.sh --build-only && rm -rf /var/lib/apt/lists/*
+RUN --mount=type=secret,id=ca-bundle,required=false,mode=0444 \
+    if [ -s /run/secrets/ca-bundle ]; then export KCA_APT_CA_BUNDLE=/run/secrets/ca-bundle; fi \
+ && bash scripts/install-deps.sh --build-only && rm -rf /var/lib/apt/lists/*
 COPY . .
 # Declared after the package layers: a new revision must not re-run apt.
 ARG REVISION
@@ -30,8 +35,10 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
 # never used at run time: the entrypoint is exec-form.
 FROM debian:bookworm-slim AS runtime
 # KCA_RUNTIME_PACKAGES_BEGIN
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+RUN --mount=type=secret,id=ca-bundle,required=false,mode=0444 \
+    set -- && if [ -s /run/secrets/ca-bundle ]; then set -- -o Acquire::https::CaInfo=/run/secrets/ca-bundle; fi \
+ && apt-get "$@" update \
+ && DEBIAN_FRONTEND=noninteractive apt-get "$@" install -y --no-install-recommends \
       libbrotli1 \
       libc6 \
       libcivetweb1 \

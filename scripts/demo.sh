@@ -4,11 +4,13 @@
 # example CSRs (made with `openssl req`, examples/csrs) with kubectl as their requestors would,
 # including the seed walkthrough's escalation attempt (O=kubeadm:cluster-admins), then prints each
 # decision, why one was denied (`check`), and a few metrics. Everything is stopped on exit.
+# Installs and builds only what it runs (the controller and the emulator; scripts/test.sh
+# installs and builds the rest).
 # KCA_DEMO_BUILD_DIR=DIR skips the build and uses binaries already built in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${KCA_DEMO_BUILD_DIR:-}" ]; then
-  bash scripts/build.sh default
+  bash scripts/build.sh --demo-deps default kube-csr-approver kube-apiserver-emulator
   build=build/default
 else
   build=$KCA_DEMO_BUILD_DIR

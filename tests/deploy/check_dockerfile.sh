@@ -47,6 +47,18 @@ done
 for pattern in .git build; do
   grep -qx "$pattern" "$repo/.dockerignore" || fail ".dockerignore must exclude $pattern"
 done
+# Behind a TLS-intercepting proxy apt needs the machine's CA bundle: every RUN that installs
+# packages (apt-get, or install-deps) mounts it as the ca-bundle build secret, readable by apt's
+# sandbox user; no COPY or ADD brings a certificate into a layer.
+instructions=$(awk '{ line = line $0 } /\\$/ { sub(/\\$/, "", line); next } { print line; line = "" }' "$dockerfile")
+apt_runs=$(grep -E '^RUN .*(apt-get|install-deps\.sh)' <<<"$instructions" || true)
+[ -n "$apt_runs" ] || fail "no RUN installs packages"
+while IFS= read -r run; do
+  grep -q -- '--mount=type=secret,id=ca-bundle,required=false,mode=0444' <<<"$run" ||
+    fail "a package-installing RUN lacks the ca-bundle secret mount: ${run:0:120}"
+  grep -q '/run/secrets/ca-bundle' <<<"$run" || fail "a package-installing RUN does not hand apt the CA bundle: ${run:0:120}"
+done <<<"$apt_runs"
+! grep -q -i -E '^(COPY|ADD) .*(\.crt|\.pem|ca-cert|ca-bundle)' <<<"$instructions" || fail "a COPY/ADD brings a certificate into the image"
 grep -q '^COPY --from=build /kube-csr-approver /usr/local/bin/kube-csr-approver$' "$dockerfile" ||
   fail "the binary must be copied to /usr/local/bin/kube-csr-approver"
 

@@ -9,7 +9,10 @@
 # a mounted policy (it carries none). Then, for each Deployment: /readyz answers, a user's
 # CSR is approved by the expected rule, a policy change made by swapping ..data (as the kubelet
 # updates a ConfigMap volume) is reloaded and decides the next CSR differently, and
-# `podman stop` (SIGTERM) ends the container with status 0.
+# `podman stop` (SIGTERM) ends the container with status 0. The Deployment's resources.limits
+# are the container's cgroup limits (memory without swap, cpu as a quota), so an image that needs
+# more than the manifests allow fails here as in a cluster. The image carries none of the
+# machine's local CAs (check_image_ca.sh): the CA bundle reaches the build only as a secret.
 # Usage: container_test.sh BUILD_DIR   (BUILD_DIR holds the emulator and deploy-tools)
 #   KCA_TEST_IMAGE=IMAGE uses an image already built instead of building one.
 set -euo pipefail
@@ -21,6 +24,7 @@ emulator=$build/tests/emulator/kube-apiserver-emulator
 bash "$repo/tests/deploy/setup.sh" "$tools"
 image=${KCA_TEST_IMAGE:-localhost/kube-csr-approver:test}
 [ -n "${KCA_TEST_IMAGE:-}" ] || bash "$repo/scripts/build-image.sh" "$image"
+bash "$repo/tests/deploy/check_image_ca.sh" "$image"
 
 work=$(mktemp -d)
 chmod 755 "$work"  # the container's user (UID 65532) reads the mounted files under it
@@ -95,6 +99,13 @@ run_case() {
     --env KUBERNETES_SERVICE_HOST=127.0.0.1 --env KUBERNETES_SERVICE_PORT="$api_port" \
     "${run_args[@]}" >/dev/null || fail "$name: podman run failed"
   wait_for "$name: /readyz" http_get "http://127.0.0.1:$health_port/readyz"
+  # The memory limit in force is the manifest's (read independently of the mapping: numfmt).
+  local limit enforced
+  limit=$(grep -A3 -E '^ +limits:$' "$manifests" | sed -n -E 's/^ +memory: *"?([0-9]+[KMGT]i)"?$/\1/p' | head -1)
+  [ -n "$limit" ] || fail "$name: the Deployment sets no memory limit in Ki/Mi/Gi"
+  enforced=$(podman exec "$current" sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes')
+  [ "$enforced" = "$(numfmt --from=iec-i "$limit")" ] ||
+    fail "$name: the container runs with memory limit $enforced, the Deployment says $limit"
 
   create_csr "$name-before-reload"
   wait_for "$name: $name-before-reload approved" approved "$name-before-reload"
@@ -118,7 +129,7 @@ run_case() {
   local status
   status=$(podman container inspect -f '{{.State.ExitCode}}' "$current")
   [ "$status" = 0 ] || fail "$name: exit status $status after SIGTERM (podman stop)"
-  echo "container_test: $name: ready, approved, reloaded the policy through ..data, exited 0 on SIGTERM"
+  echo "container_test: $name: ready within its $limit memory limit, approved, reloaded the policy through ..data, exited 0 on SIGTERM"
   current=""
 }
 

@@ -40,6 +40,29 @@ for (const cap of security.capabilities?.add ?? []) out.push(`--cap-add=${cap}`)
 const seccomp = security.seccompProfile?.type;
 if (seccomp && seccomp !== 'RuntimeDefault') fail(`seccompProfile ${seccomp} is not mapped`);
 
+// resources.limits, as the kubelet enforces them: memory as the cgroup's hard limit with no swap
+// on top (the kubelet's default), cpu as a CFS quota. An image that needs more than the manifest
+// allows is OOM-killed or starved here as in a cluster. Quantities as Kubernetes writes them
+// (k8s.io/apimachinery/pkg/api/resource/quantity.go): decimal or binary suffixes, or m for milli.
+const quantitySuffixes = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
+const quantity = (field, text) => {
+  const match = /^([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/.exec(String(text));
+  if (!match) fail(`${field}: ${JSON.stringify(text)} is not a Kubernetes quantity`);
+  return Number(match[1]) * quantitySuffixes[match[2] ?? ''];
+};
+for (const [key, value] of Object.entries(container.resources?.limits ?? {})) {
+  const field = `resources.limits.${key}`;
+  if (key === 'memory') {
+    const bytes = Math.ceil(quantity(field, value));
+    out.push(`--memory=${bytes}b`, `--memory-swap=${bytes}b`);
+  } else if (key === 'cpu') {
+    out.push(`--cpus=${quantity(field, value)}`);
+  } else {
+    fail(`${field} is not mapped`);
+  }
+}
+
 // Environment: plain values and the downward API fields a Deployment may use.
 const fieldValue = { 'metadata.namespace': deploy.metadata.namespace ?? 'default', 'metadata.name': `${deploy.metadata.name}-0`,
   'spec.nodeName': 'node-1', 'status.podIP': '127.0.0.1', 'spec.serviceAccountName': pod.serviceAccountName ?? 'default' };

@@ -4,7 +4,10 @@
 # block, errexit and pipefail) in a scratch directory with kube-csr-approver on PATH, examples/
 # linked in, my-policy.yaml and policy.yaml taken from the README's Helm values (policy.inline),
 # and kubectl talking to the API emulator as alice (group devs). Then the outputs must show what
-# the README promises: the walk-through's request and the bare PEM example approved.
+# the README promises: the walk-through's request and the bare PEM example approved. Last, the
+# Troubleshooting table's "a legitimate request denied" recipe runs as written (NAME the
+# walk-through's request, once an admin has denied it): it must evaluate the decided CSR, where
+# the same pipe without --ignore-status prints only SKIP, as the table says.
 # Usage: readme_test.sh APPROVER_BINARY EMULATOR_BINARY REPO_DIR
 set -euo pipefail
 approver=$1 emulator=$2 repo=$(cd "$3" && pwd)
@@ -65,4 +68,20 @@ all=$(cat "$work"/block-*.sh.out)
 grep -q '^alice.csr: APPROVE (rule "devs-own-client-cert")' <<<"$all" || fail "the bare PEM example does not approve"
 grep -q '^alice-client: APPROVE (rule "devs-own-client-cert")' <<<"$all" || fail "the walk-through's request does not approve"
 grep -q '"valid": true' <<<"$all" || fail "validate-policy --output json does not report a valid policy"
-echo "readme_test: ${#order[@]} README blocks ran as written"
+
+recipe=$(sed -n '/^## Troubleshooting/,/^## /p' "$readme" | grep '^| a legitimate request denied' |
+  grep -o '`kubectl get csr NAME[^`]*`' | tr -d '`' | sed 's/\\|/|/g')
+[ -n "$recipe" ] || fail "no kubectl ... check --ignore-status recipe in the README's Troubleshooting table"
+grep -q -- '--ignore-status' <<<"$recipe" || fail "the Troubleshooting recipe lacks --ignore-status: $recipe"
+KUBECONFIG="$work/cluster/admin.kubeconfig" kubectl certificate deny alice-client >/dev/null ||
+  fail "the admin cannot deny alice-client"
+echo "== Troubleshooting recipe: $recipe"
+out=$(cd "$work/run" && PATH="$work/bin:$PATH" KUBECONFIG="$work/cluster/user.kubeconfig" \
+  bash -euo pipefail -c "${recipe//NAME/alice-client}" 2>&1) || fail "the Troubleshooting recipe failed: $out"
+echo "$out"
+grep -q '^alice-client: APPROVE (rule "devs-own-client-cert")' <<<"$out" ||
+  fail "the Troubleshooting recipe does not evaluate the denied CSR"
+skip=$(cd "$work/run" && PATH="$work/bin:$PATH" KUBECONFIG="$work/cluster/user.kubeconfig" \
+  bash -euo pipefail -c "$(sed 's/ --ignore-status//' <<<"${recipe//NAME/alice-client}")" 2>&1) || true
+grep -q '^alice-client: SKIP' <<<"$skip" || fail "without --ignore-status a denied CSR is not SKIP as the README says: $skip"
+echo "readme_test: ${#order[@]} README blocks and the Troubleshooting recipe ran as written"
