@@ -371,18 +371,11 @@ class HttpWatchStream final : public WatchStream {
 
  private:
   ApiResult<std::optional<WatchEvent>> Parse(const std::string& line) {
-    nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) {
-      return TransportError("BadResponse", request_ + ": watch line is not JSON", true);
+    auto event = DecodeWatchEvent(line);
+    if (!event.ok()) {
+      return TransportError("BadResponse", request_ + ": " + event.error().message, true);
     }
-    auto type = event.find("type");
-    auto object = event.find("object");
-    if (type == event.end() || !type->is_string() || object == event.end() ||
-        !object->is_object()) {
-      return TransportError("BadResponse",
-                            request_ + ": watch line lacks a string type and an object", true);
-    }
-    return std::optional<WatchEvent>(WatchEvent{type->get<std::string>(), std::move(*object)});
+    return std::optional<WatchEvent>(std::move(*event));
   }
 
   OpenResponse open_;

@@ -17,6 +17,7 @@ namespace {
 struct Source {
   std::string path;
   std::string dir;
+  const KubeconfigFileReader& read;
 
   Error At(const YAML::Node& node, const std::string& field, const std::string& what) const {
     std::string where = path;
@@ -97,7 +98,7 @@ Result<std::string> PemFromDataOrFile(const Source& src, const YAML::Node& paren
   auto file = OptionalString(src, parent, file_key, field_prefix + file_key);
   if (!file.ok()) return file.error();
   if (!file->has_value() || (*file)->empty()) return std::string();
-  auto contents = ReadSmallFile(ResolveAgainst(src.dir, **file));
+  auto contents = src.read(ResolveAgainst(src.dir, **file));
   if (!contents.ok()) {
     return src.At(parent[file_key], field_prefix + file_key, contents.error().message);
   }
@@ -236,7 +237,7 @@ Status ParseUser(const Source& src, const YAML::Node& user, const std::string& f
   if (!token_file.ok()) return token_file.error();
   if (token_file->has_value() && !(*token_file)->empty()) {
     config.token_file = ResolveAgainst(src.dir, **token_file);
-    auto probe = ReadSmallFile(config.token_file);
+    auto probe = src.read(config.token_file);
     if (!probe.ok()) return src.At(user["tokenFile"], field + ".tokenFile", probe.error().message);
   }
   const YAML::Node exec = user["exec"];
@@ -252,7 +253,7 @@ Status ParseUser(const Source& src, const YAML::Node& user, const std::string& f
   return Status::Ok();
 }
 
-Result<KubeConfig> ParseKubeconfig(const Source& src, const YAML::Node& root) {
+Result<KubeConfig> ParseRoot(const Source& src, const YAML::Node& root) {
   if (!root.IsMap()) return Error{src.path + ": not a kubeconfig (expected a YAML map)"};
   auto current = OptionalString(src, root, "current-context", "current-context");
   if (!current.ok()) return current.error();
@@ -354,10 +355,15 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env) {
 Result<KubeConfig> LoadKubeconfigFile(const std::string& path) {
   auto text = ReadSmallFile(path);
   if (!text.ok()) return Error{"kubeconfig: " + text.error().message};
-  const Source src{path, DirectoryOf(path)};
+  return ParseKubeconfig(*text, path, [](const std::string& file) { return ReadSmallFile(file); });
+}
+
+Result<KubeConfig> ParseKubeconfig(std::string_view text, const std::string& path,
+                                   const KubeconfigFileReader& read) {
+  const Source src{path, DirectoryOf(path), read};
   try {
-    const YAML::Node root = YAML::Load(*text);
-    return ParseKubeconfig(src, root);
+    const YAML::Node root = YAML::Load(std::string(text));
+    return ParseRoot(src, root);
   } catch (const YAML::Exception& e) {
     return Error{path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg};
   } catch (const std::exception& e) {

@@ -68,6 +68,15 @@ Result<KubeConfig> LoadInClusterConfig(const EnvironmentLookup& env);
 // Always, a client certificate without its key.
 Result<KubeConfig> LoadKubeconfigFile(const std::string& path);
 
+// Reads a file a kubeconfig names (CA, client certificate or key, tokenFile), by its resolved
+// path. LoadKubeconfigFile reads the file system; tests and fuzzing pass a fake.
+using KubeconfigFileReader = std::function<Result<std::string>(const std::string& path)>;
+
+// LoadKubeconfigFile for `text`, the contents of the kubeconfig at `path` (which names it in
+// errors and resolves relative paths), reading the files it names through `read`.
+Result<KubeConfig> ParseKubeconfig(std::string_view text, const std::string& path,
+                                   const KubeconfigFileReader& read);
+
 // What `run` uses, in client-go's order (controller-runtime's GetConfig): the kubeconfig at
 // `kubeconfig_path` when non-empty (--kubeconfig); else $KUBECONFIG (client-go merges a colon
 // list; here the first file of it that exists is loaded, an error when none does); else the
