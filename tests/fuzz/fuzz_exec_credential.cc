@@ -4,6 +4,7 @@
 // certificate with its key, and re-encoded as the plugin would print it decodes to the same
 // credential; a timestamp read is stable through FormatMicroTime when it has no sub-microsecond
 // digits.
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -18,9 +19,36 @@ namespace {
 
 using kca::fuzz::Violated;
 
+// RFC 3339 section 5.6: date-time = YYYY-MM-DD "T" hh:mm:ss [.fraction] ("Z" / +hh:mm / -hh:mm).
+bool HasRfc3339Shape(const std::string& text) {
+  constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd";
+  if (text.size() < kShape.size() + 1) return false;
+  for (size_t i = 0; i < kShape.size(); ++i) {
+    const char c = text[i];
+    const bool ok = kShape[i] == 'd'   ? (c >= '0' && c <= '9')
+                    : kShape[i] == 'T' ? (c == 'T' || c == 't')
+                                       : c == kShape[i];
+    if (!ok) return false;
+  }
+  size_t at = kShape.size();
+  if (text[at] == '.') {
+    const size_t start = ++at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+    if (at == start) return false;
+  }
+  const std::string zone = text.substr(at);
+  if (zone == "Z" || zone == "z") return true;
+  return zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':' &&
+         std::isdigit(static_cast<unsigned char>(zone[1])) &&
+         std::isdigit(static_cast<unsigned char>(zone[2])) &&
+         std::isdigit(static_cast<unsigned char>(zone[4])) &&
+         std::isdigit(static_cast<unsigned char>(zone[5]));
+}
+
 void CheckTimestamp(const std::string& text) {
   const auto parsed = kca::kube::ParseRfc3339(text);
   if (!parsed) return;
+  if (!HasRfc3339Shape(text)) Violated("accepted a timestamp that is not RFC 3339", text);
   const std::string formatted = kca::kube::FormatMicroTime(*parsed);
   const auto again = kca::kube::ParseRfc3339(formatted);
   if (!again) Violated("a formatted timestamp does not parse", formatted);
@@ -42,6 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       Violated("a refusal that does not say what was refused", credential.error().message);
     }
     return 0;
+  }
+  if (credential->expiry) {
+    const auto doc = nlohmann::json::parse(output);
+    CheckTimestamp(doc["status"]["expirationTimestamp"].get<std::string>());
   }
   const kca::kube::Credentials& c = credential->credentials;
   if (c.client_certificate_pem.empty() != c.client_key_pem.empty()) {

@@ -279,5 +279,17 @@ TEST(ParseRfc3339Test, ParsesZuluFractionsAndOffsets) {
   }
 }
 
+// Found writing fuzz_exec_credential (its strict-shape invariant): sscanf's %d skipped spaces and read
+// signs, so these were accepted (and normalized into other instants).
+TEST(ParseRfc3339Test, RefusesWhatIsNotExactlyTheRfc3339Shape) {
+  for (const char* bad :
+       {" 226-01-01T00:00:00Z", "2030- 1- 1T 1: 1: 1Z", "2030-01-01T-1:00:00Z",
+        "+030-01-01T00:00:00Z", "2030-02-31T00:00:00Z", "2031-02-29T00:00:00Z",
+        "2030-01-01T00:00:00+1:000", "2030-01-01T00:00:00+24:00", "2030-01-01T00:00:00+-1:00"}) {
+    EXPECT_FALSE(ParseRfc3339(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(ParseRfc3339("2032-02-29T23:59:60Z").has_value()) << "a leap day and a leap second";
+}
+
 }  // namespace
 }  // namespace kca::kube
