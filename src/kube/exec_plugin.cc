@@ -256,6 +256,13 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::str
   tm.tm_min = *minute;
   tm.tm_sec = *second;
   const std::time_t utc = ::timegm(&tm);
+  // system_clock counts nanoseconds in 64 bits: about the years 1678..2261. Outside them the
+  // conversion overflowed (found by fuzz_exec_credential: "1013-01-01T01:02:03.456+02:00").
+  constexpr std::time_t kRepresentable =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+          .count() -
+      2 * 86400;
+  if (utc > kRepresentable || utc < -kRepresentable) return std::nullopt;
   return std::chrono::system_clock::from_time_t(utc) - offset +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(fraction);
 }
