@@ -1,63 +1,96 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang 14, ASan + UBSan, every UB report fatal) in build/fuzz and
-# runs each for a bounded time, starting from the checked-in seed corpus. Fails on any finding:
-# a crash, a sanitizer report, a broken invariant, a timeout or an out-of-memory input. New
-# inputs go to a scratch directory; the checked-in corpus is never written.
+# runs each for a bounded time, starting from the checked-in seed corpus, FUZZ_JOBS targets at a
+# time (one process each). Fails on any finding: a crash, a sanitizer report, a broken
+# invariant, a timeout or an out-of-memory input. New inputs go to a scratch directory; the
+# checked-in corpus is never written.
 #
-#   FUZZ_SECONDS=60 scripts/fuzz.sh                # CI: 60 s per target (the default)
+#   FUZZ_SECONDS=60 scripts/fuzz.sh                # CI: 60 s per target, 2 at a time (defaults)
 #   FUZZ_SECONDS=10 scripts/fuzz.sh fuzz_glob      # one target, shorter, for local runs
 #   FUZZ_SECONDS=3600 FUZZ_JOBS=2 scripts/fuzz.sh  # the long run docs/reliability.md records
 #
-# Findings are saved as build/fuzz/findings/<target>/crash-* (replay: build/fuzz/tests/fuzz/<target> FILE).
+# Findings are saved as build/fuzz/findings/<target>/crash-* (replay: build/fuzz/tests/fuzz/<target> FILE);
+# add each to tests/fuzz/corpus/<dir> once fixed, so the CTest replay keeps it fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
-jobs=${FUZZ_JOBS:-1}
+jobs=${FUZZ_JOBS:-2}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_csr_request fuzz_csr_der fuzz_csr_document fuzz_policy
-                                     fuzz_glob fuzz_check)
+# target → corpus directory under tests/fuzz/corpus, and the largest input worth trying.
 declare -A corpus=([fuzz_csr_request]=request [fuzz_csr_der]=der [fuzz_csr_document]=document
-                   [fuzz_policy]=policy [fuzz_glob]=glob [fuzz_check]=check)
+                   [fuzz_policy]=policy [fuzz_glob]=glob [fuzz_check]=check
+                   [fuzz_watch_event]=watch_event [fuzz_api_status]=api_status
+                   [fuzz_kubeconfig]=kubeconfig [fuzz_exec_credential]=exec_credential
+                   [fuzz_lease]=lease [fuzz_node_objects]=node_objects)
 declare -A max_len=([fuzz_csr_request]=8192 [fuzz_csr_der]=4096 [fuzz_csr_document]=16384
-                    [fuzz_policy]=8192 [fuzz_glob]=1024 [fuzz_check]=16384)
+                    [fuzz_policy]=8192 [fuzz_glob]=1024 [fuzz_check]=16384
+                    [fuzz_watch_event]=16384 [fuzz_api_status]=4096 [fuzz_kubeconfig]=8192
+                    [fuzz_exec_credential]=4096 [fuzz_lease]=4096 [fuzz_node_objects]=8192)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_csr_request fuzz_csr_der fuzz_csr_document fuzz_policy
+                                     fuzz_glob fuzz_check fuzz_watch_event fuzz_api_status
+                                     fuzz_kubeconfig fuzz_exec_credential fuzz_lease
+                                     fuzz_node_objects)
+for target in "${targets[@]}"; do
+  [ -n "${corpus[$target]:-}" ] || { echo "fuzz.sh: unknown target $target" >&2; exit 2; }
+done
 
 cxx=${CXX_FOR_FUZZING:-clang++-14}
 command -v "$cxx" >/dev/null || { echo "fuzz.sh: $cxx not found (scripts/install-deps.sh)" >&2; exit 1; }
 
 build=build/fuzz
+# -O1 with line tables only: symbolized reports from a cheaper build than -O2 -g.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
   -DCMAKE_CXX_FLAGS="-fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-  -DKCA_BUILD_FUZZERS=ON >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DKCA_BUILD_FUZZERS=ON >/dev/null
 cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/sanitizers/ubsan.supp}
 
-parallel=()
-[ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
-
-failed=()
-for target in "${targets[@]}"; do
-  scratch="$build/corpus-work/$target"
-  findings="$build/findings/$target"
+# Runs one target; its exit status says whether it found anything.
+run_target() {
+  local target=$1
+  local scratch="$build/corpus-work/$target" findings="$build/findings/$target"
   mkdir -p "$scratch" "$findings"
-  log="$build/findings/$target.log"
-  echo "== $target: ${seconds}s"
-  if "$build/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-       -max_len="${max_len[$target]}" "${parallel[@]}" -print_final_stats=1 \
-       -artifact_prefix="$findings/" "$scratch" "tests/fuzz/corpus/${corpus[$target]}" \
-       >"$log" 2>&1; then
-    grep -E '^stat::number_of_executed_units|^#[0-9]+ *DONE' "$log" | tail -2 || true
+  "$build/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len="${max_len[$target]}" -print_final_stats=1 -artifact_prefix="$findings/" \
+    "$scratch" "tests/fuzz/corpus/${corpus[$target]}" >"$build/findings/$target.log" 2>&1
+}
+
+report() {
+  local target=$1 status=$2 log="$build/findings/$1.log"
+  if [ "$status" -eq 0 ]; then
+    echo "== $target: $(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}') executions in ${seconds}s, no finding"
   else
-    echo "fuzz.sh: $target found a problem; see $log and $findings" >&2
+    echo "fuzz.sh: $target found a problem; see $log and $build/findings/$target" >&2
     tail -40 "$log" >&2
     failed+=("$target")
   fi
+}
+
+mkdir -p "$build/findings"
+failed=()
+declare -A running=()  # pid → target
+for target in "${targets[@]}"; do
+  while [ ${#running[@]} -ge "$jobs" ]; do
+    status=0
+    wait -n -p done_pid "${!running[@]}" || status=$?
+    report "${running[$done_pid]}" "$status"
+    unset "running[$done_pid]"
+  done
+  run_target "$target" &
+  running[$!]=$target
+done
+while [ ${#running[@]} -gt 0 ]; do
+  status=0
+  wait -n -p done_pid "${!running[@]}" || status=$?
+  report "${running[$done_pid]}" "$status"
+  unset "running[$done_pid]"
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz.sh: findings in: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz.sh: no findings in ${targets[*]} (${seconds}s each)"
+echo "fuzz.sh: no findings in ${#targets[@]} targets (${seconds}s each, $jobs at a time)"

@@ -201,13 +201,26 @@ Result<ExecCredential> ParseExecCredential(const std::string& output,
 }
 
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::string& text) {
-  int year, month, day, hour, minute, second, consumed = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%*1[Tt]%2d:%2d:%2d%n", &year, &month, &day, &hour,
-                  &minute, &second, &consumed) != 6 ||
-      consumed != 19) {
+  // Digits exactly where RFC 3339 puts them (sscanf alone took " 226", "-1" or "+1" as numbers).
+  const auto digits = [&](std::size_t at, std::size_t count) -> std::optional<int> {
+    if (at + count > text.size()) return std::nullopt;
+    int value = 0;
+    for (std::size_t i = at; i < at + count; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  const auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2), hour = digits(11, 2),
+             minute = digits(14, 2), second = digits(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':') {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+  static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (*year % 4 == 0 && *year % 100 != 0) || *year % 400 == 0;
+  if (*month < 1 || *month > 12 || *day < 1 || *day > kDaysInMonth[*month - 1] ||
+      (*month == 2 && *day == 29 && !leap) || *hour > 23 || *minute > 59 || *second > 60) {
     return std::nullopt;
   }
   std::size_t pos = 19;
@@ -228,9 +241,9 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::str
     ++pos;
   } else if (pos + 6 == text.size() && (text[pos] == '+' || text[pos] == '-') &&
              text[pos + 3] == ':') {
-    int oh = 0, om = 0;
-    if (std::sscanf(text.c_str() + pos + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
-    offset = std::chrono::hours(oh) + std::chrono::minutes(om);
+    const auto oh = digits(pos + 1, 2), om = digits(pos + 4, 2);
+    if (!oh || !om || *oh > 23 || *om > 59) return std::nullopt;
+    offset = std::chrono::hours(*oh) + std::chrono::minutes(*om);
     if (text[pos] == '-') offset = -offset;
     pos += 6;
   } else {
@@ -238,13 +251,20 @@ std::optional<std::chrono::system_clock::time_point> ParseRfc3339(const std::str
   }
   if (pos != text.size()) return std::nullopt;
   std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  tm.tm_hour = *hour;
+  tm.tm_min = *minute;
+  tm.tm_sec = *second;
   const std::time_t utc = ::timegm(&tm);
+  // system_clock counts nanoseconds in 64 bits: about the years 1678..2261. Outside them the
+  // conversion overflowed (found by fuzz_exec_credential: "1013-01-01T01:02:03.456+02:00").
+  constexpr std::time_t kRepresentable =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+          .count() -
+      2 * 86400;
+  if (utc > kRepresentable || utc < -kRepresentable) return std::nullopt;
   return std::chrono::system_clock::from_time_t(utc) - offset +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(fraction);
 }

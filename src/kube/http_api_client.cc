@@ -383,18 +383,12 @@ class HttpWatchStream final : public WatchStream {
 
  private:
   ApiResult<std::optional<WatchEvent>> Parse(const std::string& line) {
-    nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
-    if (event.is_discarded() || !event.is_object()) {
-      return TransportError(ApiErrorCode::kInvalidResponse, request_ + ": watch line is not JSON");
-    }
-    auto type = event.find("type");
-    auto object = event.find("object");
-    if (type == event.end() || !type->is_string() || object == event.end() ||
-        !object->is_object()) {
+    auto event = DecodeWatchEvent(line);
+    if (!event.ok()) {
       return TransportError(ApiErrorCode::kInvalidResponse,
-                            request_ + ": watch line lacks a string type and an object");
+                            request_ + ": " + event.error().message);
     }
-    return std::optional<WatchEvent>(WatchEvent{type->get<std::string>(), std::move(*object)});
+    return std::optional<WatchEvent>(std::move(*event));
   }
 
   OpenResponse open_;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "kube_csr_approver/observability/logging.h"
@@ -38,9 +40,16 @@ std::string StringField(const nlohmann::json& record, const char* key) {
   return it != record.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// An int32 field of the record (leaseDurationSeconds, leaseTransitions are *int32 upstream:
+// staging/src/k8s.io/api/coordination/v1/types.go), clamped into [0, INT32_MAX]; 0 when absent or
+// not an integer. Unclamped, a huge duration overflowed the time arithmetic (and a lease another
+// replica held looked expired).
 int64_t IntField(const nlohmann::json& record, const char* key) {
   auto it = record.find(key);
-  return it != record.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  if (it == record.end() || !it->is_number_integer()) return 0;
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (it->is_number_unsigned()) return std::min<uint64_t>(it->get<uint64_t>(), kMax);
+  return std::clamp<int64_t>(it->get<int64_t>(), 0, kMax);
 }
 
 }  // namespace
@@ -193,7 +202,8 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
   spec["renewTime"] = now;
   if (!held_by_me) {
     spec["acquireTime"] = now;
-    spec["leaseTransitions"] = IntField(record, "leaseTransitions") + 1;
+    spec["leaseTransitions"] = std::min<int64_t>(IntField(record, "leaseTransitions") + 1,
+                                                 std::numeric_limits<int32_t>::max());
   }
   lease["spec"] = spec;
   auto updated = client_.Update(LeasePath(), lease, cancel);

@@ -129,6 +129,10 @@ struct WatchEvent {
   nlohmann::json object;
 };
 
+// One line of a watch stream: a JSON object with a string "type" and an object "object" (other
+// members are ignored). Anything else is an error saying which; never throws.
+Result<WatchEvent> DecodeWatchEvent(std::string_view line);
+
 // An open watch. Thread-safety: Next() from one thread at a time; the stream is aborted by the
 // Cancellation given to ApiClient::Watch (from any thread).
 class WatchStream {

@@ -315,5 +315,28 @@ TEST(TokenFileSeamTest, AnUnreadableTokenFileIsAnErrorNamingItAndTheCause) {
   EXPECT_THAT(credentials.error().message, HasSubstr("/sa/token: Permission denied"));
 }
 
+// Found writing fuzz_exec_credential (its strict-shape invariant): sscanf's %d skipped spaces and
+// read signs, so these were accepted (and normalized into other instants).
+TEST(ParseRfc3339Test, RefusesWhatIsNotExactlyTheRfc3339Shape) {
+  for (const char* bad :
+       {" 226-01-01T00:00:00Z", "2030- 1- 1T 1: 1: 1Z", "2030-01-01T-1:00:00Z",
+        "+030-01-01T00:00:00Z", "2030-02-31T00:00:00Z", "2031-02-29T00:00:00Z",
+        "2030-01-01T00:00:00+1:000", "2030-01-01T00:00:00+24:00", "2030-01-01T00:00:00+-1:00"}) {
+    EXPECT_FALSE(ParseRfc3339(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(ParseRfc3339("2032-02-29T23:59:60Z").has_value()) << "a leap day and a leap second";
+}
+
+// Found by fuzz_exec_credential (UBSan: signed overflow in from_time_t): a year the nanosecond
+// clock cannot hold.
+TEST(ParseRfc3339Test, RefusesYearsTheClockCannotRepresent) {
+  for (const char* far : {"1013-01-01T01:02:03.456+02:00", "0001-01-01T00:00:00Z",
+                          "2300-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
+    EXPECT_FALSE(ParseRfc3339(far).has_value()) << far;
+  }
+  EXPECT_TRUE(ParseRfc3339("1970-01-01T00:00:00Z").has_value());
+  EXPECT_TRUE(ParseRfc3339("2200-01-01T00:00:00Z").has_value());
+}
+
 }  // namespace
 }  // namespace kca::kube

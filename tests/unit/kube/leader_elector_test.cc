@@ -156,6 +156,31 @@ TEST_F(LeaderElectorTest, AnotherHoldersValidLeaseIsRespectedUntilItStopsChangin
   EXPECT_FALSE(a_.IsLeader());
 }
 
+// Found by fuzz_lease: a duration beyond int32 (the API's type) overflowed the time arithmetic,
+// so another holder's lease looked expired and was taken at once.
+TEST_F(LeaderElectorTest, AHugeLeaseDurationOfAnotherHolderIsRespected) {
+  api_.Store(kLeasePath, {{"apiVersion", "coordination.k8s.io/v1"},
+                          {"kind", "Lease"},
+                          {"metadata", {{"name", "approver"}, {"namespace", "ops"}}},
+                          {"spec",
+                           {{"holderIdentity", "replica-b"},
+                            {"leaseDurationSeconds", 10000000000LL},
+                            {"leaseTransitions", 2147483647LL}}}});
+  EXPECT_FALSE(a_.TryAcquireOrRenew());
+  clock_.Advance(24h);
+  EXPECT_FALSE(a_.TryAcquireOrRenew()) << "held for up to INT32_MAX seconds";
+  EXPECT_FALSE(a_.IsLeader());
+}
+
+TEST_F(LeaderElectorTest, ATransitionCountAtTheInt32LimitStaysThere) {
+  api_.Store(kLeasePath, {{"apiVersion", "coordination.k8s.io/v1"},
+                          {"kind", "Lease"},
+                          {"metadata", {{"name", "approver"}, {"namespace", "ops"}}},
+                          {"spec", {{"holderIdentity", ""}, {"leaseTransitions", 2147483647LL}}}});
+  ASSERT_TRUE(a_.TryAcquireOrRenew());
+  EXPECT_EQ(Spec()["leaseTransitions"], 2147483647LL);
+}
+
 TEST_F(LeaderElectorTest, RenewalKeepsAcquireTimeAndTransitions) {
   ASSERT_TRUE(a_.TryAcquireOrRenew());
   const auto first = Spec();
