@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one command that runs every test from a fresh Debian bookworm machine (as root): installs
 # the packages, builds the preset, runs CTest, then (for the default preset) the stages that run
-# what we ship: the container image as the chart and deploy/ run it, and every fuzz target for
-# FUZZ_SECONDS (60) each.
+# what we ship: the container image as the chart and deploy/ run it, every fuzz target for
+# FUZZ_SECONDS (60) each, and the C++ tests under ASan+UBSan and under TSan (scripts/sanitize.sh).
 #   KCA_SKIP_CONTAINER_TESTS=1  skips the container stage
 #   KCA_SKIP_FUZZ=1             skips the fuzz stage
+#   KCA_SKIP_ASAN=1             skips the asan stage (AddressSanitizer + UndefinedBehaviorSanitizer)
+#   KCA_SKIP_TSAN=1             skips the tsan stage (ThreadSanitizer)
 #   KCA_FRESH_MACHINE_TEST=1    also runs the README's main command in a fresh bookworm container
 #                               (not yet seen passing whole: off by default, see issue notes)
 set -euo pipefail
@@ -26,4 +28,6 @@ command -v ccache >/dev/null && export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_C
 [ "${KCA_SKIP_CONTAINER_TESTS:-0}" = 1 ] || stage container bash tests/deploy/container_test.sh "build/$preset"
 [ "${KCA_FRESH_MACHINE_TEST:-0}" = 1 ] && stage fresh-machine bash tests/deploy/fresh_machine_test.sh
 [ "${KCA_SKIP_FUZZ:-0}" = 1 ] || stage fuzz bash scripts/fuzz.sh
+[ "${KCA_SKIP_ASAN:-0}" = 1 ] || stage asan bash scripts/sanitize.sh asan
+[ "${KCA_SKIP_TSAN:-0}" = 1 ] || stage tsan bash scripts/sanitize.sh tsan
 exit 0
