@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <cerrno>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -306,12 +308,43 @@ struct Connections {
   http::client::http_client watches;
 };
 
+// The most of a response body cpprestsdk may receive, enforced on its own I/O thread: its
+// progress handler runs there between two reads of the socket, and throwing from it ends the
+// response and closes the connection right there. Cancelling the response instead (cts.cancel)
+// closes the socket from our thread while the I/O thread may be starting the next TLS read on
+// it (cpprestsdk's socket lock does not cover the TLS stream's inner reads): a data race inside
+// asio that TSan reports and that crashed ABodyPastTheCapClosesTheConnection now and then.
+class BodyCap {
+ public:
+  explicit BodyCap(std::uint64_t limit) : limit_(limit) {}
+
+  // From now on, stop at the next read (for a body refused before it is read).
+  void Refuse() { limit_.store(0); }
+  bool exceeded() const { return exceeded_.load(); }
+
+  // Installs the check on `message`; `cap` outlives the request inside cpprestsdk.
+  static void Install(http::http_request& message, const std::shared_ptr<BodyCap>& cap) {
+    message.set_progress_handler(
+        [cap](http::message_direction::direction direction, utility::size64_t received) {
+          if (direction != http::message_direction::download) return;
+          if (received <= cap->limit_.load()) return;
+          cap->exceeded_.store(true);
+          throw std::length_error("response body past its cap");
+        });
+  }
+
+ private:
+  std::atomic<std::uint64_t> limit_;
+  std::atomic<bool> exceeded_{false};
+};
+
 // An open response, with what keeps its connection pool and cancellation wired up.
 struct OpenResponse {
   std::shared_ptr<Connections> connections;
   http::http_response response;
   pplx::cancellation_token_source cts;
   Cancellation::Subscription subscription;
+  std::shared_ptr<BodyCap> cap;
 };
 
 class HttpWatchStream final : public WatchStream {
@@ -537,11 +570,12 @@ class HttpApiClient final : public ApiClient {
   }
 
   // Reads a whole body, refusing more than max_response_bytes: past the cap (or when the
-  // Content-Length announces more) the response is cancelled, which closes the connection, so
-  // cpprestsdk stops buffering what the server keeps sending. Throws on a dropped connection.
+  // Content-Length announces more) cpprestsdk's I/O thread stops at its next read and closes the
+  // connection (BodyCap), so cpprestsdk stops buffering what the server keeps sending. Throws on
+  // a dropped connection.
   ApiResult<std::string> ReadBody(OpenResponse& open, const std::string& request) {
     auto too_large = [&] {
-      open.cts.cancel();
+      open.cap->Refuse();
       return TransportError("BadResponse",
                             request + ": response larger than " +
                                 std::to_string(options_.max_response_bytes) +
@@ -553,9 +587,15 @@ class HttpApiClient final : public ApiClient {
     BodyBuffer buffer = open.response.body().streambuf();
     std::string body;
     std::uint8_t chunk[kReadChunk];
-    while (std::size_t n = PullChunk(buffer, chunk)) {
-      if (body.size() + n > options_.max_response_bytes) return too_large();
-      body.append(reinterpret_cast<const char*>(chunk), n);
+    try {
+      while (std::size_t n = PullChunk(buffer, chunk)) {
+        if (body.size() + n > options_.max_response_bytes) return too_large();
+        body.append(reinterpret_cast<const char*>(chunk), n);
+      }
+    } catch (const std::exception&) {
+      // The I/O thread stopped the body past the cap before this loop saw that many bytes.
+      if (open.cap->exceeded()) return too_large();
+      throw;
     }
     return body;
   }
@@ -593,6 +633,10 @@ class HttpApiClient final : public ApiClient {
 
       OpenResponse open;
       open.connections = current->second;
+      // A watch's stream has no total cap (HttpWatchStream caps each line); its error body has.
+      open.cap = std::make_shared<BodyCap>(call.watch ? std::numeric_limits<std::uint64_t>::max()
+                                                      : options_.max_response_bytes);
+      BodyCap::Install(message, open.cap);
       if (cancel != nullptr) {
         auto cts = open.cts;
         open.subscription = cancel->OnCancel([cts]() mutable { cts.cancel(); });
