@@ -7,6 +7,7 @@
 #   KCA_SKIP_FUZZ=1             skips the fuzz stage
 #   KCA_SKIP_ASAN=1             skips the asan stage (AddressSanitizer + UndefinedBehaviorSanitizer)
 #   KCA_SKIP_TSAN=1             skips the tsan stage (ThreadSanitizer)
+#   KCA_SKIP_THREAD_SAFETY=1    skips clang's -Wthread-safety pass over src/ (scripts/thread_safety.sh)
 #   KCA_FRESH_MACHINE_TEST=1    also runs the README's main command in a fresh bookworm container
 #                               (not yet seen passing whole: off by default, see issue notes)
 set -euo pipefail
@@ -28,6 +29,7 @@ command -v ccache >/dev/null && export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_C
 [ "${KCA_SKIP_CONTAINER_TESTS:-0}" = 1 ] || stage container bash tests/deploy/container_test.sh "build/$preset"
 [ "${KCA_FRESH_MACHINE_TEST:-0}" = 1 ] && stage fresh-machine bash tests/deploy/fresh_machine_test.sh
 [ "${KCA_SKIP_FUZZ:-0}" = 1 ] || stage fuzz bash scripts/fuzz.sh
+[ "${KCA_SKIP_THREAD_SAFETY:-0}" = 1 ] || stage thread-safety bash scripts/thread_safety.sh
 [ "${KCA_SKIP_ASAN:-0}" = 1 ] || stage asan bash scripts/sanitize.sh asan
 [ "${KCA_SKIP_TSAN:-0}" = 1 ] || stage tsan bash scripts/sanitize.sh tsan
 exit 0

@@ -17,10 +17,10 @@
 #include <cerrno>
 #include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
 
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/api_client.h"
 
 namespace kca::kube {
@@ -185,7 +185,7 @@ class TlsPeer {
 
   // The last verification failure ("x509: ..."), cleared: for the error of the failed request.
   std::string TakeFailure() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return std::exchange(failure_, std::string());
   }
 
@@ -225,7 +225,7 @@ class TlsPeer {
         static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     TlsPeer* peer = ssl != nullptr ? Of(ssl) : nullptr;
     if (peer != nullptr) {
-      std::lock_guard lock(peer->mutex_);
+      MutexLock lock(peer->mutex_);
       peer->failure_ = Describe(X509_STORE_CTX_get_error(store), peer->verify_name_);
     }
     return 0;
@@ -253,8 +253,8 @@ class TlsPeer {
 
   const std::string verify_name_;
   const bool send_sni_;
-  std::mutex mutex_;
-  std::string failure_;  // guarded by mutex_
+  Mutex mutex_;
+  std::string failure_ KCA_GUARDED_BY(mutex_);
 };
 
 // Runs on a cpprestsdk thread for each new connection: must not block or throw.
@@ -521,7 +521,7 @@ class HttpApiClient final : public ApiClient {
       return TransportError("CredentialsUnavailable",
                             request + ": no credentials: " + credentials.error().message, true);
     }
-    std::lock_guard lock(connections_mutex_);
+    MutexLock lock(connections_mutex_);
     if (connections_->cert_pem != credentials->client_certificate_pem ||
         connections_->key_pem != credentials->client_key_pem) {
       try {
@@ -723,8 +723,8 @@ class HttpApiClient final : public ApiClient {
   const std::shared_ptr<TlsPeer> tls_;
   const std::unique_ptr<CredentialSource> credentials_;
   TokenBucket bucket_;
-  std::mutex connections_mutex_;
-  std::shared_ptr<Connections> connections_;  // guarded by connections_mutex_; never null
+  Mutex connections_mutex_;
+  std::shared_ptr<Connections> connections_ KCA_GUARDED_BY(connections_mutex_);  // never null
 };
 
 }  // namespace
