@@ -18,7 +18,7 @@ PendingCsrCache::PendingCsrCache(const Clock& clock, SignerLabeler initial_signe
     : clock_(clock), initial_signer_label_(std::move(initial_signer_label)) {}
 
 PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = pending_.find(csr.name);
   if (IsDecided(csr)) {
     if (it == pending_.end()) return UpsertResult::kIgnored;
@@ -52,26 +52,26 @@ PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
 }
 
 void PendingCsrCache::Remove(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   pending_.erase(name);
   decided_uid_by_name_.erase(name);
 }
 
 void PendingCsrCache::MarkDecided(const std::string& name, const std::string& uid) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   pending_.erase(name);
   decided_uid_by_name_[name] = uid;
 }
 
 std::optional<PendingCsr> PendingCsrCache::Get(const std::string& name) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = pending_.find(name);
   if (it == pending_.end()) return std::nullopt;
   return it->second.pending;
 }
 
 std::vector<PendingCsrCache::Key> PendingCsrCache::Keys() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<Key> keys;
   keys.reserve(pending_.size());
   for (const auto& [name, entry] : pending_) keys.push_back({name, entry.pending.csr.username});
@@ -79,17 +79,17 @@ std::vector<PendingCsrCache::Key> PendingCsrCache::Keys() const {
 }
 
 std::size_t PendingCsrCache::size() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return pending_.size();
 }
 
 void PendingCsrCache::SetSignerLabel(const std::string& name, const std::string& label) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (auto it = pending_.find(name); it != pending_.end()) it->second.pending.signer_label = label;
 }
 
 bool PendingCsrCache::MarkAudited(const std::string& name, const std::string& policy_sha256) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = pending_.find(name);
   if (it == pending_.end()) return true;  // not cached (e.g. read fresh): audit it
   if (it->second.audited_policy_sha256 == policy_sha256) return false;
@@ -100,7 +100,7 @@ bool PendingCsrCache::MarkAudited(const std::string& name, const std::string& po
 std::map<std::string, ApproverMetrics::PendingBySigner> PendingCsrCache::PendingBySigner() const {
   const auto now = clock_.SteadyNow();
   const auto wall_now = clock_.WallNow();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::map<std::string, ApproverMetrics::PendingBySigner> by_signer;
   for (const auto& [name, entry] : pending_) {
     auto& gauge = by_signer[entry.pending.signer_label];

@@ -6,13 +6,13 @@
 #include <cstddef>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/csr/csr_object.h"
 #include "kube_csr_approver/observability/metrics.h"
 
@@ -85,9 +85,9 @@ class PendingCsrCache {
 
   const Clock& clock_;
   const SignerLabeler initial_signer_label_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, Entry> pending_;                    // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, std::string> decided_uid_by_name_;  // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  std::unordered_map<std::string, Entry> pending_ KCA_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, std::string> decided_uid_by_name_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace kca::controller
