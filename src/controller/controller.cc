@@ -102,7 +102,7 @@ void Controller::RequeueRequestor(const std::string& requestor) {
 
 void Controller::Stop() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stop_requested_ = true;
   }
   changed_.notify_all();
@@ -111,7 +111,7 @@ void Controller::Stop() {
 void Controller::WorkerLoop() {
   while (auto item = queue_.Get()) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       ++busy_workers_;
     }
     // A failure the guard caught is retried later through the queue's per-item backoff.
@@ -136,7 +136,7 @@ void Controller::WorkerLoop() {
     }
     queue_.Done(item->name);
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       --busy_workers_;
     }
     changed_.notify_all();
@@ -216,9 +216,9 @@ void Controller::Run() {
   auto next_resync = clock_.SteadyNow() + options_.resync_period;
   auto next_gauges = clock_.SteadyNow();
   {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     while (!stop_requested_) {
-      lock.unlock();
+      lock.Unlock();
       const bool ok = RunGuarded(
           "maintenance",
           [&] {
@@ -242,9 +242,11 @@ void Controller::Run() {
             }
           },
           [this] { metrics_.CountUnexpectedError("maintenance"); });
-      lock.lock();
-      changed_.wait_for(lock, ok ? kMaintenanceTick : kGuardBackoff.initial,
-                        [this] { return stop_requested_; });
+      lock.Lock();
+      const auto tick =
+          std::chrono::steady_clock::now() + (ok ? kMaintenanceTick : kGuardBackoff.initial);
+      while (!stop_requested_ && lock.WaitUntil(changed_, tick) == std::cv_status::no_timeout) {
+      }
     }
   }
 
@@ -253,8 +255,11 @@ void Controller::Run() {
   if (node_watch_ != nullptr) node_watch_->Stop();
   queue_.ShutDown();
   {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, options_.shutdown_grace, [this] { return busy_workers_ == 0; });
+    const auto grace_end = std::chrono::steady_clock::now() + options_.shutdown_grace;
+    MutexLock lock(mutex_);
+    while (busy_workers_ != 0 &&
+           lock.WaitUntil(changed_, grace_end) == std::cv_status::no_timeout) {
+    }
   }
   cancel_in_flight_.Cancel();
   for (auto& worker : workers) worker.join();

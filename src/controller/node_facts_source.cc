@@ -28,7 +28,7 @@ ApiNodeFactsSource::ApiNodeFactsSource(kube::ApiClient& client, ApproverMetrics&
       refilled_(clock.SteadyNow()) {}
 
 bool ApiNodeFactsSource::Spend() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (options_.qps <= 0) return true;
   const auto now = clock_.SteadyNow();
   const double elapsed = std::chrono::duration<double>(now - refilled_).count();
@@ -49,7 +49,7 @@ NodeFacts ApiNodeFactsSource::Fetch(const FactsNeeded& needed, const kube::Cance
 
 NodeFact ApiNodeFactsSource::FetchNode(const std::string& name, const kube::Cancellation* cancel) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (auto it = nodes_.find(name); it != nodes_.end()) {
       if (it->second.until > clock_.SteadyNow()) {
         return NodeFact{FactState::kKnown, it->second.value, ""};
@@ -82,7 +82,7 @@ NodeFact ApiNodeFactsSource::FetchNode(const std::string& name, const kube::Canc
   // A Node without its addresses yet is "not there yet": counted missing, and not cached.
   metrics_.CountNodeLookup(ready ? "found" : "missing");
   if (ready) {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     nodes_[name] = {*node, clock_.SteadyNow() + options_.cache_ttl};
   }
   return NodeFact{FactState::kKnown, std::move(*node), ""};
@@ -93,7 +93,7 @@ ReviewFact ApiNodeFactsSource::FetchReview(const ReviewRequest& request,
   const nlohmann::json body = SubjectAccessReviewBody(request);
   const std::string key = body.dump();
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (auto it = reviews_.find(key); it != reviews_.end()) {
       if (it->second.until > clock_.SteadyNow()) return it->second.value;
       reviews_.erase(it);
@@ -110,7 +110,7 @@ ReviewFact ApiNodeFactsSource::FetchReview(const ReviewRequest& request,
   auto answer = DecodeSubjectAccessReview(*created);
   if (!answer.ok()) return failed(answer.error().message);
   ReviewFact fact{FactState::kKnown, answer->allowed, answer->reason, ""};
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   // Bounded: one entry per requestor and rule at most, dropped when stale.
   if (reviews_.size() > 10000) reviews_.clear();
   reviews_[key] = {fact, clock_.SteadyNow() + options_.cache_ttl};
@@ -119,7 +119,7 @@ ReviewFact ApiNodeFactsSource::FetchReview(const ReviewRequest& request,
 
 ServiceCidrFact ApiNodeFactsSource::FetchServiceCidrs(const kube::Cancellation* cancel) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (service_cidrs_ && service_cidrs_->until > clock_.SteadyNow()) return service_cidrs_->value;
   }
   auto failed = [&](std::string why) {
@@ -143,7 +143,7 @@ ServiceCidrFact ApiNodeFactsSource::FetchServiceCidrs(const kube::Cancellation* 
       fact.ranges.insert(fact.ranges.end(), ranges->begin(), ranges->end());
     }
   }
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   service_cidrs_ = Cached<ServiceCidrFact>{fact, clock_.SteadyNow() + options_.cache_ttl};
   return fact;
 }

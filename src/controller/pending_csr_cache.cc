@@ -17,7 +17,7 @@ bool IsDecided(const CsrObject& csr) {
 PendingCsrCache::PendingCsrCache(const Clock& clock) : clock_(clock) {}
 
 PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = pending_.find(csr.name);
   if (IsDecided(csr)) {
     if (it == pending_.end()) return UpsertResult::kIgnored;
@@ -48,36 +48,36 @@ PendingCsrCache::UpsertResult PendingCsrCache::Upsert(CsrObject csr) {
 }
 
 void PendingCsrCache::Remove(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   pending_.erase(name);
   decided_uid_by_name_.erase(name);
 }
 
 void PendingCsrCache::MarkDecided(const std::string& name, const std::string& uid) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   pending_.erase(name);
   decided_uid_by_name_[name] = uid;
 }
 
 std::optional<PendingCsr> PendingCsrCache::Get(const std::string& name) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = pending_.find(name);
   if (it == pending_.end()) return std::nullopt;
   return it->second;
 }
 
 bool PendingCsrCache::Contains(const std::string& name) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return pending_.contains(name);
 }
 
 void PendingCsrCache::ForEach(const std::function<void(const PendingCsr&)>& visit) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (const auto& [name, pending] : pending_) visit(pending);
 }
 
 std::vector<PendingCsrCache::Key> PendingCsrCache::Keys() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<Key> keys;
   keys.reserve(pending_.size());
   for (const auto& [name, pending] : pending_) keys.push_back({name, pending.csr.username});
@@ -85,7 +85,7 @@ std::vector<PendingCsrCache::Key> PendingCsrCache::Keys() const {
 }
 
 std::size_t PendingCsrCache::size() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return pending_.size();
 }
 

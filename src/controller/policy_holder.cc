@@ -43,7 +43,7 @@ void LogWarnings(const std::vector<PolicyIssue>& warnings) {
 }  // namespace
 
 std::shared_ptr<const LoadedPolicy> PolicyHolder::Current() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return current_;
 }
 
@@ -51,7 +51,7 @@ void PolicyHolder::Set(std::shared_ptr<const Policy> policy) {
   auto loaded = std::make_shared<LoadedPolicy>();
   loaded->summary = Summarize(*policy);
   loaded->policy = std::move(policy);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   current_ = std::move(loaded);
 }
 

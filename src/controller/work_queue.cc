@@ -10,7 +10,7 @@ WorkQueue::WorkQueue(const Clock& clock, HealthState* health, Options options)
     : clock_(clock), health_(health), options_(options) {}
 
 void WorkQueue::Add(const std::string& name, const std::string& requestor) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (shut_down_) return;
   if (processing_.contains(name)) {
     dirty_while_processing_[name] = requestor;
@@ -36,7 +36,7 @@ void WorkQueue::Add(const std::string& name, const std::string& requestor) {
 std::chrono::nanoseconds WorkQueue::Retry(const std::string& name, const std::string& requestor,
                                           std::chrono::nanoseconds at_least,
                                           std::optional<std::chrono::nanoseconds> max) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const int failures = ++failures_[name];
   // Doubling in floating point cannot overflow; the cap keeps the result representable.
   const double initial_ns = static_cast<double>(options_.retry_initial.count());
@@ -64,18 +64,18 @@ std::chrono::nanoseconds WorkQueue::Retry(const std::string& name, const std::st
 }
 
 void WorkQueue::Forget(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   failures_.erase(name);
 }
 
 int WorkQueue::retries(const std::string& name) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   auto it = failures_.find(name);
   return it == failures_.end() ? 0 : it->second;
 }
 
 std::optional<WorkQueue::Item> WorkQueue::Get() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   while (true) {
     if (shut_down_) return std::nullopt;
     if (auto item = PopLocked()) return item;
@@ -84,18 +84,18 @@ std::optional<WorkQueue::Item> WorkQueue::Get() {
       const auto until_due = delayed_.begin()->first - clock_.SteadyNow();
       wait = std::clamp<std::chrono::nanoseconds>(until_due, std::chrono::milliseconds(1), wait);
     }
-    ready_cv_.wait_for(lock, wait);
+    lock.WaitFor(ready_cv_, wait);
   }
 }
 
 std::optional<WorkQueue::Item> WorkQueue::TryGet() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (shut_down_) return std::nullopt;
   return PopLocked();
 }
 
 void WorkQueue::Done(const std::string& name) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   processing_.erase(name);
   if (auto dirty = dirty_while_processing_.find(name); dirty != dirty_while_processing_.end()) {
     const std::string requestor = dirty->second;
@@ -109,18 +109,18 @@ void WorkQueue::Done(const std::string& name) {
 }
 
 void WorkQueue::ShutDown() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   shut_down_ = true;
   ready_cv_.notify_all();
 }
 
 std::size_t WorkQueue::backlog() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return queued_.size() + delayed_by_name_.size();
 }
 
 std::size_t WorkQueue::processing() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return processing_.size();
 }
 

@@ -10,7 +10,7 @@ WriteGate::WriteGate(std::function<bool()> is_open)
 bool WriteGate::IsOpen() const { return !is_open_ || is_open_(); }
 
 std::shared_ptr<const kube::Cancellation> WriteGate::Term() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return term_;
 }
 
@@ -18,7 +18,7 @@ void WriteGate::Refresh() {
   if (IsOpen()) return;
   std::shared_ptr<kube::Cancellation> closed;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     closed = std::exchange(term_, std::make_shared<kube::Cancellation>());
   }
   closed->Cancel();  // outside the lock: it runs the requests' abort callbacks

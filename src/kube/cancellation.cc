@@ -8,7 +8,7 @@ namespace kca::kube {
 void Cancellation::Cancel() {
   std::map<std::uint64_t, std::function<void()>> callbacks;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (cancelled_) return;
     cancelled_ = true;
     callbacks.swap(callbacks_);
@@ -19,18 +19,22 @@ void Cancellation::Cancel() {
 }
 
 bool Cancellation::cancelled() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return cancelled_;
 }
 
 bool Cancellation::SleepFor(std::chrono::nanoseconds duration) const {
-  std::unique_lock lock(mutex_);
-  return !cancelled_cv_.wait_for(lock, duration, [this] { return cancelled_; });
+  const auto deadline = std::chrono::steady_clock::now() + duration;
+  MutexLock lock(mutex_);
+  while (!cancelled_) {
+    if (lock.WaitUntil(cancelled_cv_, deadline) == std::cv_status::timeout) return !cancelled_;
+  }
+  return false;
 }
 
 Cancellation::Subscription Cancellation::OnCancel(std::function<void()> callback) const {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!cancelled_) {
       const std::uint64_t id = next_id_++;
       callbacks_.emplace(id, std::move(callback));
@@ -42,7 +46,7 @@ Cancellation::Subscription Cancellation::OnCancel(std::function<void()> callback
 }
 
 void Cancellation::Unsubscribe(std::uint64_t id) const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   callbacks_.erase(id);
 }
 

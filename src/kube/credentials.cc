@@ -4,11 +4,11 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <thread>
 
 #include "exec_plugin.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/files.h"
 
 namespace kca::kube {
@@ -38,7 +38,7 @@ class TokenFileCredentials final : public CredentialSource {
         files_(files) {}
 
   Result<Credentials> Current() override {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     const auto now = clock_.SteadyNow();
     if (stale_ || !read_at_ || now - *read_at_ >= refresh_) {
       auto contents = files_.Read(path_, 64 << 10);
@@ -62,7 +62,7 @@ class TokenFileCredentials final : public CredentialSource {
   }
 
   void Invalidate() override {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stale_ = true;
   }
 
@@ -79,10 +79,10 @@ class TokenFileCredentials final : public CredentialSource {
   const Clock& clock_;
   const std::chrono::seconds refresh_;
   const FileReader& files_;
-  std::mutex mutex_;
-  std::string token_;                                             // guarded by mutex_
-  std::optional<std::chrono::steady_clock::time_point> read_at_;  // guarded by mutex_
-  bool stale_ = false;                                            // guarded by mutex_
+  Mutex mutex_;
+  std::string token_ KCA_GUARDED_BY(mutex_);
+  std::optional<std::chrono::steady_clock::time_point> read_at_ KCA_GUARDED_BY(mutex_);
+  bool stale_ KCA_GUARDED_BY(mutex_) = false;
 };
 
 // An exec plugin's credential, cached until shortly before its expiry or until a 401.
@@ -102,7 +102,7 @@ class ExecCredentials final : public CredentialSource {
   }
 
   Result<Credentials> Current() override {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     const auto now = clock_.WallNow();
     const bool valid = cached_ && !stale_ && (!expiry_ || now < *expiry_);
     if (valid) {
@@ -114,14 +114,14 @@ class ExecCredentials final : public CredentialSource {
     if (running_) {
       // Another caller runs the plugin: take its result rather than running it twice.
       const auto generation = generation_;
-      finished_.wait(lock, [&] { return generation_ != generation; });
+      while (generation_ == generation) lock.Wait(finished_);
       if (cached_ && !stale_ && (!expiry_ || clock_.WallNow() < *expiry_)) return *cached_;
       return Error{last_error_};
     }
     running_ = true;
-    lock.unlock();
+    lock.Unlock();
     auto fetched = Fetch();
-    lock.lock();
+    lock.Lock();
     Finish(fetched);
     if (fetched.ok()) return fetched->credentials;
     // An expired credential is useless; one merely rejected by a 401 may work again.
@@ -133,7 +133,7 @@ class ExecCredentials final : public CredentialSource {
   }
 
   void Invalidate() override {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stale_ = true;
   }
 
@@ -159,8 +159,8 @@ class ExecCredentials final : public CredentialSource {
     return Fetched{std::move(credentials), parsed->expiry};
   }
 
-  // REQUIRES: mutex_ held, running_ set by this run.
-  void Finish(const Result<Fetched>& fetched) {
+  // running_ set by this run.
+  void Finish(const Result<Fetched>& fetched) KCA_REQUIRES(mutex_) {
     if (fetched.ok()) {
       cached_ = fetched->credentials;
       expiry_ = fetched->expiry;
@@ -173,13 +173,13 @@ class ExecCredentials final : public CredentialSource {
     finished_.notify_all();
   }
 
-  // REQUIRES: mutex_ held and no run in progress.
-  void StartBackgroundRefresh() {
+  // No run in progress.
+  void StartBackgroundRefresh() KCA_REQUIRES(mutex_) {
     running_ = true;
     if (background_.joinable()) background_.join();  // the previous run has finished
     background_ = std::thread([this] {
       auto fetched = Fetch();
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!fetched.ok()) {
         spdlog::warn("{}; keeping the previous credential until it expires",
                      fetched.error().message);
@@ -191,15 +191,15 @@ class ExecCredentials final : public CredentialSource {
   const KubeConfig config_;
   const Clock& clock_;
   const CredentialOptions options_;
-  std::mutex mutex_;
+  Mutex mutex_;
   std::condition_variable finished_;
-  std::optional<Credentials> cached_;                            // guarded by mutex_
-  std::optional<std::chrono::system_clock::time_point> expiry_;  // guarded by mutex_
-  bool stale_ = false;                                           // guarded by mutex_
-  bool running_ = false;          // guarded by mutex_: a plugin run is in progress
-  std::uint64_t generation_ = 0;  // guarded by mutex_: finished runs
-  std::string last_error_;        // guarded by mutex_: of the last failed run
-  std::thread background_;        // guarded by mutex_
+  std::optional<Credentials> cached_ KCA_GUARDED_BY(mutex_);
+  std::optional<std::chrono::system_clock::time_point> expiry_ KCA_GUARDED_BY(mutex_);
+  bool stale_ KCA_GUARDED_BY(mutex_) = false;
+  bool running_ KCA_GUARDED_BY(mutex_) = false;          // a plugin run is in progress
+  std::uint64_t generation_ KCA_GUARDED_BY(mutex_) = 0;  // finished runs
+  std::string last_error_ KCA_GUARDED_BY(mutex_);        // of the last failed run
+  std::thread background_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace

@@ -64,13 +64,13 @@ void CsrInformer::Stop() {
 }
 
 std::string CsrInformer::resource_version() const {
-  std::lock_guard lock(rv_mutex_);
+  MutexLock lock(rv_mutex_);
   return resource_version_;
 }
 
 void CsrInformer::SetResourceVersion(std::string rv) {
   if (rv.empty()) return;
-  std::lock_guard lock(rv_mutex_);
+  MutexLock lock(rv_mutex_);
   resource_version_ = std::move(rv);
 }
 

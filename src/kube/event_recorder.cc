@@ -22,7 +22,7 @@ EventRecorder::EventRecorder(ApiClient& client, const Clock& clock, EventRecorde
 
 EventRecorder::~EventRecorder() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -36,7 +36,7 @@ bool EventRecorder::Record(nlohmann::json event) {
 
 bool EventRecorder::RecordIfRoom(const std::function<nlohmann::json()>& build) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (stopping_ || queue_.size() >= options_.queue_capacity) {
       ++dropped_;
       return false;
@@ -53,15 +53,15 @@ void EventRecorder::Run() {
   while (true) {
     nlohmann::json event;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      MutexLock lock(mutex_);
+      while (!stopping_ && queue_.empty()) lock.Wait(wake_);
       if (stopping_) return;
       event = std::move(queue_.front());
       queue_.pop_front();
     }
     if (const auto wait = pace_.Reserve(); wait.count() > 0 && !stop_.SleepFor(wait)) return;
     auto created = client_.Create(path, event, &stop_);
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (created.ok()) {
       ++sent_;
     } else {
@@ -77,17 +77,17 @@ void EventRecorder::Run() {
 }
 
 std::uint64_t EventRecorder::sent() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return sent_;
 }
 
 std::uint64_t EventRecorder::dropped() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return dropped_;
 }
 
 std::uint64_t EventRecorder::failed() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return failed_;
 }
 

@@ -13,13 +13,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <cerrno>
+#include <limits>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>  // before Boost: asio/awaitable.hpp needs std::exchange under C++20
 
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/default_trust.h"
 
@@ -185,7 +187,7 @@ class TlsPeer {
 
   // The last verification failure ("x509: ..."), cleared: for the error of the failed request.
   std::string TakeFailure() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return std::exchange(failure_, std::string());
   }
 
@@ -225,7 +227,7 @@ class TlsPeer {
         static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     TlsPeer* peer = ssl != nullptr ? Of(ssl) : nullptr;
     if (peer != nullptr) {
-      std::lock_guard lock(peer->mutex_);
+      MutexLock lock(peer->mutex_);
       peer->failure_ = Describe(X509_STORE_CTX_get_error(store), peer->verify_name_);
     }
     return 0;
@@ -253,8 +255,8 @@ class TlsPeer {
 
   const std::string verify_name_;
   const bool send_sni_;
-  std::mutex mutex_;
-  std::string failure_;  // guarded by mutex_
+  Mutex mutex_;
+  std::string failure_ KCA_GUARDED_BY(mutex_);
 };
 
 // Runs on a cpprestsdk thread for each new connection: must not block or throw.
@@ -312,12 +314,43 @@ struct Connections {
   http::client::http_client watches;
 };
 
+// The most of a response body cpprestsdk may receive, enforced on its own I/O thread: its
+// progress handler runs there between two reads of the socket, and throwing from it ends the
+// response and closes the connection right there. Cancelling the response instead (cts.cancel)
+// closes the socket from our thread while the I/O thread may be starting the next TLS read on
+// it (cpprestsdk's socket lock does not cover the TLS stream's inner reads): a data race inside
+// asio that TSan reports and that crashed ABodyPastTheCapClosesTheConnection now and then.
+class BodyCap {
+ public:
+  explicit BodyCap(std::uint64_t limit) : limit_(limit) {}
+
+  // From now on, stop at the next read (for a body refused before it is read).
+  void Refuse() { limit_.store(0); }
+  bool exceeded() const { return exceeded_.load(); }
+
+  // Installs the check on `message`; `cap` outlives the request inside cpprestsdk.
+  static void Install(http::http_request& message, const std::shared_ptr<BodyCap>& cap) {
+    message.set_progress_handler(
+        [cap](http::message_direction::direction direction, utility::size64_t received) {
+          if (direction != http::message_direction::download) return;
+          if (received <= cap->limit_.load()) return;
+          cap->exceeded_.store(true);
+          throw std::length_error("response body past its cap");
+        });
+  }
+
+ private:
+  std::atomic<std::uint64_t> limit_;
+  std::atomic<bool> exceeded_{false};
+};
+
 // An open response, with what keeps its connection pool and cancellation wired up.
 struct OpenResponse {
   std::shared_ptr<Connections> connections;
   http::http_response response;
   pplx::cancellation_token_source cts;
   Cancellation::Subscription subscription;
+  std::shared_ptr<BodyCap> cap;
 };
 
 class HttpWatchStream final : public WatchStream {
@@ -494,7 +527,7 @@ class HttpApiClient final : public ApiClient {
       return TransportError(ApiErrorCode::kCredentialsUnavailable,
                             request + ": no credentials: " + credentials.error().message);
     }
-    std::lock_guard lock(connections_mutex_);
+    MutexLock lock(connections_mutex_);
     if (connections_->cert_pem != credentials->client_certificate_pem ||
         connections_->key_pem != credentials->client_key_pem) {
       try {
@@ -549,11 +582,12 @@ class HttpApiClient final : public ApiClient {
   }
 
   // Reads a whole body, refusing more than max_response_bytes: past the cap (or when the
-  // Content-Length announces more) the response is cancelled, which closes the connection, so
-  // cpprestsdk stops buffering what the server keeps sending. Throws on a dropped connection.
+  // Content-Length announces more) cpprestsdk's I/O thread stops at its next read and closes the
+  // connection (BodyCap), so cpprestsdk stops buffering what the server keeps sending. Throws on
+  // a dropped connection.
   ApiResult<std::string> ReadBody(OpenResponse& open, const std::string& request) {
     auto too_large = [&] {
-      open.cts.cancel();
+      open.cap->Refuse();
       return TransportError(ApiErrorCode::kResponseTooLarge,
                             request + ": response larger than " +
                                 std::to_string(options_.max_response_bytes) +
@@ -564,9 +598,15 @@ class HttpApiClient final : public ApiClient {
     BodyBuffer buffer = open.response.body().streambuf();
     std::string body;
     std::uint8_t chunk[kReadChunk];
-    while (std::size_t n = PullChunk(buffer, chunk)) {
-      if (body.size() + n > options_.max_response_bytes) return too_large();
-      body.append(reinterpret_cast<const char*>(chunk), n);
+    try {
+      while (std::size_t n = PullChunk(buffer, chunk)) {
+        if (body.size() + n > options_.max_response_bytes) return too_large();
+        body.append(reinterpret_cast<const char*>(chunk), n);
+      }
+    } catch (const std::exception&) {
+      // The I/O thread stopped the body past the cap before this loop saw that many bytes.
+      if (open.cap->exceeded()) return too_large();
+      throw;
     }
     return body;
   }
@@ -604,6 +644,10 @@ class HttpApiClient final : public ApiClient {
 
       OpenResponse open;
       open.connections = current->second;
+      // A watch's stream has no total cap (HttpWatchStream caps each line); its error body has.
+      open.cap = std::make_shared<BodyCap>(call.watch ? std::numeric_limits<std::uint64_t>::max()
+                                                      : options_.max_response_bytes);
+      BodyCap::Install(message, open.cap);
       if (cancel != nullptr) {
         auto cts = open.cts;
         open.subscription = cancel->OnCancel([cts]() mutable { cts.cancel(); });
@@ -690,8 +734,8 @@ class HttpApiClient final : public ApiClient {
   const std::shared_ptr<TlsPeer> tls_;
   const std::unique_ptr<CredentialSource> credentials_;
   TokenBucket bucket_;
-  std::mutex connections_mutex_;
-  std::shared_ptr<Connections> connections_;  // guarded by connections_mutex_; never null
+  Mutex connections_mutex_;
+  std::shared_ptr<Connections> connections_ KCA_GUARDED_BY(connections_mutex_);  // never null
 };
 
 }  // namespace

@@ -102,7 +102,7 @@ std::string LeaderElector::LeasePath() const {
 }
 
 bool LeaderElector::IsLeader() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return IsLeaderLocked();
 }
 
@@ -111,13 +111,13 @@ bool LeaderElector::IsLeaderLocked() const {
 }
 
 std::string LeaderElector::ObservedHolder() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return observed_holder_;
 }
 
 void LeaderElector::ObserveHolder(const std::string& holder) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     observed_holder_ = holder;
   }
   if (holder == reported_holder_) return;
@@ -167,7 +167,7 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
     ObserveHolder(options_.identity);
     observed_spec_ = RecordOf(held_lease_);
     observed_at_ = clock_.SteadyNow();
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     leading_ = true;
     renewed_at_ = attempt_start;
     return true;
@@ -189,7 +189,7 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
   const auto their_duration = std::chrono::seconds(IntField(record, "leaseDurationSeconds"));
   if (!holder.empty() && !held_by_me && clock_.SteadyNow() < observed_at_ + their_duration) {
     ObserveHolder(holder);
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     leading_ = false;  // someone else holds a valid lease: we cannot be leading
     return false;
   }
@@ -219,7 +219,7 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
   ObserveHolder(options_.identity);
   observed_spec_ = RecordOf(held_lease_);
   observed_at_ = clock_.SteadyNow();
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   leading_ = true;
   renewed_at_ = attempt_start;
   return true;
@@ -227,7 +227,7 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
 
 void LeaderElector::Release(const Cancellation* cancel) {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (!leading_) return;
     leading_ = false;  // before the write: nothing may be written once the lease is given up
   }
@@ -251,7 +251,7 @@ void LeaderElector::Release(const Cancellation* cancel) {
 }
 
 void LeaderElector::ReportLeading(bool leading) {
-  std::lock_guard lock(report_mutex_);
+  MutexLock lock(report_mutex_);
   if (reported_leading_ == leading) return;
   reported_leading_ = leading;
   LogEvent(spdlog::level::info,
@@ -265,13 +265,13 @@ bool LeaderElector::Attempt(const Cancellation& stop) {
   Cancellation attempt;
   auto forward_stop = stop.OnCancel([&attempt] { attempt.Cancel(); });
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     // A leader's attempt ends when its lead lapses; anyone else's after renew_deadline.
     attempt_deadline_ = (leading_ ? renewed_at_ : clock_.SteadyNow()) + options_.renew_deadline;
     attempt_ = &attempt;
   }
   const bool held = TryAcquireOrRenew(&attempt);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   attempt_ = nullptr;
   return held;
 }
@@ -280,7 +280,7 @@ void LeaderElector::Watchdog(const Cancellation& done) {
   while (done.SleepFor(kWatchdogTick)) {
     bool lapsed;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (attempt_ != nullptr && clock_.SteadyNow() >= attempt_deadline_) attempt_->Cancel();
       lapsed = !IsLeaderLocked();
     }
@@ -310,7 +310,7 @@ void LeaderElector::Run(const Cancellation& stop) {
     }
     if (stop.cancelled()) break;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       leading_ = false;
     }
     held_lease_ = nullptr;

@@ -14,7 +14,7 @@ TokenBucket::TokenBucket(double qps, int burst, const Clock& clock)
 
 std::chrono::nanoseconds TokenBucket::Reserve() {
   if (unlimited()) return std::chrono::nanoseconds(0);
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   const auto now = clock_.SteadyNow();
   if (now > last_) {
     const double elapsed = std::chrono::duration<double>(now - last_).count();

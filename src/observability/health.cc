@@ -12,17 +12,17 @@ HealthState::HealthState(const Clock& clock, std::chrono::steady_clock::duration
       last_progress_(clock.SteadyNow()) {}
 
 void HealthState::SetPolicyLoaded(bool loaded) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   policy_loaded_ = loaded;
 }
 
 void HealthState::SetSynced(bool synced) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   synced_ = synced;
 }
 
 void HealthState::RecordSyncState(bool in_touch) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (in_touch) {
     out_of_touch_since_.reset();
   } else if (!out_of_touch_since_) {
@@ -31,20 +31,20 @@ void HealthState::RecordSyncState(bool in_touch) {
 }
 
 void HealthState::RecordBacklog(std::size_t backlog) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   // An idle loop is not a stuck one: the wait starts when work appears.
   if (backlog_ == 0 && backlog > 0) last_progress_ = clock_.SteadyNow();
   backlog_ = backlog;
 }
 
 void HealthState::RecordProgress(std::size_t backlog) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   last_progress_ = clock_.SteadyNow();
   backlog_ = backlog;
 }
 
 ProbeResult HealthState::Liveness() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   const auto idle = clock_.SteadyNow() - last_progress_;
   if (backlog_ > 0 && idle > stuck_after_) {
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(idle).count();
@@ -55,7 +55,7 @@ ProbeResult HealthState::Liveness() const {
 }
 
 ProbeResult HealthState::Readiness() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (!policy_loaded_) return {503, "policy not loaded"};
   if (!synced_) return {503, "initial CSR list not synced yet"};
   if (out_of_touch_since_) {

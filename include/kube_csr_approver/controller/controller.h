@@ -7,11 +7,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/controller/approval_writer.h"
 #include "kube_csr_approver/controller/decision_sink.h"
 #include "kube_csr_approver/controller/node_watch.h"
@@ -147,10 +147,10 @@ class Controller final : public kube::CsrEventHandler {
   kube::Cancellation cancel_in_flight_;  // aborts workers' API calls at the end of the grace
   kube::Cancellation stop_elector_;
 
-  std::mutex mutex_;
+  Mutex mutex_;
   std::condition_variable changed_;
-  bool stop_requested_ = false;  // GUARDED_BY(mutex_)
-  int busy_workers_ = 0;         // GUARDED_BY(mutex_): workers inside Reconcile()
+  bool stop_requested_ KCA_GUARDED_BY(mutex_) = false;
+  int busy_workers_ KCA_GUARDED_BY(mutex_) = 0;  // workers inside Reconcile()
 };
 
 }  // namespace kca::controller

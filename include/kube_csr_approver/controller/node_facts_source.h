@@ -5,10 +5,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/csr/node_facts.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/observability/metrics.h"
@@ -68,12 +68,12 @@ class ApiNodeFactsSource : public NodeFactsSource {
   const Clock& clock_;
   const NodeFactsOptions options_;
 
-  std::mutex mutex_;
-  std::map<std::string, Cached<NodeObject>> nodes_;       // GUARDED_BY(mutex_)
-  std::map<std::string, Cached<ReviewFact>> reviews_;     // GUARDED_BY(mutex_), by request JSON
-  std::optional<Cached<ServiceCidrFact>> service_cidrs_;  // GUARDED_BY(mutex_)
-  double tokens_;                                         // GUARDED_BY(mutex_)
-  std::chrono::steady_clock::time_point refilled_;        // GUARDED_BY(mutex_)
+  Mutex mutex_;
+  std::map<std::string, Cached<NodeObject>> nodes_ KCA_GUARDED_BY(mutex_);
+  std::map<std::string, Cached<ReviewFact>> reviews_ KCA_GUARDED_BY(mutex_);  // by request JSON
+  std::optional<Cached<ServiceCidrFact>> service_cidrs_ KCA_GUARDED_BY(mutex_);
+  double tokens_ KCA_GUARDED_BY(mutex_);
+  std::chrono::steady_clock::time_point refilled_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace kca::controller

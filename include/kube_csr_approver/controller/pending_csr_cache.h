@@ -6,13 +6,13 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/csr/csr_object.h"
 
 namespace kca::controller {
@@ -67,9 +67,9 @@ class PendingCsrCache {
 
  private:
   const Clock& clock_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, PendingCsr> pending_;               // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, std::string> decided_uid_by_name_;  // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  std::unordered_map<std::string, PendingCsr> pending_ KCA_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, std::string> decided_uid_by_name_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace kca::controller

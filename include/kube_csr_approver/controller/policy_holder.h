@@ -5,13 +5,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/result.h"
 #include "kube_csr_approver/kube/files.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/observability/metrics.h"
 #include "kube_csr_approver/policy/policy.h"
 
@@ -33,8 +33,8 @@ class PolicyHolder {
   void Set(std::shared_ptr<const Policy> policy);
 
  private:
-  mutable std::mutex mutex_;
-  std::shared_ptr<const LoadedPolicy> current_;  // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  std::shared_ptr<const LoadedPolicy> current_ KCA_GUARDED_BY(mutex_);
 };
 
 // Reads the policy file into a PolicyHolder at start-up and whenever its content changes.

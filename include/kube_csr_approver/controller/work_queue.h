@@ -8,7 +8,6 @@
 #include <deque>
 #include <list>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +15,7 @@
 #include <unordered_set>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/observability/health.h"
 
 namespace kca::controller {
@@ -81,29 +81,28 @@ class WorkQueue {
     bool in_rotation = false;
   };
 
-  // REQUIRES: mutex_ held.
-  void EnqueueLocked(const std::string& name, const std::string& requestor);
-  void PromoteDueLocked();
-  std::optional<Item> PopLocked();
-  void ReportBacklogLocked();
+  void EnqueueLocked(const std::string& name, const std::string& requestor) KCA_REQUIRES(mutex_);
+  void PromoteDueLocked() KCA_REQUIRES(mutex_);
+  std::optional<Item> PopLocked() KCA_REQUIRES(mutex_);
+  void ReportBacklogLocked() KCA_REQUIRES(mutex_);
 
   const Clock& clock_;
   HealthState* const health_;
   const Options options_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable ready_cv_;
-  bool shut_down_ = false;                               // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, Bucket> buckets_;      // GUARDED_BY(mutex_)
-  std::list<std::string> rotation_;                      // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, std::string> queued_;  // name → requestor; GUARDED_BY
-  std::unordered_map<std::string, std::string> dirty_while_processing_;  // GUARDED_BY(mutex_)
-  std::unordered_set<std::string> processing_;                           // GUARDED_BY(mutex_)
+  bool shut_down_ KCA_GUARDED_BY(mutex_) = false;
+  std::unordered_map<std::string, Bucket> buckets_ KCA_GUARDED_BY(mutex_);
+  std::list<std::string> rotation_ KCA_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, std::string> queued_ KCA_GUARDED_BY(mutex_);  // name → requestor
+  std::unordered_map<std::string, std::string> dirty_while_processing_ KCA_GUARDED_BY(mutex_);
+  std::unordered_set<std::string> processing_ KCA_GUARDED_BY(mutex_);
   // Delayed retries: due time → names; and name → (due, requestor) to keep one per name.
-  std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_;  // GUARDED_BY
+  std::multimap<std::chrono::steady_clock::time_point, std::string> delayed_ KCA_GUARDED_BY(mutex_);
   std::unordered_map<std::string, std::pair<std::chrono::steady_clock::time_point, std::string>>
-      delayed_by_name_;                            // GUARDED_BY(mutex_)
-  std::unordered_map<std::string, int> failures_;  // GUARDED_BY(mutex_)
+      delayed_by_name_ KCA_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, int> failures_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace kca::controller

@@ -5,8 +5,8 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/cancellation.h"
 
 namespace kca::controller {
@@ -34,8 +34,8 @@ class WriteGate {
 
  private:
   const std::function<bool()> is_open_;
-  mutable std::mutex mutex_;
-  std::shared_ptr<kube::Cancellation> term_;  // GUARDED_BY(mutex_); never null
+  mutable Mutex mutex_;
+  std::shared_ptr<kube::Cancellation> term_ KCA_GUARDED_BY(mutex_);  // never null
 };
 
 }  // namespace kca::controller

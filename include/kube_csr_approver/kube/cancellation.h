@@ -6,7 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
+
+#include "kube_csr_approver/common/thread_annotations.h"
 
 namespace kca::kube {
 
@@ -48,12 +49,12 @@ class Cancellation {
  private:
   void Unsubscribe(std::uint64_t id) const;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   mutable std::condition_variable cancelled_cv_;
-  bool cancelled_ = false;  // guarded by mutex_
+  bool cancelled_ KCA_GUARDED_BY(mutex_) = false;
   // Subscribing does not change whether this is cancelled, so it works on a const object.
-  mutable std::uint64_t next_id_ = 1;                                 // guarded by mutex_
-  mutable std::map<std::uint64_t, std::function<void()>> callbacks_;  // guarded by mutex_
+  mutable std::uint64_t next_id_ KCA_GUARDED_BY(mutex_) = 1;
+  mutable std::map<std::uint64_t, std::function<void()>> callbacks_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace kca::kube

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +14,7 @@
 #include <unordered_set>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/csr/csr_object.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
@@ -139,8 +139,8 @@ class CsrInformer {
   Cancellation stop_;
   std::thread thread_;
   std::atomic<bool> synced_{false};
-  mutable std::mutex rv_mutex_;
-  std::string resource_version_;  // guarded by rv_mutex_
+  mutable Mutex rv_mutex_;
+  std::string resource_version_ KCA_GUARDED_BY(rv_mutex_);
   // Informer thread only:
   std::unordered_set<std::string> known_names_;
   bool relist_ = true;

@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/rate_limit.h"
@@ -68,11 +68,13 @@ class EventRecorder {
   TokenBucket pace_;
   Cancellation stop_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;                              // GUARDED_BY(mutex_)
-  std::deque<nlohmann::json> queue_;                   // GUARDED_BY(mutex_)
-  std::uint64_t sent_ = 0, dropped_ = 0, failed_ = 0;  // GUARDED_BY(mutex_)
+  bool stopping_ KCA_GUARDED_BY(mutex_) = false;
+  std::deque<nlohmann::json> queue_ KCA_GUARDED_BY(mutex_);
+  std::uint64_t sent_ KCA_GUARDED_BY(mutex_) = 0;
+  std::uint64_t dropped_ KCA_GUARDED_BY(mutex_) = 0;
+  std::uint64_t failed_ KCA_GUARDED_BY(mutex_) = 0;
   std::thread thread_;  // last: starts after everything above is built
 };
 

@@ -7,13 +7,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 
@@ -102,7 +102,7 @@ class LeaderElector {
   void ReportLeading(bool leading);
   // Logs (and calls new_leader) when the holder we wait for differs from the one reported.
   void ObserveHolder(const std::string& holder);
-  bool IsLeaderLocked() const;  // REQUIRES: mutex_ held
+  bool IsLeaderLocked() const KCA_REQUIRES(mutex_);
 
   ApiClient& client_;
   const Clock& clock_;
@@ -110,15 +110,15 @@ class LeaderElector {
   const Callbacks callbacks_;
   std::mt19937_64 random_{std::random_device{}()};
 
-  mutable std::mutex mutex_;
-  bool leading_ = false;                                    // GUARDED_BY(mutex_)
-  std::chrono::steady_clock::time_point renewed_at_;        // GUARDED_BY(mutex_)
-  std::string observed_holder_;                             // GUARDED_BY(mutex_)
-  Cancellation* attempt_ = nullptr;                         // GUARDED_BY(mutex_): in flight
-  std::chrono::steady_clock::time_point attempt_deadline_;  // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  bool leading_ KCA_GUARDED_BY(mutex_) = false;
+  std::chrono::steady_clock::time_point renewed_at_ KCA_GUARDED_BY(mutex_);
+  std::string observed_holder_ KCA_GUARDED_BY(mutex_);
+  Cancellation* attempt_ KCA_GUARDED_BY(mutex_) = nullptr;  // in flight
+  std::chrono::steady_clock::time_point attempt_deadline_ KCA_GUARDED_BY(mutex_);
 
-  std::mutex report_mutex_;        // serialises the callbacks of transitions
-  bool reported_leading_ = false;  // GUARDED_BY(report_mutex_)
+  Mutex report_mutex_;  // serialises the callbacks of transitions
+  bool reported_leading_ KCA_GUARDED_BY(report_mutex_) = false;
 
   // Elector thread only:
   nlohmann::json observed_spec_;                       // the last record seen

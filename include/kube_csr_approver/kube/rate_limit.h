@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <random>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 
 namespace kca::kube {
 
@@ -29,9 +29,9 @@ class TokenBucket {
   const double qps_;
   const double burst_;
   const Clock& clock_;
-  std::mutex mutex_;
-  double tokens_;                               // guarded by mutex_; negative = debt
-  std::chrono::steady_clock::time_point last_;  // guarded by mutex_
+  Mutex mutex_;
+  double tokens_ KCA_GUARDED_BY(mutex_);  // negative = debt
+  std::chrono::steady_clock::time_point last_ KCA_GUARDED_BY(mutex_);
 };
 
 // Delays for consecutive failures: initial, initial*factor, ... up to max, each stretched by a

@@ -7,12 +7,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/result.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 
 namespace kca {
 
@@ -57,12 +57,12 @@ class HealthState {
   const Clock& clock_;
   const std::chrono::steady_clock::duration stuck_after_;
   const std::chrono::steady_clock::duration unsynced_after_;
-  mutable std::mutex mutex_;
-  bool policy_loaded_ = false;                                               // GUARDED_BY(mutex_)
-  bool synced_ = false;                                                      // GUARDED_BY(mutex_)
-  std::optional<std::chrono::steady_clock::time_point> out_of_touch_since_;  // GUARDED_BY(mutex_)
-  std::size_t backlog_ = 0;                                                  // GUARDED_BY(mutex_)
-  std::chrono::steady_clock::time_point last_progress_;                      // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  bool policy_loaded_ KCA_GUARDED_BY(mutex_) = false;
+  bool synced_ KCA_GUARDED_BY(mutex_) = false;
+  std::optional<std::chrono::steady_clock::time_point> out_of_touch_since_ KCA_GUARDED_BY(mutex_);
+  std::size_t backlog_ KCA_GUARDED_BY(mutex_) = 0;
+  std::chrono::steady_clock::time_point last_progress_ KCA_GUARDED_BY(mutex_);
 };
 
 // Handlers are plain functions from nothing to status+body, registered in one map (STYLE rule 8).

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 #include <utility>  // before Boost: Asio 1.74 uses std::exchange without including it
+#include <vector>
 
 #include "kube_format.h"
 
@@ -75,8 +76,15 @@ class HttpsServer::Impl {
     Accept();
     io_.run();
     // Wait for connection threads: their sockets are shut down, watches are woken.
-    std::unique_lock lock(sessions_mu_);
-    sessions_done_.wait_for(lock, std::chrono::seconds(10), [this] { return sessions_.empty(); });
+    {
+      std::unique_lock lock(sessions_mu_);
+      sessions_done_.wait_for(lock, std::chrono::seconds(10), [this] { return sessions_.empty(); });
+    }
+    JoinEndedSessions();
+    // A session still stuck after that is left behind, as before.
+    std::lock_guard lock(sessions_mu_);
+    for (auto& entry : threads_) entry.second.detach();
+    threads_.clear();
   }
 
  private:
@@ -142,14 +150,35 @@ class HttpsServer::Impl {
     }
   }
 
+  // Joins the threads whose sessions ended. A thread's exit still runs OpenSSL's per-thread
+  // cleanup, which takes a lock that OpenSSL frees at process exit: main() must not return
+  // before that (TSan saw a heap-use-after-free in CRYPTO_THREAD_write_lock when the threads
+  // were detached).
+  void JoinEndedSessions() {
+    std::vector<std::thread> ended;
+    {
+      std::lock_guard lock(sessions_mu_);
+      for (auto it = threads_.begin(); it != threads_.end();) {
+        if (sessions_.count(it->first) != 0) {
+          ++it;
+          continue;
+        }
+        ended.push_back(std::move(it->second));
+        it = threads_.erase(it);
+      }
+    }
+    for (auto& thread : ended) thread.join();
+  }
+
   void StartSession(tcp::socket socket) {
+    JoinEndedSessions();  // so finished threads do not pile up
     uint64_t id = 0;
     {
       std::lock_guard lock(sessions_mu_);
       id = ++next_session_;
       sessions_[id] = socket.native_handle();
     }
-    std::thread([this, id, s = std::move(socket)]() mutable {
+    std::thread thread([this, id, s = std::move(socket)]() mutable {
       try {
         Serve(std::move(s));
       } catch (const std::exception& e) {
@@ -160,7 +189,9 @@ class HttpsServer::Impl {
       std::lock_guard lock(sessions_mu_);
       sessions_.erase(id);
       sessions_done_.notify_all();
-    }).detach();
+    });
+    std::lock_guard lock(sessions_mu_);
+    threads_.emplace(id, std::move(thread));
   }
 
   static std::optional<UserInfo> CertificateUser(SSL* ssl) {
@@ -350,8 +381,9 @@ class HttpsServer::Impl {
 
   std::mutex sessions_mu_;
   std::condition_variable sessions_done_;
-  uint64_t next_session_ = 0;         // GUARDED_BY(sessions_mu_)
-  std::map<uint64_t, int> sessions_;  // GUARDED_BY(sessions_mu_): id -> socket fd
+  uint64_t next_session_ = 0;                // GUARDED_BY(sessions_mu_)
+  std::map<uint64_t, int> sessions_;         // GUARDED_BY(sessions_mu_): id -> socket fd
+  std::map<uint64_t, std::thread> threads_;  // GUARDED_BY(sessions_mu_): joined once ended
 };
 
 HttpsServer::HttpsServer(ApiServer& api, const KeyPair& serving, const std::string& ca_pem,
