@@ -195,7 +195,8 @@ ApiError DecodeApiError(int http_status, std::string_view body, std::string_view
     while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) detail.pop_back();
     error = Classified(http_status, "", std::move(detail), request);
   }
-  if (!retry_after.empty()) {
+  // delay-seconds is 1*DIGIT (RFC 9110 10.2.3): from_chars alone would also take "-0".
+  if (!retry_after.empty() && retry_after.front() >= '0' && retry_after.front() <= '9') {
     long long seconds = 0;
     const auto [end, ec] =
         std::from_chars(retry_after.data(), retry_after.data() + retry_after.size(), seconds);

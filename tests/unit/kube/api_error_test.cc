@@ -42,6 +42,10 @@ TEST(DecodeApiErrorTest, ReadsRetryAfterSeconds) {
   EXPECT_FALSE(
       DecodeApiError(429, "", "Wed, 21 Oct 2015 07:28:00 GMT", "GET /x").retry_after.has_value());
   EXPECT_FALSE(DecodeApiError(429, "", "-1", "GET /x").retry_after.has_value());
+  // Found by fuzz_api_status: a sign is no digit, even before zeros.
+  EXPECT_FALSE(DecodeApiError(429, "", "-0", "GET /x").retry_after.has_value());
+  EXPECT_FALSE(DecodeApiError(429, "", "-000000", "GET /x").retry_after.has_value());
+  EXPECT_FALSE(DecodeApiError(429, "", "+5", "GET /x").retry_after.has_value());
 }
 
 TEST(DecodeApiErrorTest, RecognisesExpiryByCodeOrReason) {
