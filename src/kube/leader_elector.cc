@@ -200,11 +200,13 @@ bool LeaderElector::TryAcquireOrRenew(const Cancellation* cancel) {
   spec["holderIdentity"] = options_.identity;
   spec["leaseDurationSeconds"] = duration_seconds;
   spec["renewTime"] = now;
-  if (!held_by_me) {
-    spec["acquireTime"] = now;
-    spec["leaseTransitions"] = std::min<int64_t>(IntField(record, "leaseTransitions") + 1,
-                                                 std::numeric_limits<int32_t>::max());
-  }
+  // Always written, as client-go's LeaderElectionRecordToLeaseSpec does, and so always in the
+  // int32 range whatever the server sent (a renewal copied an out-of-range value back).
+  const int64_t transitions = IntField(record, "leaseTransitions");
+  spec["leaseTransitions"] =
+      held_by_me ? transitions
+                 : std::min<int64_t>(transitions + 1, std::numeric_limits<int32_t>::max());
+  if (!held_by_me) spec["acquireTime"] = now;
   lease["spec"] = spec;
   auto updated = client_.Update(LeasePath(), lease, cancel);
   if (!updated.ok()) {

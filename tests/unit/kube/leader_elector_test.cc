@@ -181,6 +181,18 @@ TEST_F(LeaderElectorTest, ATransitionCountAtTheInt32LimitStaysThere) {
   EXPECT_EQ(Spec()["leaseTransitions"], 2147483647LL);
 }
 
+// Found by fuzz_lease: a renewal copied the server's out-of-range count back unchanged.
+TEST_F(LeaderElectorTest, ARenewalWritesTheTransitionCountInTheInt32Range) {
+  api_.Store(
+      kLeasePath,
+      {{"apiVersion", "coordination.k8s.io/v1"},
+       {"kind", "Lease"},
+       {"metadata", {{"name", "approver"}, {"namespace", "ops"}}},
+       {"spec", {{"holderIdentity", "replica-a"}, {"leaseTransitions", 9223372036854775807LL}}}});
+  ASSERT_TRUE(a_.TryAcquireOrRenew());
+  EXPECT_EQ(Spec()["leaseTransitions"], 2147483647LL);
+}
+
 TEST_F(LeaderElectorTest, RenewalKeepsAcquireTimeAndTransitions) {
   ASSERT_TRUE(a_.TryAcquireOrRenew());
   const auto first = Spec();
