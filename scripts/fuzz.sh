@@ -7,7 +7,10 @@
 #
 #   FUZZ_SECONDS=60 scripts/fuzz.sh                # CI: 60 s per target, 2 at a time (defaults)
 #   FUZZ_SECONDS=10 scripts/fuzz.sh fuzz_glob      # one target, shorter, for local runs
-#   FUZZ_SECONDS=3600 FUZZ_JOBS=2 scripts/fuzz.sh  # the long run docs/reliability.md records
+#   FUZZ_SECONDS=3600 FUZZ_SEED=0 scripts/fuzz.sh  # the long run docs/reliability.md records
+#
+# FUZZ_SEED (default 1) fixes libFuzzer's mutation order, so a finding in a CI run can be
+# reproduced from the same commit; FUZZ_SEED=0 takes a random seed each run (long local runs).
 #
 # Findings are saved as build/fuzz/findings/<target>/crash-* (replay: build/fuzz/tests/fuzz/<target> FILE);
 # add each to tests/fuzz/corpus/<dir> once fixed, so the CTest replay keeps it fixed.
@@ -53,7 +56,8 @@ run_target() {
   local target=$1
   local scratch="$build/corpus-work/$target" findings="$build/findings/$target"
   mkdir -p "$scratch" "$findings"
-  "$build/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$build/tests/fuzz/$target" -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -timeout=10 \
+    -rss_limit_mb=2048 \
     -max_len="${max_len[$target]}" -print_final_stats=1 -artifact_prefix="$findings/" \
     "$scratch" "tests/fuzz/corpus/${corpus[$target]}" >"$build/findings/$target.log" 2>&1
 }
