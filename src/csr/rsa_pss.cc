@@ -198,7 +198,7 @@ Result<PssSignature> ReadPssSignatureAlgorithm(const X509_ALGOR* algorithm) {
       if (der != encoding) continue;
       const EVP_MD* digest = EVP_get_digestbynid(hash->nid);
       if (digest == nullptr) break;
-      return PssSignature{digest, std::string("rsassaPss with ") + hash->name};
+      return PssSignature{digest, std::string("RSASSA-PSS over ") + hash->name};
     }
   }
   return Error{"the request is signed with RSASSA-PSS " + DescribeParameters(algorithm) +

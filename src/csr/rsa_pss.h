@@ -16,7 +16,7 @@ namespace kca::csr_internal {
 // as long as its output.
 struct PssSignature {
   const EVP_MD* digest = nullptr;  // SHA-256, SHA-384 or SHA-512 (static, not owned)
-  std::string name;                // for CsrFacts::signature_algorithm: "rsassaPss with SHA-256"
+  std::string name;                // for CsrFacts::signature_algorithm: "RSASSA-PSS over SHA-256"
 };
 
 // The signature algorithm `algorithm` (whose OID is id-RSASSA-PSS) when its parameters are one of

@@ -67,7 +67,7 @@ struct CsrFacts {
   SubjectAlternativeNames sans;
   RequestedExtensions extensions;
   PublicKeyFacts key;
-  // OpenSSL long name, e.g. "sha256WithRSAEncryption"; "rsassaPss with SHA-256" (MGF1 over the
+  // OpenSSL long name, e.g. "sha256WithRSAEncryption"; "RSASSA-PSS over SHA-256" (MGF1 over the
   // same hash, a salt as long as the hash) for RSASSA-PSS.
   std::string signature_algorithm;
 };

@@ -89,7 +89,7 @@ TEST(CsrInspectorPssTest, AcceptsEachHashWithItsMgf1AndSalt) {
     EXPECT_EQ(facts->key.bits, 2048);
     EXPECT_EQ(facts->common_names, std::vector<std::string>{"alice"});
     const std::string hash = std::string("SHA-") + (digest + 3);
-    EXPECT_EQ(facts->signature_algorithm, "rsassaPss with " + hash);
+    EXPECT_EQ(facts->signature_algorithm, "RSASSA-PSS over " + hash);
   }
   RequestSpec small = PssSpec("SHA384");
   small.key = KeySpec::Rsa(1024);  // reported as it is; minRSABits is the policy's to apply
