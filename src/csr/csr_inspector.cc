@@ -11,12 +11,14 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "kube_csr_approver/common/base64.h"
 #include "kube_csr_approver/common/quote.h"
 #include "kube_csr_approver/common/utf8.h"
 #include "pem.h"
+#include "rsa_pss.h"
 #include "strict_der.h"
 
 // PKCS#10 (RFC 2986) as OpenSSL's X509_REQ template reads it, except that the
@@ -618,6 +620,12 @@ Result<KeyPtr> DecodePublicKey(const KCA_RAW_SPKI& spki) {
       key.reset(EVP_PKEY_new_raw_public_key_ex(nullptr, "ED25519", nullptr, bytes,
                                                static_cast<std::size_t>(length)));
       break;
+    case NID_rsassaPss:
+      // Go's x509 has no public key algorithm for this OID (getPublicKeyAlgorithmFromOID in
+      // golang/go src/crypto/x509/x509.go): the API server could not check the signature.
+      return Error{
+          "the request's public key is an id-RSASSA-PSS key; write an RSA key as rsaEncryption "
+          "(it can still sign with RSASSA-PSS), the only form the API server's Go parser reads"};
     case NID_undef: {
       const std::string name = UnnamedAlgorithm(oid);
       if (name.empty()) return UndecodableKey();
@@ -683,9 +691,9 @@ Status CheckSignatureAlgorithm(int nid, const std::string& name) {
     return Error{"the request is signed with " + name +
                  "; SHA-1 and MD5 signatures are refused: sign it with SHA-256 or stronger"};
   }
-  return Error{
-      "the request's signature algorithm " + name +
-      " is not supported; use SHA-256/384/512 with RSA (PKCS#1 v1.5) or ECDSA, or Ed25519"};
+  return Error{"the request's signature algorithm " + name +
+               " is not supported; use SHA-256/384/512 with RSA (PKCS#1 v1.5 or PSS) or ECDSA, or "
+               "Ed25519"};
 }
 
 // OpenSSL already refuses some bad names while decoding (it builds a canonical form of each
@@ -752,15 +760,23 @@ Status CheckAttributesSorted(std::string_view der) {
 
 // X509_REQ_verify's steps (ASN1_item_verify) on our own parse: the algorithm names a digest
 // (none for Ed25519) and the key type, which the key must be; the signature BIT STRING has no
-// unused bits; it verifies over the DER of CertificationRequestInfo as received.
+// unused bits; it verifies over the DER of CertificationRequestInfo as received. RSASSA-PSS
+// verifies with the parameters `pss` read from the algorithm's.
 bool SignatureVerifies(const KCA_RAW_REQ& req, std::string_view info_der, EVP_PKEY* key,
-                       int signature_nid) {
+                       int signature_nid, const csr_internal::PssSignature* pss) {
+  if ((req.signature->flags & 0x07) != 0) return false;
+  if (pss != nullptr) {
+    return csr_internal::PssSignatureVerifies(
+        key, *pss,
+        std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(req.signature)),
+                         static_cast<std::size_t>(ASN1_STRING_length(req.signature))),
+        info_der);
+  }
   int digest_nid = NID_undef;
   int key_nid = NID_undef;
   if (OBJ_find_sigid_algs(signature_nid, &digest_nid, &key_nid) != 1) return false;
   const char* key_type = OBJ_nid2sn(key_nid);
   if (key_type == nullptr || EVP_PKEY_is_a(key, key_type) != 1) return false;
-  if ((req.signature->flags & 0x07) != 0) return false;
   const EVP_MD* digest = nullptr;
   if (digest_nid != NID_undef) {
     digest = EVP_get_digestbynid(digest_nid);
@@ -807,11 +823,18 @@ Result<CsrFacts> InspectDer(const std::string& der) {
   } else {
     facts.signature_algorithm = signature_name;
   }
-  if (Status status = CheckSignatureAlgorithm(signature_nid, facts.signature_algorithm);
-      !status.ok()) {
+  std::optional<csr_internal::PssSignature> pss;
+  if (signature_nid == NID_rsassaPss) {
+    auto read = csr_internal::ReadPssSignatureAlgorithm(req->signature_algorithm);
+    if (!read.ok()) return read.error();
+    pss = std::move(*read);
+    facts.signature_algorithm = pss->name;
+  } else if (Status status = CheckSignatureAlgorithm(signature_nid, facts.signature_algorithm);
+             !status.ok()) {
     return status.error();
   }
-  if (!SignatureVerifies(*req, RequestInfoDer(der), key->get(), signature_nid)) {
+  if (!SignatureVerifies(*req, RequestInfoDer(der), key->get(), signature_nid,
+                         pss ? &*pss : nullptr)) {
     return Error{
         "the request's signature does not verify with its own public key (no proof of "
         "possession of the private key; the request is corrupt or forged)"};

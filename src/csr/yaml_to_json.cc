@@ -4,9 +4,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <istream>
 #include <nlohmann/json.hpp>
-#include <set>
-#include <sstream>
+#include <optional>
+#include <streambuf>
+#include <unordered_map>
+#include <vector>
 
 #include "kube_csr_approver/common/quote.h"
 #include "kube_csr_approver/common/utf8.h"
@@ -107,80 +110,218 @@ bool IsCoreSchemaTag(const std::string& tag) {
          name == "map" || name == "seq";
 }
 
-class Converter {
+// A value kept for its aliases: the converted JSON, what it cost of the budget, and, for a
+// scalar, its text as a map key.
+struct AnchoredValue {
+  json value;
+  std::size_t values = 0;
+  std::size_t bytes = 0;
+  std::optional<std::string> key_text;
+  std::optional<std::string> problem;  // why it cannot be used as a value (e.g. a tag)
+};
+
+// Builds the JSON value of the first document with content straight from yaml-cpp's parser
+// events, so memory is the JSON's and never a node tree's. Afterwards, and after the first
+// error, it only counts documents: syntax errors and a second document are still found, and take
+// precedence as when the documents were scanned before conversion.
+class Converter : public YAML::EventHandler {
  public:
   // `budget`: how many values, and how many bytes of text, the result may hold.
-  explicit Converter(std::size_t budget) : nodes_left_(budget), bytes_left_(budget) {}
+  explicit Converter(std::size_t budget) : values_left_(budget), bytes_left_(budget) {}
 
+  int documents_with_content() const { return documents_with_content_; }
   const std::optional<Error>& error() const { return error_; }
+  std::optional<json>& result() { return result_; }
 
-  json Convert(const YAML::Node& node) {
-    if (error_) return nullptr;
-    if (nodes_left_ == 0) return Fail(node, "more values than the document has bytes (aliases?)");
-    --nodes_left_;
-    if (!IsCoreSchemaTag(node.Tag())) {
-      // !!binary, !!timestamp, custom tags: other readers give them meanings this one does not.
-      return Fail(node, "the YAML tag " + Quote(node.Tag()) +
-                            " is not allowed; only the core schema's (!!str, !!int, !!bool, "
-                            "!!null, !!float, !!map, !!seq)");
-    }
-    switch (node.Type()) {
-      case YAML::NodeType::Undefined:
-      case YAML::NodeType::Null:
-        return nullptr;
-      case YAML::NodeType::Scalar:
-        return Scalar(node);
-      case YAML::NodeType::Sequence: {
-        if (path_.size() >= static_cast<std::size_t>(kMaxYamlDepth)) {
-          return Fail(node, "nested too deeply");
-        }
-        json array = json::array();
-        std::size_t index = 0;
-        for (const auto& item : node) {
-          path_.push_back("[" + std::to_string(index++) + "]");
-          array.push_back(Convert(item));
-          path_.pop_back();
-          if (error_) return nullptr;
-        }
-        return array;
-      }
-      case YAML::NodeType::Map: {
-        if (path_.size() >= static_cast<std::size_t>(kMaxYamlDepth)) {
-          return Fail(node, "nested too deeply");
-        }
-        json object = json::object();
-        for (const auto& entry : node) {
-          if (!entry.first.IsScalar()) return Fail(entry.first, "a map key must be a string");
-          const std::string& key = entry.first.Scalar();
-          if (!IsValidUtf8(key)) return Fail(entry.first, "a key is not valid UTF-8");
-          path_.push_back(key);
-          if (object.contains(key)) return Fail(entry.first, "duplicate key");
-          json value = Convert(entry.second);
-          path_.pop_back();
-          if (error_) return nullptr;
-          object.emplace(key, std::move(value));
-        }
-        return object;
-      }
-    }
-    return nullptr;
+  void OnDocumentStart(const YAML::Mark&) override {
+    has_content_ = false;
+    converting_ = documents_with_content_ == 0 && !error_;
+    anchors_.clear();
+  }
+  void OnDocumentEnd() override { documents_with_content_ += has_content_ ? 1 : 0; }
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    // A document of nothing ("---" alone) is no document: it is not content.
+    if (!converting_ || (frames_.empty() && !has_content_)) return;
+    if (IsKeyPosition()) return Fail(mark, "a map key must be a string");
+    if (!TakeValue(mark)) return;
+    Complete(json(nullptr), anchor, 1, 0, std::nullopt);
   }
 
- private:
-  json Scalar(const YAML::Node& node) {
-    const std::string& text = node.Scalar();
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    has_content_ = true;
+    if (!converting_) return;
+    const bool key = IsKeyPosition();
+    if (!key) EnterValue();
+    const auto found = anchors_.find(anchor);
+    if (found == anchors_.end()) {
+      return Fail(mark, "an alias refers to the value that contains it");
+    }
+    const AnchoredValue& anchored = found->second;
+    if (key) {
+      if (!anchored.key_text) return Fail(mark, "a map key must be a string");
+      return AcceptKey(mark, *anchored.key_text);
+    }
+    if (anchored.problem) return Fail(mark, *anchored.problem);
+    if (anchored.values > values_left_) {
+      return Fail(mark, "more values than the document has bytes (aliases?)");
+    }
+    if (anchored.bytes > bytes_left_) {
+      return Fail(mark, "more text than the document has bytes (aliases?)");
+    }
+    values_left_ -= anchored.values;
+    bytes_left_ -= anchored.bytes;
+    Deliver(json(anchored.value));
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& text) override {
+    has_content_ = true;
+    if (!converting_) return;
+    if (IsKeyPosition()) {
+      if (anchor != YAML::NullAnchor) {
+        // Kept in case an alias uses this key as a value; refusals wait for that use.
+        AnchoredValue kept;
+        kept.key_text = text;
+        kept.values = 1;
+        kept.bytes = text.size();
+        if (!IsCoreSchemaTag(tag)) {
+          kept.problem = TagProblem(tag);
+        } else if (!IsValidUtf8(text)) {
+          kept.problem = "not valid UTF-8";
+        } else {
+          kept.value = ScalarValue(tag, text);
+        }
+        anchors_[anchor] = std::move(kept);
+      }
+      return AcceptKey(mark, text);
+    }
+    if (!TakeValue(mark)) return;
+    if (!IsCoreSchemaTag(tag)) return Fail(mark, TagProblem(tag));
     if (text.size() > bytes_left_) {
-      return Fail(node, "more text than the document has bytes (aliases?)");
+      return Fail(mark, "more text than the document has bytes (aliases?)");
     }
     bytes_left_ -= text.size();
-    if (!IsValidUtf8(text)) return Fail(node, "not valid UTF-8");
-    const std::string& tag = node.Tag();
+    if (!IsValidUtf8(text)) return Fail(mark, "not valid UTF-8");
+    Complete(ScalarValue(tag, text), anchor, 1, text.size(), text);
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    StartContainer(mark, tag, anchor, json::array());
+  }
+  void OnSequenceEnd() override { EndContainer(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    StartContainer(mark, tag, anchor, json::object());
+  }
+  void OnMapEnd() override { EndContainer(); }
+
+ private:
+  struct Frame {
+    json value;  // the array or object being filled
+    YAML::anchor_t anchor;
+    std::size_t values_left_at_start;
+    std::size_t bytes_left_at_start;
+    std::size_t next_index = 0;      // arrays: the index of the next element
+    std::optional<std::string> key;  // objects: the key whose value comes next
+  };
+
+  static std::string TagProblem(const std::string& tag) {
+    // !!binary, !!timestamp, custom tags: other readers give them meanings this one does not.
+    return "the YAML tag " + Quote(tag) +
+           " is not allowed; only the core schema's (!!str, !!int, !!bool, !!null, !!float, "
+           "!!map, !!seq)";
+  }
+
+  static json ScalarValue(const std::string& tag, const std::string& text) {
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;  // quoted, block or !!str
     return ResolvePlain(text);
   }
 
-  // Records the first failure at the current path ("spec.usages[1]").
-  json Fail(const YAML::Node& node, const std::string& what) {
+  bool IsKeyPosition() const {
+    return !frames_.empty() && frames_.back().value.is_object() && !frames_.back().key;
+  }
+
+  // Charges one value to the budget and places it in the path; false (with the error) if spent.
+  bool TakeValue(const YAML::Mark& mark) {
+    has_content_ = true;
+    if (values_left_ == 0) {
+      Fail(mark, "more values than the document has bytes (aliases?)");
+      return false;
+    }
+    --values_left_;
+    EnterValue();
+    return true;
+  }
+
+  // An element of an array is named by its index in the path; a map's value by its key, which
+  // AcceptKey has placed.
+  void EnterValue() {
+    if (!frames_.empty() && frames_.back().value.is_array()) {
+      path_.push_back("[" + std::to_string(frames_.back().next_index) + "]");
+    }
+  }
+
+  void AcceptKey(const YAML::Mark& mark, const std::string& key) {
+    if (!IsValidUtf8(key)) return Fail(mark, "a key is not valid UTF-8");
+    path_.push_back(key);
+    if (frames_.back().value.contains(key)) return Fail(mark, "duplicate key");
+    frames_.back().key = key;
+  }
+
+  void StartContainer(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                      json empty) {
+    has_content_ = true;
+    if (!converting_) return;
+    if (IsKeyPosition()) return Fail(mark, "a map key must be a string");
+    if (!TakeValue(mark)) return;
+    if (!IsCoreSchemaTag(tag)) return Fail(mark, TagProblem(tag));
+    if (frames_.size() >= static_cast<std::size_t>(kMaxYamlDepth)) {
+      return Fail(mark, "nested too deeply");
+    }
+    // The container itself was charged by TakeValue; its cost as an anchor includes that value.
+    frames_.push_back(
+        Frame{std::move(empty), anchor, values_left_ + 1, bytes_left_, 0, std::nullopt});
+  }
+
+  void EndContainer() {
+    if (!converting_) return;
+    Frame frame = std::move(frames_.back());
+    frames_.pop_back();
+    Complete(std::move(frame.value), frame.anchor, frame.values_left_at_start - values_left_,
+             frame.bytes_left_at_start - bytes_left_, std::nullopt);
+  }
+
+  // A value is whole: keep it for aliases if anchored, and put it into its parent.
+  void Complete(json value, YAML::anchor_t anchor, std::size_t values, std::size_t bytes,
+                std::optional<std::string> key_text) {
+    if (anchor != YAML::NullAnchor) {
+      anchors_[anchor] = AnchoredValue{value, values, bytes, std::move(key_text), std::nullopt};
+    }
+    Deliver(std::move(value));
+  }
+
+  void Deliver(json value) {
+    if (frames_.empty()) {
+      result_ = std::move(value);
+      converting_ = false;  // the document's root is done; later documents are only counted
+      return;
+    }
+    Frame& parent = frames_.back();
+    if (parent.value.is_array()) {
+      parent.value.push_back(std::move(value));
+      ++parent.next_index;
+    } else {
+      parent.value.emplace(*parent.key, std::move(value));
+      parent.key.reset();
+    }
+    path_.pop_back();
+  }
+
+  // Records the first failure at the current path ("spec.usages[1]") and stops converting.
+  void Fail(const YAML::Mark& mark, const std::string& what) {
     if (!error_) {
       std::string where;
       for (const std::string& segment : path_) {
@@ -188,94 +329,64 @@ class Converter {
         where += segment;
       }
       if (where.empty()) where = "top level";
-      const YAML::Mark mark = node.Mark();
       if (!mark.is_null()) where += " (line " + std::to_string(mark.line + 1) + ")";
       error_ = Error{where + ": " + what};
     }
-    return nullptr;
+    converting_ = false;
+    frames_.clear();
+    path_.clear();
   }
 
+  std::vector<Frame> frames_;      // the containers open from the root to the current value
   std::vector<std::string> path_;  // keys and "[index]" from the root to the current value
-  std::size_t nodes_left_;
+  std::unordered_map<YAML::anchor_t, AnchoredValue> anchors_;
+  std::size_t values_left_;
   std::size_t bytes_left_;
+  bool converting_ = false;
+  bool has_content_ = false;
+  int documents_with_content_ = 0;
+  std::optional<json> result_;
   std::optional<Error> error_;
 };
 
-// Counts documents from parser events alone: no nodes are built, so a runaway parse costs
-// nothing but the scan, which stops after kMaxDocuments.
-class DocumentCounter : public YAML::EventHandler {
+// std::istream over the caller's text without copying it.
+class TextBuffer : public std::streambuf {
  public:
-  int with_content() const { return with_content_; }
-
-  void OnDocumentStart(const YAML::Mark&) override { has_content_ = false; }
-  void OnDocumentEnd() override { with_content_ += has_content_ ? 1 : 0; }
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { has_content_ = true; }
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    has_content_ = true;
+  explicit TextBuffer(std::string_view text) {
+    char* begin = const_cast<char*>(text.data());  // only ever read
+    setg(begin, begin, begin + text.size());
   }
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    has_content_ = true;
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    has_content_ = true;
-  }
-  void OnMapEnd() override {}
-
- private:
-  bool has_content_ = false;
-  int with_content_ = 0;
 };
-
-// Exactly one document with content (empty ones from stray "---" are fine). Throws what
-// yaml-cpp throws on syntax errors.
-Status ScanDocuments(std::string_view text) {
-  constexpr int kMaxDocuments = 16;
-  std::istringstream stream{std::string(text)};
-  YAML::Parser parser(stream);
-  DocumentCounter counter;
-  int documents = 0;
-  while (parser.HandleNextDocument(counter)) {
-    if (++documents > kMaxDocuments) {
-      return Error{"not valid YAML: it never ends (a stray ',' or quote after a value?)"};
-    }
-  }
-  if (counter.with_content() > 1) {
-    return Error{"holds " + std::to_string(counter.with_content()) +
-                 " YAML documents (separated by ---); give one object or one List of them"};
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
 Result<nlohmann::json> YamlToJson(std::string_view text) {
-  std::vector<YAML::Node> documents;
+  // yaml-cpp 0.7 loops forever on some inputs (a stray ',' after a top-level scalar yields empty
+  // documents without end): at most kMaxDocuments are read.
+  constexpr int kMaxDocuments = 16;
+  Converter converter(text.size() + 64);
   try {
-    // yaml-cpp 0.7 loops forever on some inputs (a stray ',' after a top-level scalar yields
-    // empty documents without end): count them with the bounded scan before building nodes.
-    if (Status scan = ScanDocuments(text); !scan.ok()) return scan.error();
-    documents = YAML::LoadAll(std::string(text));
+    TextBuffer buffer(text);
+    std::istream stream(&buffer);
+    YAML::Parser parser(stream);
+    int documents = 0;
+    while (parser.HandleNextDocument(converter)) {
+      if (++documents > kMaxDocuments) {
+        return Error{"not valid YAML: it never ends (a stray ',' or quote after a value?)"};
+      }
+    }
   } catch (const YAML::Exception& e) {
     return Error{"not valid YAML: " + std::string(e.what())};
   } catch (const std::exception& e) {
     return Error{"cannot read the YAML: " + std::string(e.what())};
   }
-  // A stray "---" at the end makes an empty document; that is not a second object.
-  std::erase_if(documents, [](const YAML::Node& node) { return node.IsNull(); });
-  if (documents.empty()) return Error{"the document is empty"};
-  try {
-    Converter converter(text.size() + 64);
-    json converted = converter.Convert(documents.front());
-    if (converter.error()) return *converter.error();
-    return converted;
-  } catch (const std::exception& e) {
-    return Error{"cannot read the YAML: " + std::string(e.what())};
+  if (converter.documents_with_content() > 1) {
+    return Error{"holds " + std::to_string(converter.documents_with_content()) +
+                 " YAML documents (separated by ---); give one object or one List of them"};
   }
+  if (converter.error()) return *converter.error();
+  if (!converter.result()) return Error{"the document is empty"};
+  return std::move(*converter.result());
 }
 
 }  // namespace kca::csr_internal

@@ -19,7 +19,9 @@ inline constexpr int kMaxYamlDepth = 64;
 // stay strings, unlike YAML 1.1). Duplicate keys, non-scalar keys, invalid UTF-8 and more than
 // one document are errors; error messages carry yaml-cpp's line and column or the key path.
 // Aliases are expanded, but the result may hold no more values and no more text than the input
-// has bytes: a legitimate document never needs more, a "billion laughs" bomb stops early.
+// has bytes: a legitimate document never needs more, a "billion laughs" bomb stops early; an
+// alias inside the value it names is refused. The JSON is built from yaml-cpp's parser events,
+// without a node tree: time and memory grow linearly with the input.
 Result<nlohmann::json> YamlToJson(std::string_view text);
 
 }  // namespace kca::csr_internal

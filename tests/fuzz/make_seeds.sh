@@ -9,7 +9,8 @@
 #                               # --target kube-apiserver-emulator), curl, openssl, python3-yaml
 #
 # The CSR corpora (request, der, document, check) and policy/glob corpora are hand-picked inputs
-# and stay as they are; this script writes only seed-* files in the directories below.
+# and stay as they are; this script writes only seed-* files in the directories below (in
+# request and der: RSASSA-PSS requests, which the hand-picked ones lack).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -71,7 +72,20 @@ csr() {
 p256=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
 
 mkdir -p "$out"/{watch_event,api_status,kubeconfig,exec_credential,lease,node_objects}
-rm -f "$out"/{watch_event,api_status,kubeconfig,exec_credential,lease,node_objects}/seed-*
+rm -f "$out"/{watch_event,api_status,kubeconfig,exec_credential,lease,node_objects,request,der}/seed-*
+
+# RSASSA-PSS requests as `openssl req` signs them: the three the API server accepts (salt = hash
+# length, MGF1 over the same hash) and a SHA-1 one with the RFC 4055 defaults, which is refused.
+for hash in sha256 sha384 sha512; do
+  openssl req -new -newkey rsa:2048 -nodes -keyout /dev/null -subj "/CN=pss-$hash/O=devs" \
+    -addext "subjectAltName=DNS:pss.example.com" "-$hash" -sigopt rsa_padding_mode:pss \
+    -sigopt rsa_pss_saltlen:digest 2>/dev/null >"$out/request/seed-rsa-pss-$hash.pem"
+  openssl req -in "$out/request/seed-rsa-pss-$hash.pem" -outform DER \
+    -out "$out/der/seed-rsa-pss-$hash.der"
+done
+openssl req -new -newkey rsa:2048 -nodes -keyout /dev/null -subj /CN=pss-sha1 -sha1 \
+  -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:20 -outform DER 2>/dev/null \
+  >"$out/der/seed-rsa-pss-sha1.der"
 
 # CSRs, a list, and a watch from the list's resourceVersion that sees an approval, a denial
 # and a deletion (with bookmarks in between).
@@ -173,4 +187,4 @@ write("token", "v1", {"token": token, "expirationTimestamp": "2027-01-01T00:00:0
 write("client-certificate", "v1beta1", {"clientCertificateData": cert, "clientKeyData": key,
                                        "expirationTimestamp": "2027-01-01T01:02:03.456+02:00"})
 EOF
-ls -l "$out"/{watch_event,api_status,kubeconfig,exec_credential,lease,node_objects}
+ls -l "$out"/{watch_event,api_status,kubeconfig,exec_credential,lease,node_objects,request,der}

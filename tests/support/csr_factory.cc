@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -76,6 +77,14 @@ KeyPtr Generate(const KeySpec& spec) {
     case KeyType::kEd448:
       key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED448");
       break;
+    case KeyType::kRsaPss: {  // EVP_PKEY_Q_keygen takes a size only for "RSA"
+      PkeyCtxPtr key_ctx(
+          Check(EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr), "RSA-PSS ctx"));
+      Check(EVP_PKEY_keygen_init(key_ctx.get()), "RSA-PSS keygen init");
+      Check(EVP_PKEY_CTX_set_rsa_keygen_bits(key_ctx.get(), spec.rsa_bits), "RSA-PSS bits");
+      Check(EVP_PKEY_keygen(key_ctx.get(), &key), "RSA-PSS keygen");
+      break;
+    }
     case KeyType::kDsa: {
       PkeyCtxPtr param_ctx(Check(EVP_PKEY_CTX_new_from_name(nullptr, "DSA", nullptr), "DSA ctx"));
       Check(EVP_PKEY_paramgen_init(param_ctx.get()), "DSA paramgen init");
@@ -280,10 +289,26 @@ std::string Assemble(const RequestParts& parts, std::string_view signature) {
   return Tlv(0x30, parts.info + parts.algorithm + bits);
 }
 
-std::string Sign(const std::string& info, EVP_PKEY* key, const std::string& digest) {
-  Owned<EVP_MD_CTX, EVP_MD_CTX_free> ctx(Check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
-  Check(EVP_DigestSignInit(ctx.get(), nullptr, DigestFor(key, digest), nullptr, key),
+using MdCtxPtr = Owned<EVP_MD_CTX, EVP_MD_CTX_free>;
+
+// A signing context for `key` with the digest and padding `spec` asks for.
+MdCtxPtr SigningContext(EVP_PKEY* key, const RequestSpec& spec) {
+  MdCtxPtr ctx(Check(EVP_MD_CTX_new(), "EVP_MD_CTX_new"));
+  EVP_PKEY_CTX* key_ctx = nullptr;
+  Check(EVP_DigestSignInit(ctx.get(), &key_ctx, DigestFor(key, spec.digest), nullptr, key),
         "EVP_DigestSignInit");
+  if (spec.pss) {
+    const std::string& mgf1 = spec.pss->mgf1_digest.empty() ? spec.digest : spec.pss->mgf1_digest;
+    const int salt = spec.pss->salt_length >= 0 ? spec.pss->salt_length : RSA_PSS_SALTLEN_DIGEST;
+    Check(EVP_PKEY_CTX_set_rsa_padding(key_ctx, RSA_PKCS1_PSS_PADDING), "PSS padding");
+    Check(EVP_PKEY_CTX_set_rsa_mgf1_md(key_ctx, DigestFor(key, mgf1)), "MGF1 " + mgf1);
+    Check(EVP_PKEY_CTX_set_rsa_pss_saltlen(key_ctx, salt), "PSS salt length");
+  }
+  return ctx;
+}
+
+std::string Sign(const std::string& info, EVP_PKEY* key, const RequestSpec& spec) {
+  MdCtxPtr ctx = SigningContext(key, spec);
   size_t signature_length = 0;
   const auto* data = reinterpret_cast<const unsigned char*>(info.data());
   Check(EVP_DigestSign(ctx.get(), nullptr, &signature_length, data, info.size()), "sign size");
@@ -306,7 +331,7 @@ std::string PatchAndResign(const std::string& der, const RequestSpec& spec, EVP_
     }
     parts.info.replace(at, from.size(), to);
   }
-  return Assemble(parts, Sign(parts.info, key, spec.digest));
+  return Assemble(parts, Sign(parts.info, key, spec));
 }
 
 std::string ToDer(X509_REQ* req) {
@@ -398,8 +423,8 @@ std::string MakeRequestDer(const RequestSpec& spec) {
   EVP_PKEY* public_key =
       spec.public_key_override ? spec.public_key_override.get() : signing_key.get();
   Check(X509_REQ_set_pubkey(req.get(), public_key), "X509_REQ_set_pubkey");
-  Check(X509_REQ_sign(req.get(), signing_key.get(), DigestFor(signing_key.get(), spec.digest)),
-        "X509_REQ_sign with " + spec.digest);
+  Check(X509_REQ_sign_ctx(req.get(), SigningContext(signing_key.get(), spec).get()),
+        "X509_REQ_sign_ctx with " + spec.digest);
   const std::string der = ToDer(req.get());
   return spec.patches.empty() ? der : PatchAndResign(der, spec, signing_key.get());
 }
@@ -477,7 +502,7 @@ std::string EditInfoAndResign(const RequestSpec& spec,
   KeyPtr key = spec.signing_key ? spec.signing_key : CachedKey(spec.key);
   RequestParts parts = SplitRequest(MakeRequestDer(spec));
   parts.info = edit(parts.info);
-  return Assemble(parts, Sign(parts.info, key.get(), spec.digest));
+  return Assemble(parts, Sign(parts.info, key.get(), spec));
 }
 
 std::string EditInfoWithSignature(const RequestSpec& spec,
@@ -486,6 +511,16 @@ std::string EditInfoWithSignature(const RequestSpec& spec,
   RequestParts parts = SplitRequest(MakeRequestDer(spec));
   parts.info = edit(parts.info);
   return Assemble(parts, signature);
+}
+
+std::string ReplaceSignatureAlgorithm(std::string_view der, std::string_view algorithm) {
+  const std::string whole(der);
+  RequestParts parts = SplitRequest(whole);
+  const size_t bits_at = ReadTlv(whole, 0).first + parts.info.size() + parts.algorithm.size();
+  const auto [bits_header, bits_length] = ReadTlv(whole, bits_at);
+  parts.algorithm = std::string(algorithm);
+  // The BIT STRING's content after its unused-bits octet.
+  return Assemble(parts, der.substr(bits_at + bits_header + 1, bits_length - 1));
 }
 
 std::string MakeRequestPem(const RequestSpec& spec) {

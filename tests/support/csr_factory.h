@@ -21,12 +21,13 @@
 
 namespace kca::testing {
 
-// kEd448 and kDsa exist to exercise refusals of unsupported key types.
-enum class KeyType { kRsa, kEcdsa, kEd25519, kEd448, kDsa };
+// kEd448, kDsa and kRsaPss (an RSA key written as id-RSASSA-PSS) exist to exercise refusals of
+// unsupported key types.
+enum class KeyType { kRsa, kEcdsa, kEd25519, kEd448, kDsa, kRsaPss };
 
 struct KeySpec {
   KeyType type = KeyType::kEcdsa;
-  int rsa_bits = 2048;          // kRsa (also the DSA prime size for kDsa)
+  int rsa_bits = 2048;          // kRsa, kRsaPss (also the DSA prime size for kDsa)
   std::string curve = "P-256";  // kEcdsa: "P-256", "P-384", "P-521" or any OpenSSL group name
 
   static KeySpec Rsa(int bits) { return {KeyType::kRsa, bits, ""}; }
@@ -34,6 +35,7 @@ struct KeySpec {
   static KeySpec Ed25519() { return {KeyType::kEd25519, 0, ""}; }
   static KeySpec Ed448() { return {KeyType::kEd448, 0, ""}; }
   static KeySpec Dsa(int bits) { return {KeyType::kDsa, bits, ""}; }
+  static KeySpec RsaPss(int bits) { return {KeyType::kRsaPss, bits, ""}; }
 };
 
 using KeyPtr = std::shared_ptr<EVP_PKEY>;
@@ -99,6 +101,14 @@ struct RequestSpec {
   KeyPtr public_key_override;
   // "SHA256", "SHA1", "MD5", "SHA384", "SHA512"; ignored for Ed25519/Ed448, which sign without one.
   std::string digest = "SHA256";
+  // RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys), over `digest`: MGF1 over `mgf1_digest` (empty:
+  // `digest`) and a salt of `salt_length` bytes (-1: the digest's length). OpenSSL writes the
+  // AlgorithmIdentifier's parameters from these.
+  struct Pss {
+    std::string mgf1_digest;
+    int salt_length = -1;
+  };
+  std::optional<Pss> pss;
 };
 
 // The request as DER, and as PEM text with the label "CERTIFICATE REQUEST".
@@ -136,6 +146,10 @@ std::string EditInfoAndResign(const RequestSpec& spec,
 std::string EditInfoWithSignature(const RequestSpec& spec,
                                   const std::function<std::string(std::string)>& edit,
                                   std::string_view signature);
+
+// The request `der` with its outer signatureAlgorithm (a whole AlgorithmIdentifier TLV) replaced;
+// the signature stays valid, as it covers only CertificationRequestInfo.
+std::string ReplaceSignatureAlgorithm(std::string_view der, std::string_view algorithm);
 
 // Standard base64 with padding, no line breaks (how spec.request travels in JSON).
 std::string Base64Encode(std::string_view bytes);

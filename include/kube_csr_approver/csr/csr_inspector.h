@@ -67,7 +67,9 @@ struct CsrFacts {
   SubjectAlternativeNames sans;
   RequestedExtensions extensions;
   PublicKeyFacts key;
-  std::string signature_algorithm;  // OpenSSL long name, e.g. "sha256WithRSAEncryption"
+  // OpenSSL long name, e.g. "sha256WithRSAEncryption"; "RSASSA-PSS over SHA-256" (MGF1 over the
+  // same hash, a salt as long as the hash) for RSASSA-PSS.
+  std::string signature_algorithm;
 };
 
 // For logs and reports: "CN=alice, O=devs" (the subject in request order, "(empty)" when it has
@@ -92,7 +94,9 @@ Result<CsrFacts> InspectEncodedRequest(std::string_view base64);
 // REQUEST", bytes after the DER, any extension requested twice, more than one extensionRequest
 // attribute, undecodable basicConstraints/keyUsage/extendedKeyUsage, DNS/email/URI SANs that are
 // not ASCII, IP SANs not 4 or 16 bytes long, signature algorithms other than SHA-256/384/512 with
-// RSA PKCS#1 v1.5 or ECDSA, and Ed25519 (e.g. RSASSA-PSS, SHA-224).
+// RSA PKCS#1 v1.5 or ECDSA, and Ed25519 (e.g. SHA-224), RSASSA-PSS other than over
+// SHA-256/384/512 with MGF1 over the same hash, a salt as long as the hash and the default
+// trailer field, DER-encoded (the hash parameters NULL or absent), and id-RSASSA-PSS keys.
 // Refused because their signature proves nothing or they parse ambiguously (DESIGN.md "Requests
 // that prove nothing or parse ambiguously"): BER where DER is required (non-minimal or indefinite
 // lengths, unsorted SET OF, empty RDNs, constructed strings, also inside extension values and the

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "commands.h"
+#include "csr_factory.h"
 
 namespace kca {
 namespace {
@@ -99,6 +100,37 @@ TEST(CheckCommandTest, BarePemTakesTheRestFromFlags) {
   outcome = Check(options);
   ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
   EXPECT_EQ(nlohmann::json::parse(outcome.out)[0].at("decision"), "deny") << outcome.out;
+}
+
+// An RSASSA-PSS request is decided like a PKCS#1 v1.5 one: its key is RSA, and minRSABits
+// applies to it.
+TEST(CheckCommandTest, RsaPssRequestsAreDecidedByThePolicy) {
+  const auto write_request = [](int bits) {
+    testing::RequestSpec request;
+    request.subject = {{"CN", "alice"}, {"O", "devs"}};
+    request.key = testing::KeySpec::Rsa(bits);
+    request.pss.emplace();
+    const std::string path = ::testing::TempDir() + "pss-" + std::to_string(bits) + ".pem";
+    std::ofstream(path) << testing::MakeRequestPem(request);
+    return path;
+  };
+  CheckOptions options;
+  options.policy_path = ExamplePolicy("team-client-certs.yaml");
+  options.output = "json";
+  options.inputs = {write_request(2048), write_request(1024)};
+  options.signer_name = "kubernetes.io/kube-apiserver-client";
+  options.username = "alice";
+  options.groups = {"devs", "system:authenticated"};
+  options.usages = {"digital signature", "client auth"};
+  options.expiration_seconds = 3600;
+  const Outcome outcome = Check(options);
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  const auto results = nlohmann::json::parse(outcome.out);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].at("decision"), "approve") << results[0].dump();
+  EXPECT_EQ(results[1].at("decision"), "deny") << results[1].dump();
+  EXPECT_NE(results[1].at("reasons").dump().find("minRSABits"), std::string::npos)
+      << results[1].dump();
 }
 
 // Invalid UTF-8 in a file name or a flag value reaches the output; nlohmann's dump used to throw
@@ -214,15 +246,14 @@ TEST(CheckCommandTest, NodeFromAnotherInputFileDecides) {
   CheckOptions options;
   options.policy_path = ExamplePolicy("kubelet.yaml");
   // The Node comes after the CSR, in a file of its own, as `kubectl get node -o yaml` prints it.
-  options.inputs = {ExampleCsr("kubelet-serving.yaml"), ExampleCsr("kubelet-serving-other-node.yaml"),
-                    ExampleNode("worker-1.yaml")};
+  options.inputs = {ExampleCsr("kubelet-serving.yaml"),
+                    ExampleCsr("kubelet-serving-other-node.yaml"), ExampleNode("worker-1.yaml")};
   const Outcome outcome = Check(options);
   ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
   EXPECT_NE(outcome.out.find("kubelet-serving: APPROVE (rule \"kubelet-serving\")"),
             std::string::npos)
       << outcome.out;
-  EXPECT_NE(outcome.out.find("kubelet-serving-other-node: DENY"), std::string::npos)
-      << outcome.out;
+  EXPECT_NE(outcome.out.find("kubelet-serving-other-node: DENY"), std::string::npos) << outcome.out;
   EXPECT_NE(outcome.out.find("DNS name \"worker-2.nodes.example.com\" is not a "
                              "Hostname/InternalDNS/ExternalDNS address of Node \"worker-1\""),
             std::string::npos)
@@ -250,8 +281,7 @@ TEST(CheckCommandTest, NodeListAndReviewAnswersFromStdin) {
 
   outcome = Check(options, R"({"kind": "NodeList", "apiVersion": "v1", "items": []})");
   ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
-  EXPECT_NE(outcome.out.find("kubelet-client-renewal: PENDING"), std::string::npos)
-      << outcome.out;
+  EXPECT_NE(outcome.out.find("kubelet-client-renewal: PENDING"), std::string::npos) << outcome.out;
   EXPECT_NE(outcome.out.find("[wait] requestorAuthorized: pending: SubjectAccessReview for "
                              "\"system:node:worker-1\" to create "
                              "certificates.k8s.io/certificatesigningrequests/selfnodeclient not "
@@ -276,7 +306,8 @@ TEST(CheckCommandTest, MalformedNodeIsAnInputError) {
 TEST(ValidatePolicyCommandTest, ValidPolicyPrintsASummary) {
   std::istringstream in;
   std::ostringstream out, err;
-  EXPECT_EQ(RunValidatePolicy({ExamplePolicy("cluster.yaml")}, {in, out, err}), kExitOk) << err.str();
+  EXPECT_EQ(RunValidatePolicy({ExamplePolicy("cluster.yaml")}, {in, out, err}), kExitOk)
+      << err.str();
   EXPECT_NE(out.str().find("valid policy, 4 rules, sha256 "), std::string::npos) << out.str();
 }
 

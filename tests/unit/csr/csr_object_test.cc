@@ -478,5 +478,54 @@ TEST(CsrDocumentTest, AliasExpansionIsBounded) {
       << error;
 }
 
+TEST(CsrDocumentTest, AnAliasInsideTheValueItNamesIsRefused) {
+  // yaml-cpp's parser accepts it (the anchor is defined when the alias is read); expanded, it
+  // would never end.
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument("metadata: &m {name: a, self: *m}\n", "c.yaml")),
+            "c.yaml: metadata.self (line 1): an alias refers to the value that contains it");
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument("kind: List\nitems: &i\n- *i\n", "c.yaml")),
+            "c.yaml: items[0] (line 3): an alias refers to the value that contains it");
+}
+
+// The conversion is driven by yaml-cpp's parser events (no node tree): a document of many
+// thousands of objects, block and flow style, with legitimate aliases, decodes to every object.
+TEST(CsrDocumentTest, ALargeYamlListDecodesToEveryObject) {
+  constexpr int kItems = 20000;
+  std::string yaml = "apiVersion: v1\nkind: List\nitems:\n";
+  for (int i = 0; i < kItems; ++i) {
+    const std::string name = "csr-" + std::to_string(i);
+    if (i == 0) {
+      yaml += "- metadata:\n    name: " + name +
+              "\n  spec:\n    request: \"\"\n    signerName: example.com/a\n"
+              "    usages: &u\n    - digital signature\n    - client auth\n";
+    } else if (i % 2 == 0) {
+      yaml += "- metadata: {name: " + name + "}\n  spec: {request: '', signerName: example.com/" +
+              std::to_string(i) + ", usages: *u}\n";
+    } else {
+      yaml += "- metadata:\n    name: \"" + name + "\"\n  spec:\n    request: \"\"\n" +
+              "    signerName: example.com/" + std::to_string(i) + "\n    usages: [server auth]\n";
+    }
+  }
+  auto objects = DecodeCsrDocument(yaml, "big.yaml");
+  ASSERT_TRUE(objects.ok()) << objects.error().message;
+  ASSERT_EQ(objects->size(), static_cast<size_t>(kItems));
+  for (int i : {0, 1, 2, kItems / 2 + 1, kItems - 2, kItems - 1}) {
+    SCOPED_TRACE(i);
+    const CsrObject& object = (*objects)[static_cast<size_t>(i)];
+    EXPECT_EQ(object.name, "csr-" + std::to_string(i));
+    EXPECT_EQ(object.signer_name, i == 0 ? "example.com/a" : "example.com/" + std::to_string(i));
+    EXPECT_EQ(object.usages, i % 2 == 0
+                                 ? (std::vector<std::string>{"digital signature", "client auth"})
+                                 : (std::vector<std::string>{"server auth"}));
+  }
+  // A duplicate key deep in the list is still found, at its place: after the 3 header lines,
+  // item 0's 8, the odd items' 6 and the even items' 2.
+  yaml += "- metadata: {name: last, name: again}\n";
+  const int line = 3 + 8 + kItems / 2 * 6 + (kItems / 2 - 1) * 2 + 1;
+  EXPECT_EQ(ErrorOf(DecodeCsrDocument(yaml, "big.yaml")),
+            "big.yaml: items[" + std::to_string(kItems) + "].metadata.name (line " +
+                std::to_string(line) + "): duplicate key");
+}
+
 }  // namespace
 }  // namespace kca
