@@ -49,8 +49,12 @@ int EnvInt(const char* name, int fallback) {
 // (or kMaxBytesPerConnection). Counts connections still open.
 class FloodingWatchServer {
  public:
-  explicit FloodingWatchServer(const emulator::KeyPair& serving)
-      : context_(asio::ssl::context::tls_server), acceptor_(io_) {
+  // `events_per_connection` > 0: that many events, then silence until the client or Stop()
+  // ends the connection (an idle watch).
+  explicit FloodingWatchServer(const emulator::KeyPair& serving, int events_per_connection = 0)
+      : events_per_connection_(events_per_connection),
+        context_(asio::ssl::context::tls_server),
+        acceptor_(io_) {
     context_.use_certificate_chain(asio::buffer(serving.cert_pem));
     context_.use_private_key(asio::buffer(serving.key_pem), asio::ssl::context::pem);
     const asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
@@ -146,9 +150,15 @@ class FloodingWatchServer {
                                          "Transfer-Encoding: chunked\r\n\r\n")),
                 error);
     std::size_t sent = 0;
+    const int per_chunk = events_per_connection_ > 0 ? events_per_connection_ : 32;
     for (std::uint64_t version = 1; !error && sent < kMaxBytesPerConnection;) {
+      if (events_per_connection_ > 0 && version > static_cast<std::uint64_t>(per_chunk)) {
+        char byte;
+        tls.read_some(asio::buffer(&byte, 1), error);  // until the client hangs up, or Stop()
+        return;
+      }
       std::string events;
-      for (int i = 0; i < 32; ++i, ++version) {
+      for (int i = 0; i < per_chunk; ++i, ++version) {
         events += R"({"type":"BOOKMARK","object":{"kind":"CertificateSigningRequest",)"
                   R"("apiVersion":"certificates.k8s.io/v1","metadata":{"resourceVersion":")" +
                   std::to_string(version) + "\"}}}\n";
@@ -160,6 +170,7 @@ class FloodingWatchServer {
     if (!error) asio::write(tls, asio::buffer(std::string("0\r\n\r\n")), error);
   }
 
+  const int events_per_connection_;
   asio::io_context io_;
   asio::ssl::context context_;
   asio::ip::tcp::acceptor acceptor_;
@@ -209,7 +220,8 @@ class WatchCancellationStressTest : public ::testing::Test {
     ASSERT_TRUE(ca.ok()) << ca.error().message;
     auto serving = emulator::IssueCertificate(*ca, "loopback", {}, true);
     ASSERT_TRUE(serving.ok()) << serving.error().message;
-    server_ = std::make_unique<FloodingWatchServer>(*serving);
+    serving_ = *serving;
+    server_ = std::make_unique<FloodingWatchServer>(serving_, events_per_connection_);
     KubeConfig config;
     config.server = "https://127.0.0.1:" + std::to_string(server_->port());
     config.ca_pem = ca->cert_pem;
@@ -229,7 +241,9 @@ class WatchCancellationStressTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
+  int events_per_connection_ = 0;  // set before SetUp by a test of an idle watch
   std::string dir_;
+  emulator::KeyPair serving_;
   std::unique_ptr<FloodingWatchServer> server_;
   std::unique_ptr<ApiClient> client_;
 };
@@ -316,6 +330,46 @@ TEST_F(WatchCancellationStressTest, WatchesDestroyedOrCancelledAtRandomMomentsEn
   // Nothing the client gave up on keeps streaming: every connection is closed by the client.
   EXPECT_TRUE(server_->WaitUntilNoneOpen(std::chrono::seconds(60)))
       << server_->open() << " of " << server_->accepted() << " connections still open";
+}
+
+class IdleWatchTest : public WatchCancellationStressTest {
+ protected:
+  IdleWatchTest() { events_per_connection_ = 3; }
+};
+
+// A reader blocked in Next() on a watch with nothing arriving (no read to stop on the I/O
+// thread) returns kCanceled at once when cancelled: the wait is abandoned, not the socket
+// closed. The connection then ends with the server (Stop() here), which the client survives.
+TEST_F(IdleWatchTest, ACancelledIdleWatchReturnsAtOnce) {
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE("iteration " + std::to_string(i));
+    Cancellation cancel;
+    auto stream = client_->Watch(kWatchPath, WatchOptions{}, &cancel);
+    ASSERT_TRUE(stream.ok()) << stream.error().message;
+    ReaderLog log;
+    std::thread reader([&] { ReadUntilTheEnd(**stream, log); });
+    {
+      std::unique_lock lock(log.mutex);
+      ASSERT_TRUE(log.changed.wait_for(lock, std::chrono::seconds(30),
+                                       [&] { return log.events == 3 || log.finished; }));
+      ASSERT_FALSE(log.finished) << "the idle watch ended before it was cancelled";
+    }
+    cancel.Cancel();
+    {
+      std::unique_lock lock(log.mutex);
+      if (!log.changed.wait_for(lock, std::chrono::seconds(30), [&] { return log.finished; })) {
+        ADD_FAILURE() << "a cancelled idle watch kept its reader blocked for 30 s";
+        std::abort();
+      }
+    }
+    reader.join();
+    ASSERT_TRUE(log.error.has_value());
+    EXPECT_EQ(log.error->code, ApiErrorCode::kCanceled) << log.error->message;
+    stream->reset();
+  }
+  EXPECT_EQ(server_->accepted(), 20);
+  server_->Stop();
+  EXPECT_EQ(server_->open(), 0u);
 }
 
 }  // namespace
