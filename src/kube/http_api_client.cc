@@ -1,6 +1,7 @@
 // ApiClient over cpprestsdk. See shared/reference/libraries.md for the pitfalls heeded here:
 // blocking .get() only on caller threads, bodies read incrementally with our own caps, a fresh
-// X509_STORE so only the cluster CA is trusted, cancellation through pplx tokens.
+// X509_STORE so only the cluster CA is trusted, requests stopped on cpprestsdk's own I/O thread
+// (IoThreadStop) and never by closing its socket from ours.
 #include <cpprest/http_client.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -13,9 +14,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -109,12 +112,62 @@ class QueryBuilder {
   bool first_ = true;
 };
 
-// Pulls whatever has arrived (at least one byte, at most kReadChunk); 0 at the end of the body.
-// Throws what cpprestsdk throws on a dropped or cancelled connection.
-std::size_t PullChunk(BodyBuffer& buffer, std::uint8_t* out) {
+// Raised once, from any thread; waited for on one.
+class Signal {
+ public:
+  void Raise() {
+    {
+      MutexLock lock(mutex_);
+      raised_ = true;
+    }
+    raised_cv_.notify_all();
+  }
+  void Wait() {
+    MutexLock lock(mutex_);
+    while (!raised_) lock.Wait(raised_cv_);
+  }
+
+ private:
+  Mutex mutex_;
+  std::condition_variable raised_cv_;
+  bool raised_ KCA_GUARDED_BY(mutex_) = false;
+};
+
+// Waits on our thread for `task` unless `cancel` fires first (or had): true when the task is
+// done and the caller may get() it. A cancelled wait leaves the task to cpprestsdk's threads
+// (nothing here touches its socket: see IoThreadStop), with `keep_alive` (what it writes into)
+// kept until it ends and its outcome observed (pplx takes an unobserved failure for a crash).
+template <typename T>
+bool AwaitUnlessCancelled(const pplx::task<T>& task, const Cancellation* cancel,
+                          std::shared_ptr<const void> keep_alive = nullptr) {
+  if (cancel == nullptr) return true;
+  if (task.is_done() && !cancel->cancelled()) return true;
+  auto done = std::make_shared<Signal>();
+  task.then([done, keep_alive](pplx::task<T> ended) {
+    done->Raise();
+    try {
+      ended.get();
+    } catch (...) {
+    }
+  });
+  const auto subscription = cancel->OnCancel([done] { done->Raise(); });
+  done->Wait();
+  return !cancel->cancelled();
+}
+
+using Chunk = std::array<std::uint8_t, kReadChunk>;
+
+// Pulls whatever has arrived (at least one byte, at most kReadChunk) into *chunk: its size, 0 at
+// the end of the body, nullopt when `cancel` fired first (the read is abandoned with `chunk`: do
+// not read into it again). Throws what cpprestsdk throws on a dropped connection.
+std::optional<std::size_t> PullChunk(BodyBuffer& buffer, const std::shared_ptr<Chunk>& chunk,
+                                     const Cancellation* cancel) {
+  if (cancel != nullptr && cancel->cancelled()) return std::nullopt;  // however much has arrived
   const std::size_t available = buffer.in_avail();
   const std::size_t want = std::clamp<std::size_t>(available, 1, kReadChunk);
-  return buffer.getn(out, want).get();
+  auto read = buffer.getn(chunk->data(), want);
+  if (!AwaitUnlessCancelled(read, cancel, chunk)) return std::nullopt;
+  return read.get();
 }
 
 // The URL's host without IPv6 brackets.
@@ -314,33 +367,40 @@ struct Connections {
   http::client::http_client watches;
 };
 
-// The most of a response body cpprestsdk may receive, enforced on its own I/O thread: its
-// progress handler runs there between two reads of the socket, and throwing from it ends the
-// response and closes the connection right there. Cancelling the response instead (cts.cancel)
+// Ends a request on cpprestsdk's own I/O thread: a response body past its cap, or a request our
+// thread gave up on (a destroyed watch, a cancellation, a refused body). Its progress handler
+// runs there between two steps of the exchange (before the request body is written, after it,
+// after each read of the response), and throwing from it ends the request and closes the
+// connection right there. Cancelling through pplx (cancellation_token_source::cancel) instead
 // closes the socket from our thread while the I/O thread may be starting the next TLS read on
-// it (cpprestsdk's socket lock does not cover the TLS stream's inner reads): a data race inside
-// asio that TSan reports and that crashed ABodyPastTheCapClosesTheConnection now and then.
-class BodyCap {
+// it: cpprestsdk's socket lock (asio_connection::m_socket_lock, Release/src/http/client/
+// http_client_asio.cpp) covers its own calls, not the inner reads of the ssl::stream's composed
+// operation. That race crashed ABodyPastTheCapClosesTheConnection now and then, and TSan
+// reports it. The price: a stopped request with nothing arriving (an idle watch) keeps its
+// connection until the server next sends a byte or ends it, or the inactivity timeout.
+class IoThreadStop {
  public:
-  explicit BodyCap(std::uint64_t limit) : limit_(limit) {}
+  explicit IoThreadStop(std::uint64_t body_cap) : body_cap_(body_cap) {}
 
-  // From now on, stop at the next read (for a body refused before it is read).
-  void Refuse() { limit_.store(0); }
-  bool exceeded() const { return exceeded_.load(); }
+  // End the request at its next step; from any thread.
+  void Stop() { stopped_.store(true); }
+  bool body_cap_exceeded() const { return exceeded_.load(); }
 
-  // Installs the check on `message`; `cap` outlives the request inside cpprestsdk.
-  static void Install(http::http_request& message, const std::shared_ptr<BodyCap>& cap) {
+  // Installs the check on `message`; `stop` outlives the request inside cpprestsdk.
+  static void Install(http::http_request& message, const std::shared_ptr<IoThreadStop>& stop) {
     message.set_progress_handler(
-        [cap](http::message_direction::direction direction, utility::size64_t received) {
+        [stop](http::message_direction::direction direction, utility::size64_t transferred) {
+          if (stop->stopped_.load()) throw std::runtime_error("request stopped by its caller");
           if (direction != http::message_direction::download) return;
-          if (received <= cap->limit_.load()) return;
-          cap->exceeded_.store(true);
+          if (transferred <= stop->body_cap_) return;
+          stop->exceeded_.store(true);
           throw std::length_error("response body past its cap");
         });
   }
 
  private:
-  std::atomic<std::uint64_t> limit_;
+  const std::uint64_t body_cap_;
+  std::atomic<bool> stopped_{false};
   std::atomic<bool> exceeded_{false};
 };
 
@@ -348,9 +408,7 @@ class BodyCap {
 struct OpenResponse {
   std::shared_ptr<Connections> connections;
   http::http_response response;
-  pplx::cancellation_token_source cts;
-  Cancellation::Subscription subscription;
-  std::shared_ptr<BodyCap> cap;
+  std::shared_ptr<IoThreadStop> stop;
 };
 
 class HttpWatchStream final : public WatchStream {
@@ -364,12 +422,12 @@ class HttpWatchStream final : public WatchStream {
         max_line_(max_line) {}
 
   ~HttpWatchStream() override {
-    // Closes the socket now instead of leaving the server streaming into an unread buffer.
-    open_.cts.cancel();
+    // The I/O thread closes the connection at its next read instead of leaving the server
+    // streaming into a buffer nobody reads (IoThreadStop says why not from here).
+    open_.stop->Stop();
   }
 
   ApiResult<std::optional<WatchEvent>> Next() override {
-    std::uint8_t chunk[kReadChunk];
     while (true) {
       const auto newline = pending_.find('\n', scanned_);
       if (newline != std::string::npos) {
@@ -392,9 +450,10 @@ class HttpWatchStream final : public WatchStream {
         line.swap(pending_);
         return Parse(line);
       }
-      std::size_t n = 0;
+      if (abandoned_read_) return CanceledError(request_);
+      std::optional<std::size_t> n;
       try {
-        n = PullChunk(buffer_, chunk);
+        n = PullChunk(buffer_, chunk_, cancel_);
       } catch (const std::exception& e) {
         if (cancel_ != nullptr && cancel_->cancelled()) return CanceledError(request_);
         const auto* failure = dynamic_cast<const http::http_exception*>(&e);
@@ -406,10 +465,15 @@ class HttpWatchStream final : public WatchStream {
         return TransportError(ApiErrorCode::kConnectionFailed,
                               request_ + ": watch connection lost: " + e.what());
       }
-      if (n == 0) {
+      if (!n) {
+        abandoned_read_ = true;
+        open_.stop->Stop();
+        return CanceledError(request_);
+      }
+      if (*n == 0) {
         eof_ = true;
       } else {
-        pending_.append(reinterpret_cast<const char*>(chunk), n);
+        pending_.append(reinterpret_cast<const char*>(chunk_->data()), *n);
       }
     }
   }
@@ -429,9 +493,11 @@ class HttpWatchStream final : public WatchStream {
   const std::string request_;
   const Cancellation* const cancel_;
   const std::size_t max_line_;
+  const std::shared_ptr<Chunk> chunk_ = std::make_shared<Chunk>();
   std::string pending_;      // bytes received but not yet returned as events
   std::size_t scanned_ = 0;  // pending_[0, scanned_) holds no newline
   bool eof_ = false;
+  bool abandoned_read_ = false;  // a cancelled read still owns chunk_
 };
 
 struct Call {
@@ -583,11 +649,12 @@ class HttpApiClient final : public ApiClient {
 
   // Reads a whole body, refusing more than max_response_bytes: past the cap (or when the
   // Content-Length announces more) cpprestsdk's I/O thread stops at its next read and closes the
-  // connection (BodyCap), so cpprestsdk stops buffering what the server keeps sending. Throws on
-  // a dropped connection.
-  ApiResult<std::string> ReadBody(OpenResponse& open, const std::string& request) {
+  // connection (IoThreadStop), so cpprestsdk stops buffering what the server keeps sending.
+  // Throws on a dropped connection.
+  ApiResult<std::string> ReadBody(OpenResponse& open, const std::string& request,
+                                  const Cancellation* cancel) {
     auto too_large = [&] {
-      open.cap->Refuse();
+      open.stop->Stop();
       return TransportError(ApiErrorCode::kResponseTooLarge,
                             request + ": response larger than " +
                                 std::to_string(options_.max_response_bytes) +
@@ -597,15 +664,21 @@ class HttpApiClient final : public ApiClient {
     if (open.response.headers().content_length() > options_.max_response_bytes) return too_large();
     BodyBuffer buffer = open.response.body().streambuf();
     std::string body;
-    std::uint8_t chunk[kReadChunk];
+    const auto chunk = std::make_shared<Chunk>();
     try {
-      while (std::size_t n = PullChunk(buffer, chunk)) {
-        if (body.size() + n > options_.max_response_bytes) return too_large();
-        body.append(reinterpret_cast<const char*>(chunk), n);
+      while (true) {
+        const std::optional<std::size_t> n = PullChunk(buffer, chunk, cancel);
+        if (!n) {
+          open.stop->Stop();
+          return CanceledError(request);
+        }
+        if (*n == 0) break;
+        if (body.size() + *n > options_.max_response_bytes) return too_large();
+        body.append(reinterpret_cast<const char*>(chunk->data()), *n);
       }
     } catch (const std::exception&) {
       // The I/O thread stopped the body past the cap before this loop saw that many bytes.
-      if (open.cap->exceeded()) return too_large();
+      if (open.stop->body_cap_exceeded()) return too_large();
       throw;
     }
     return body;
@@ -645,23 +718,30 @@ class HttpApiClient final : public ApiClient {
       OpenResponse open;
       open.connections = current->second;
       // A watch's stream has no total cap (HttpWatchStream caps each line); its error body has.
-      open.cap = std::make_shared<BodyCap>(call.watch ? std::numeric_limits<std::uint64_t>::max()
-                                                      : options_.max_response_bytes);
-      BodyCap::Install(message, open.cap);
-      if (cancel != nullptr) {
-        auto cts = open.cts;
-        open.subscription = cancel->OnCancel([cts]() mutable { cts.cancel(); });
-      }
+      open.stop = std::make_shared<IoThreadStop>(
+          call.watch ? std::numeric_limits<std::uint64_t>::max() : options_.max_response_bytes);
+      IoThreadStop::Install(message, open.stop);
       int code = 0;
       std::string received;
       std::optional<ApiError> failure;
       try {
         auto& client = call.watch ? open.connections->watches : open.connections->requests;
-        open.response = client.request(message, open.cts.get_token()).get();
+        // No pplx cancellation token: a cancelled wait stops the request on the I/O thread.
+        auto pending = client.request(message);
+        if (!AwaitUnlessCancelled(pending, cancel)) {
+          open.stop->Stop();  // before the request body is written, when it has one
+          if (options_.observer) options_.observer(call.verb, code);
+          return CanceledError(request);
+        }
+        open.response = pending.get();
         code = open.response.status_code();
         const bool success = code >= 200 && code < 300;
         if (!success || body != nullptr) {
-          auto read = ReadBody(open, request);
+          auto read = ReadBody(open, request, cancel);
+          if (!read.ok() && read.error().code == ApiErrorCode::kCanceled) {
+            if (options_.observer) options_.observer(call.verb, code);
+            return read.error();
+          }
           if (!read.ok()) {
             failure = read.error();
           } else {
