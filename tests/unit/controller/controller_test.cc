@@ -155,6 +155,7 @@ rules:
     allowed: {commonName: bob, organizations: [team-b], usages: [digital signature, client auth]}
     action: approve
 )"));
+  ASSERT_TRUE(clock.AwaitWaiterDue(100ms)) << "the maintenance loop waits for its next tick";
   clock.Advance(10min);
   ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Approved"; }));
 }

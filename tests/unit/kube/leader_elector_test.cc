@@ -357,6 +357,8 @@ TEST_F(LeaderElectorTest, AHangingAcquireIsCancelledAfterTheRenewDeadline) {
   ASSERT_TRUE(WaitUntil([&] { return api.hung() > 0; }));
   clock_.Advance(options.renew_deadline);
   EXPECT_TRUE(WaitUntil([&] { return api.cancelled() > 0; })) << "cancelled at the deadline";
+  // The only wait on the clock now is the elector's (jittered) retry period.
+  ASSERT_TRUE(clock_.AwaitWaiters(1));
   EXPECT_EQ(api.hung(), 1) << "the next attempt waits for the retry period";
   clock_.Advance(options.retry_period * 3);  // past retry_period * (1 + jitter 1.2)
   EXPECT_TRUE(WaitUntil([&] { return api.hung() > 1; })) << "then tries again";
