@@ -11,7 +11,7 @@
 namespace kca::controller {
 namespace {
 
-// The maintenance loop wakes at least this often to look at the (possibly fake) clock.
+// The maintenance loop's period on the injected clock (gate refresh, policy poll, resync).
 constexpr auto kMaintenanceTick = std::chrono::milliseconds(100);
 // After a thread's guard caught an exception: wait this long before carrying on.
 const kube::ExponentialBackoff::Options kGuardBackoff{std::chrono::seconds(1),
@@ -184,7 +184,7 @@ void Controller::Run() {
       while (!RunGuarded(
           "leader_election", [this] { elector_->Run(stop_elector_); },
           [this] { metrics_.CountUnexpectedError("leader_election"); })) {
-        if (!stop_elector_.SleepFor(backoff.Next())) break;
+        if (!stop_elector_.SleepFor(clock_, backoff.Next())) break;
       }
     });
   }
@@ -243,9 +243,9 @@ void Controller::Run() {
           },
           [this] { metrics_.CountUnexpectedError("maintenance"); });
       lock.Lock();
-      const auto tick =
-          std::chrono::steady_clock::now() + (ok ? kMaintenanceTick : kGuardBackoff.initial);
-      while (!stop_requested_ && lock.WaitUntil(changed_, tick) == std::cv_status::no_timeout) {
+      const auto tick = clock_.SteadyNow() + (ok ? kMaintenanceTick : kGuardBackoff.initial);
+      while (!stop_requested_ &&
+             clock_.WaitUntil(lock, changed_, tick) == std::cv_status::no_timeout) {
       }
     }
   }
@@ -255,6 +255,8 @@ void Controller::Run() {
   if (node_watch_ != nullptr) node_watch_->Stop();
   queue_.ShutDown();
   {
+    // Real time, whatever the injected clock: the kubelet's kill at the end of the termination
+    // grace period does not wait for a fake clock either.
     const auto grace_end = std::chrono::steady_clock::now() + options_.shutdown_grace;
     MutexLock lock(mutex_);
     while (busy_workers_ != 0 &&

@@ -5,7 +5,6 @@
 namespace kca::controller {
 namespace {
 
-constexpr auto kIdlePoll = std::chrono::milliseconds(100);
 constexpr const char* kNodes = "/api/v1/nodes";
 
 std::int64_t Nanoseconds(std::chrono::steady_clock::time_point t) {
@@ -25,6 +24,11 @@ void NodeWatch::Start() {
 }
 
 void NodeWatch::Stop() {
+  {
+    MutexLock lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_cv_.notify_all();
   stop_.Cancel();
   if (thread_.joinable()) thread_.join();
 }
@@ -32,6 +36,9 @@ void NodeWatch::Stop() {
 void NodeWatch::Want() {
   wanted_until_ns_ = Nanoseconds(clock_.SteadyNow()) +
                      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.linger).count();
+  // Through the mutex, so that an idle Run() between its check and its wait still wakes.
+  { MutexLock lock(mutex_); }
+  wanted_cv_.notify_all();
 }
 
 bool NodeWatch::Wanted() const { return Nanoseconds(clock_.SteadyNow()) < wanted_until_ns_; }
@@ -40,12 +47,15 @@ void NodeWatch::Run() {
   kube::ExponentialBackoff backoff(options_.backoff);
   while (!stop_.cancelled()) {
     if (!Wanted()) {
-      if (!stop_.SleepFor(kIdlePoll)) return;
+      // Idle until a CSR waits for a Node: no polling, on any clock.
+      MutexLock lock(mutex_);
+      while (!stopping_ && !Wanted()) lock.Wait(wanted_cv_);
+      if (stopping_) return;
       continue;
     }
     if (WatchOnce()) {
       backoff.Reset();
-    } else if (!stop_.SleepFor(backoff.Next())) {
+    } else if (!stop_.SleepFor(clock_, backoff.Next())) {
       return;
     }
   }

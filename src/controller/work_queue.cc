@@ -79,12 +79,12 @@ std::optional<WorkQueue::Item> WorkQueue::Get() {
   while (true) {
     if (shut_down_) return std::nullopt;
     if (auto item = PopLocked()) return item;
-    auto wait = options_.poll_interval;
-    if (!delayed_.empty()) {
-      const auto until_due = delayed_.begin()->first - clock_.SteadyNow();
-      wait = std::clamp<std::chrono::nanoseconds>(until_due, std::chrono::milliseconds(1), wait);
+    // Add(), Retry() and ShutDown() notify; otherwise the first delayed item falls due.
+    if (delayed_.empty()) {
+      lock.Wait(ready_cv_);
+    } else {
+      clock_.WaitUntil(lock, ready_cv_, delayed_.begin()->first);
     }
-    lock.WaitFor(ready_cv_, wait);
   }
 }
 

@@ -23,11 +23,13 @@ bool Cancellation::cancelled() const {
   return cancelled_;
 }
 
-bool Cancellation::SleepFor(std::chrono::nanoseconds duration) const {
-  const auto deadline = std::chrono::steady_clock::now() + duration;
+bool Cancellation::SleepFor(const Clock& clock, std::chrono::nanoseconds duration) const {
+  const auto deadline = clock.SteadyNow() + duration;
   MutexLock lock(mutex_);
   while (!cancelled_) {
-    if (lock.WaitUntil(cancelled_cv_, deadline) == std::cv_status::timeout) return !cancelled_;
+    if (clock.WaitUntil(lock, cancelled_cv_, deadline) == std::cv_status::timeout) {
+      return !cancelled_;
+    }
   }
   return false;
 }

@@ -74,9 +74,11 @@ void CsrInformer::SetResourceVersion(std::string rv) {
   resource_version_ = std::move(rv);
 }
 
-std::chrono::steady_clock::time_point CsrInformer::Now() const {
-  return (options_.clock != nullptr ? *options_.clock : RealClock::Instance()).SteadyNow();
+const Clock& CsrInformer::clock() const {
+  return options_.clock != nullptr ? *options_.clock : RealClock::Instance();
 }
+
+std::chrono::steady_clock::time_point CsrInformer::Now() const { return clock().SteadyNow(); }
 
 void CsrInformer::SetInTouch(bool in_touch) {
   if (in_touch_ == in_touch) return;
@@ -100,7 +102,7 @@ bool CsrInformer::Backoff() {
   if (last_backoff_ && now - *last_backoff_ >= options_.backoff_reset_after) backoff_.Reset();
   last_backoff_ = now;
   const std::chrono::nanoseconds delay = backoff_.Next();
-  return options_.sleep ? options_.sleep(delay, stop_) : stop_.SleepFor(delay);
+  return options_.sleep ? options_.sleep(delay, stop_) : stop_.SleepFor(clock(), delay);
 }
 
 void CsrInformer::Run() {

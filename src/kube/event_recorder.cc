@@ -10,13 +10,14 @@ namespace kca::kube {
 
 EventRecorder::EventRecorder(ApiClient& client, const Clock& clock, EventRecorderOptions options)
     : client_(client),
+      clock_(clock),
       options_(std::move(options)),
       pace_(options_.qps, options_.burst, clock),
       thread_([this] {
         // Run() returns when stopping; after an exception it carries on with the next Event.
         while (!RunGuarded(
             "events", [this] { Run(); }, options_.on_unexpected_error)) {
-          if (!stop_.SleepFor(std::chrono::seconds(1))) return;
+          if (!stop_.SleepFor(clock_, std::chrono::seconds(1))) return;
         }
       }) {}
 
@@ -59,7 +60,8 @@ void EventRecorder::Run() {
       event = std::move(queue_.front());
       queue_.pop_front();
     }
-    if (const auto wait = pace_.Reserve(); wait.count() > 0 && !stop_.SleepFor(wait)) return;
+    if (const auto wait = pace_.Reserve(); wait.count() > 0 && !stop_.SleepFor(clock_, wait))
+      return;
     auto created = client_.Create(path, event, &stop_);
     MutexLock lock(mutex_);
     if (created.ok()) {

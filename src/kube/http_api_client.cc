@@ -525,6 +525,7 @@ class HttpApiClient final : public ApiClient {
             config.tls_server_name.empty() ? server_host_ : config.tls_server_name,
             !config.tls_server_name.empty())),
         credentials_(std::move(credentials)),
+        clock_(clock),
         bucket_(options_.qps, options_.burst, clock),
         connections_(std::make_shared<Connections>(server_, ca_pem_, tls_,
                                                    config.client_certificate_pem,
@@ -642,9 +643,9 @@ class HttpApiClient final : public ApiClient {
 
   bool Wait(std::chrono::nanoseconds delay, const Cancellation* cancel) {
     if (delay <= std::chrono::nanoseconds(0)) return cancel == nullptr || !cancel->cancelled();
-    if (cancel != nullptr) return cancel->SleepFor(delay);
-    std::this_thread::sleep_for(delay);
-    return true;
+    if (cancel != nullptr) return cancel->SleepFor(clock_, delay);
+    const Cancellation never;  // nothing cuts this wait short
+    return never.SleepFor(clock_, delay);
   }
 
   // Reads a whole body, refusing more than max_response_bytes: past the cap (or when the
@@ -813,6 +814,7 @@ class HttpApiClient final : public ApiClient {
   const int server_port_;
   const std::shared_ptr<TlsPeer> tls_;
   const std::unique_ptr<CredentialSource> credentials_;
+  const Clock& clock_;  // times the rate limit and retry waits
   TokenBucket bucket_;
   Mutex connections_mutex_;
   std::shared_ptr<Connections> connections_ KCA_GUARDED_BY(connections_mutex_);  // never null

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "kube_csr_approver/observability/logging.h"
@@ -14,9 +15,6 @@ namespace {
 
 // How long a shutting-down leader tries to hand its Lease over (the process must exit within 5 s).
 constexpr auto kReleaseTimeout = std::chrono::milliseconds(1500);
-
-// How often (real time) the watchdog looks at the (possibly fake) clock for a passed deadline.
-constexpr auto kWatchdogTick = std::chrono::milliseconds(20);
 
 int64_t WholeSeconds(std::chrono::milliseconds duration) {
   return std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(duration).count());
@@ -271,41 +269,71 @@ bool LeaderElector::Attempt(const Cancellation& stop) {
     // A leader's attempt ends when its lead lapses; anyone else's after renew_deadline.
     attempt_deadline_ = (leading_ ? renewed_at_ : clock_.SteadyNow()) + options_.renew_deadline;
     attempt_ = &attempt;
+    ++attempt_number_;
+    WakeWatchdogLocked();
   }
   const bool held = TryAcquireOrRenew(&attempt);
   MutexLock lock(mutex_);
   attempt_ = nullptr;
+  WakeWatchdogLocked();  // a renewal moved the lead's deadline
   return held;
 }
 
-void LeaderElector::Watchdog(const Cancellation& done) {
-  while (done.SleepFor(kWatchdogTick)) {
-    bool lapsed;
-    {
-      MutexLock lock(mutex_);
-      if (attempt_ != nullptr && clock_.SteadyNow() >= attempt_deadline_) attempt_->Cancel();
-      lapsed = !IsLeaderLocked();
+void LeaderElector::WakeWatchdogLocked() {
+  ++watchdog_changes_;
+  watchdog_wake_.notify_all();
+}
+
+void LeaderElector::Watchdog() {
+  std::uint64_t cancelled_attempt = 0;  // attempt numbers start at 1
+  MutexLock lock(mutex_);
+  while (!watchdog_done_) {
+    const auto now = clock_.SteadyNow();
+    if (attempt_ != nullptr && attempt_number_ != cancelled_attempt && now >= attempt_deadline_) {
+      attempt_->Cancel();
+      cancelled_attempt = attempt_number_;
     }
-    // The elector's thread may still be inside the request: say so now, not when it returns.
-    if (lapsed) ReportLeading(false);
+    // Sleeps until the next deadline on the clock: the attempt's, or the lead's.
+    std::optional<std::chrono::steady_clock::time_point> wake;
+    if (attempt_ != nullptr && attempt_number_ != cancelled_attempt) wake = attempt_deadline_;
+    if (IsLeaderLocked()) {
+      const auto lead_ends = renewed_at_ + options_.renew_deadline;
+      wake = wake ? std::min(*wake, lead_ends) : lead_ends;
+    } else {
+      // The elector's thread may still be inside the request: say so now, not when it returns.
+      const std::uint64_t seen = watchdog_changes_;
+      lock.Unlock();
+      ReportLeading(false);
+      lock.Lock();
+      if (watchdog_changes_ != seen) continue;  // the state moved meanwhile: look again
+    }
+    if (watchdog_done_) break;
+    if (wake) {
+      clock_.WaitUntil(lock, watchdog_wake_, *wake);
+    } else {
+      lock.Wait(watchdog_wake_);
+    }
   }
 }
 
 void LeaderElector::Run(const Cancellation& stop) {
-  Cancellation watchdog_done;
-  std::thread watchdog([&] { Watchdog(watchdog_done); });
+  {
+    MutexLock lock(mutex_);
+    watchdog_done_ = false;
+  }
+  std::thread watchdog([this] { Watchdog(); });
   std::uniform_real_distribution<double> spread(0.0, options_.jitter_factor);
   while (!stop.cancelled()) {
     // Acquire: retry every retry_period stretched by up to jitter_factor (client-go JitterUntil).
     while (!stop.cancelled() && !Attempt(stop)) {
       const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(
           options_.retry_period * (1.0 + spread(random_)));
-      stop.SleepFor(wait);
+      stop.SleepFor(clock_, wait);
     }
     if (stop.cancelled()) break;
     ReportLeading(true);
     // Renew every retry_period until the lead lapses (renew_deadline without success).
-    while (stop.SleepFor(options_.retry_period)) {
+    while (stop.SleepFor(clock_, options_.retry_period)) {
       Attempt(stop);
       if (!IsLeader()) break;
       ReportLeading(true);  // after the watchdog reported a lapse that a late renewal undid
@@ -318,13 +346,17 @@ void LeaderElector::Run(const Cancellation& stop) {
     held_lease_ = nullptr;
     ReportLeading(false);
   }
-  watchdog_done.Cancel();
+  {
+    MutexLock lock(mutex_);
+    watchdog_done_ = true;
+    WakeWatchdogLocked();
+  }
   watchdog.join();
   // `stop` is cancelled by now and the release must still be sent, but shutdown must not hang
   // on an unreachable API server: give it kReleaseTimeout.
   Cancellation release_cancel, released;
   std::thread deadline([&] {
-    if (released.SleepFor(kReleaseTimeout)) release_cancel.Cancel();
+    if (released.SleepFor(clock_, kReleaseTimeout)) release_cancel.Cancel();
   });
   Release(&release_cancel);
   released.Cancel();

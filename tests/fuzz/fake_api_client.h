@@ -17,6 +17,11 @@ class StoppedClock final : public Clock {
  public:
   std::chrono::steady_clock::time_point SteadyNow() const override { return steady; }
   std::chrono::system_clock::time_point WallNow() const override { return wall; }
+  // A wait on a clock that never moves would never end: waits end at once instead.
+  std::cv_status WaitUntil(MutexLock&, std::condition_variable&,
+                           std::chrono::steady_clock::time_point) const override {
+    return std::cv_status::timeout;
+  }
   std::chrono::steady_clock::time_point steady{std::chrono::hours(1000)};
   std::chrono::system_clock::time_point wall{std::chrono::seconds(1798761600)};  // 2027-01-01
 };

@@ -63,6 +63,9 @@ class KCA_SCOPED_CAPABILITY MutexLock {
     return cv.wait_for(lock_, timeout);
   }
 
+  // The mutex held, for a fake clock that must synchronise with a waiter before waking it.
+  std::mutex& native_mutex() { return *lock_.mutex(); }
+
  private:
   std::unique_lock<std::mutex> lock_;
 };

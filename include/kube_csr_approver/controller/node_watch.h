@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "kube_csr_approver/common/clock.h"
+#include "kube_csr_approver/common/thread_annotations.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/cancellation.h"
 #include "kube_csr_approver/kube/rate_limit.h"
@@ -57,6 +59,9 @@ class NodeWatch {
   const std::function<void(const std::string&)> on_node_;
   const NodeWatchOptions options_;
   std::atomic<std::int64_t> wanted_until_ns_{0};  // steady clock, since its epoch
+  Mutex mutex_;
+  std::condition_variable wanted_cv_;  // on mutex_: Want() or Stop() while the watch idles
+  bool stopping_ KCA_GUARDED_BY(mutex_) = false;
   kube::Cancellation stop_;
   std::thread thread_;
 };

@@ -29,14 +29,13 @@ namespace kca::controller {
 // - Retry(name) re-adds the name after a delay that doubles with each consecutive retry of that
 //   name (initial, 2*initial, ... capped at max); Forget(name) resets the count.
 // Thread-safety: every method may be called from any thread. `clock` and `health` (may be null)
-// must outlive the queue. Delays are measured on `clock`; blocked Get() calls re-check due items
-// at least every `poll_interval` of real time (and whenever anything is added).
+// must outlive the queue. Delays are measured and waited for on `clock`: a blocked Get() wakes
+// when the first delayed item falls due on it (and whenever anything is added).
 class WorkQueue {
  public:
   struct Options {
     std::chrono::nanoseconds retry_initial = std::chrono::milliseconds(500);  // Default: 500 ms.
     std::chrono::nanoseconds retry_max = std::chrono::minutes(5);             // Default: 5 min.
-    std::chrono::nanoseconds poll_interval = std::chrono::milliseconds(100);  // Default: 100 ms.
   };
 
   WorkQueue(const Clock& clock, HealthState* health, Options options);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 
+#include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/thread_annotations.h"
 
 namespace kca::kube {
@@ -24,8 +25,9 @@ class Cancellation {
   void Cancel();
   bool cancelled() const;
 
-  // Blocks for `duration` (real time) unless cancelled first. Returns false when cancelled.
-  bool SleepFor(std::chrono::nanoseconds duration) const;
+  // Blocks for `duration` of `clock`'s steady time unless cancelled first (which ends the wait at
+  // once). Returns false when cancelled.
+  bool SleepFor(const Clock& clock, std::chrono::nanoseconds duration) const;
 
   // Keeps a callback registered with a Cancellation while it is alive.
   class Subscription {

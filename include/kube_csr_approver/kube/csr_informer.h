@@ -81,10 +81,11 @@ struct CsrInformerOptions {
   // Told when the informer thread's top-level guard caught an exception (a bug, or input no
   // decoder anticipated): it logs, relists after a backoff and continues. Optional.
   std::function<void()> on_unexpected_error;
-  // Measures watch durations and the backoff reset. Default (null): RealClock.
+  // Measures watch durations and the backoff reset, and times the backoff waits. Default (null):
+  // RealClock.
   const Clock* clock = nullptr;
-  // Waits `delay` unless `stop` is cancelled first (returns false then). Default (empty): real
-  // time, cut short by Stop(). Tests pass one that advances a fake clock.
+  // Waits `delay` unless `stop` is cancelled first (returns false then). Default (empty): a wait
+  // on `clock`, cut short by Stop(). Tests pass one that records delays and advances a fake clock.
   std::function<bool(std::chrono::nanoseconds delay, const Cancellation& stop)> sleep;
   std::uint64_t seed = 0;  // for timeouts and jitter; 0 = random
 };
@@ -131,6 +132,7 @@ class CsrInformer {
   void SetInTouch(bool in_touch);
   // Waits the next backoff delay. Returns false when stopped.
   bool Backoff();
+  const Clock& clock() const;  // options_.clock or RealClock
   std::chrono::steady_clock::time_point Now() const;
 
   ApiClient& client_;

@@ -64,6 +64,7 @@ class EventRecorder {
   void Run();
 
   ApiClient& client_;
+  const Clock& clock_;
   const EventRecorderOptions options_;
   TokenBucket pace_;
   Cancellation stop_;

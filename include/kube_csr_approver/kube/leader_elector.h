@@ -96,8 +96,10 @@ class LeaderElector {
  private:
   // One TryAcquireOrRenew bounded by the attempt deadline (Run only).
   bool Attempt(const Cancellation& stop);
-  // Cancels an attempt past its deadline and reports a lapsed lead, until `done` (Run only).
-  void Watchdog(const Cancellation& done);
+  // Cancels an attempt past its deadline and reports a lapsed lead, each when its deadline passes
+  // on the clock, until watchdog_done_ (Run only).
+  void Watchdog();
+  void WakeWatchdogLocked() KCA_REQUIRES(mutex_);
   // Reports a transition to `leading` unless already reported.
   void ReportLeading(bool leading);
   // Logs (and calls new_leader) when the holder we wait for differs from the one reported.
@@ -116,6 +118,10 @@ class LeaderElector {
   std::string observed_holder_ KCA_GUARDED_BY(mutex_);
   Cancellation* attempt_ KCA_GUARDED_BY(mutex_) = nullptr;  // in flight
   std::chrono::steady_clock::time_point attempt_deadline_ KCA_GUARDED_BY(mutex_);
+  std::uint64_t attempt_number_ KCA_GUARDED_BY(mutex_) = 0;
+  std::condition_variable watchdog_wake_;  // on mutex_: an attempt began or ended, or stop
+  std::uint64_t watchdog_changes_ KCA_GUARDED_BY(mutex_) = 0;  // each wake-up
+  bool watchdog_done_ KCA_GUARDED_BY(mutex_) = false;
 
   Mutex report_mutex_;  // serialises the callbacks of transitions
   bool reported_leading_ KCA_GUARDED_BY(report_mutex_) = false;

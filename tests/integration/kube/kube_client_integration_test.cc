@@ -7,10 +7,13 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include "csr_factory.h"
 #include "emulator_process.h"
+#include "fake_clock.h"
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/kube/api_client.h"
 #include "kube_csr_approver/kube/csr_informer.h"
@@ -83,12 +86,13 @@ class KubeClientIntegrationTest : public ::testing::Test {
     return ClientFor(*config, std::move(options));
   }
 
-  std::unique_ptr<ApiClient> ClientFor(const KubeConfig& config, ApiClientOptions options = {}) {
+  std::unique_ptr<ApiClient> ClientFor(const KubeConfig& config, ApiClientOptions options = {},
+                                       const Clock& clock = RealClock::Instance()) {
     options.qps = 0;  // tests measure behaviour, not pacing
     options.retry_backoff = {std::chrono::milliseconds(10), std::chrono::milliseconds(50), 2.0,
                              0.1};
-    auto client = NewApiClient(config, NewCredentialSource(config, RealClock::Instance()),
-                               RealClock::Instance(), std::move(options));
+    auto client = NewApiClient(config, NewCredentialSource(config, RealClock::Instance()), clock,
+                               std::move(options));
     EXPECT_TRUE(client.ok()) << client.error().message;
     return client.ok() ? std::move(*client) : nullptr;
   }
@@ -309,17 +313,32 @@ TEST_F(KubeClientIntegrationTest, RereadsTheTokenFileAfterA401) {
   EXPECT_EQ(log.Count("list 200"), 2);
 }
 
-TEST_F(KubeClientIntegrationTest, HonoursRetryAfterOn429) {
+// The retry after a 429 waits its Retry-After on the client's clock (a fake one here, which only
+// the test moves): the request is repeated once the clock has moved on by 1 s, and not before.
+TEST_F(KubeClientIntegrationTest, HonoursRetryAfterOn429OnTheClientsClock) {
   kca::testing::RequestCounter log;
+  kca::testing::FakeClock clock;
   ApiClientOptions options;
   options.observer = log.Observer();
-  auto client = Client("admin", options);
+  auto config = LoadKubeconfigFile(emulator_->kubeconfig("admin"));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  auto client = ClientFor(*config, options, clock);
+  ASSERT_NE(client, nullptr);
   SetFaults({{"throttleNextRequests", 2}, {"retryAfterSeconds", 1}});
-  const auto start = std::chrono::steady_clock::now();
-  auto result = client->List(kCsrs, {});
-  ASSERT_TRUE(result.ok()) << result.error().message;
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
+  std::optional<ApiResult<nlohmann::json>> result;
+  std::thread lister([&] { result = client->List(kCsrs, {}); });
+  ASSERT_TRUE(clock.AwaitWaiterDue(std::chrono::seconds(1))) << "waits Retry-After on the clock";
+  EXPECT_EQ(log.Count("list 429"), 1);
+  clock.Advance(std::chrono::milliseconds(999));
+  ASSERT_TRUE(clock.AwaitWaiterDue(std::chrono::milliseconds(1))) << "not retried before";
+  EXPECT_EQ(log.Count("list 429"), 1);
+  clock.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(clock.AwaitWaiterDue(std::chrono::seconds(1))) << "the second 429, and its wait";
   EXPECT_EQ(log.Count("list 429"), 2);
+  EXPECT_EQ(log.Count("list 200"), 0);
+  clock.Advance(std::chrono::seconds(1));
+  lister.join();
+  ASSERT_TRUE(result->ok()) << result->error().message;
   EXPECT_EQ(log.Count("list 200"), 1);
 }
 

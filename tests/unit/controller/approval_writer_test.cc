@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "fake_api_client.h"
-#include "kube/fake_clock.h"
+#include "fake_clock.h"
 #include "kube_csr_approver/controller/decision_sink.h"
 #include "test_support.h"
 

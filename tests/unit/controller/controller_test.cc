@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "fake_api_client.h"
-#include "kube/fake_clock.h"
+#include "fake_clock.h"
 #include "kube/temp_dir.h"
 #include "test_support.h"
 
@@ -64,7 +64,6 @@ class ControllerTest : public ::testing::Test {
   }
   ControllerOptions Options() {
     ControllerOptions options;
-    options.queue.poll_interval = 5ms;
     options.gauge_interval = 10ms;
     return options;
   }
@@ -156,6 +155,7 @@ rules:
     allowed: {commonName: bob, organizations: [team-b], usages: [digital signature, client auth]}
     action: approve
 )"));
+  ASSERT_TRUE(clock.AwaitWaiterDue(100ms)) << "the maintenance loop waits for its next tick";
   clock.Advance(10min);
   ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Approved"; }));
 }
@@ -180,6 +180,45 @@ rules:
     allowed: {commonName: bob, organizations: [team-b], usages: [digital signature, client auth]}
     action: deny
 )");
+  ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Denied"; }));
+  EXPECT_EQ(
+      testing::MetricValue(metrics_, "kube_csr_approver_policy_reloads_total{result=\"success\"}"),
+      1);
+}
+
+// The maintenance loop (policy poll, gate refresh, resync) waits on the injected clock: a changed
+// policy file is picked up once the clock has passed policy_poll_interval, and not before.
+TEST_F(ControllerTest, ThePolicyPollPicksUpAChangedFileOnlyAfterTheClockAdvances) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("policy.yaml", std::string(testing::kTeamPolicy));
+  PolicyHolder holder;
+  PolicyFileWatcher watcher(path, holder, metrics_);
+  ASSERT_TRUE(watcher.LoadInitial().ok());
+  api_.Store(Path("bob-1"), CsrJson("bob-1", "bob", "bob", "team-b"));
+  testing::FakeClock clock;
+  auto options = Options();
+  options.policy_poll_interval = 2s;
+  options.record_events = false;
+  RunningController controller(api_, clock, metrics_, health_, holder, &watcher, options);
+  ASSERT_TRUE(WaitUntil([&] { return log_.Count("\"decision\":\"log\"") == 1; }));
+  dir.Write("policy.yaml", R"(apiVersion: csr.approver.io/v1
+kind: ApprovalPolicy
+rules:
+  - name: bob
+    selector: {requestor: {usernames: [bob]}}
+    allowed: {commonName: bob, organizations: [team-b], usages: [digital signature, client auth]}
+    action: deny
+)");
+  constexpr auto kTick = 100ms;  // the maintenance loop's period
+  ASSERT_TRUE(clock.AwaitWaiterDue(kTick));
+  clock.Advance(options.policy_poll_interval - kTick);
+  ASSERT_TRUE(clock.AwaitWaiterDue(kTick)) << "the loop ran and waits for its next tick";
+  EXPECT_EQ(
+      testing::MetricValue(metrics_, "kube_csr_approver_policy_reloads_total{result=\"success\"}"),
+      0)
+      << "not polled before the interval passed";
+  EXPECT_EQ(ConditionOf("bob-1"), "");
+  clock.Advance(kTick);
   ASSERT_TRUE(WaitUntil([&] { return ConditionOf("bob-1") == "Denied"; }));
   EXPECT_EQ(
       testing::MetricValue(metrics_, "kube_csr_approver_policy_reloads_total{result=\"success\"}"),

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kube/fake_clock.h"
+#include "fake_clock.h"
 
 namespace kca::controller {
 namespace {

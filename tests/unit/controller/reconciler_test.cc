@@ -5,7 +5,7 @@
 #include <atomic>
 
 #include "fake_api_client.h"
-#include "kube/fake_clock.h"
+#include "fake_clock.h"
 #include "test_support.h"
 
 namespace kca::controller {

@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "kube/fake_clock.h"
+#include "fake_clock.h"
 
 namespace kca::controller {
 namespace {
@@ -17,7 +17,7 @@ class WorkQueueTest : public ::testing::Test {
  protected:
   testing::FakeClock clock_;
   HealthState health_{clock_, 2min};
-  WorkQueue queue_{clock_, &health_, {500ms, 4s, 10ms}};
+  WorkQueue queue_{clock_, &health_, {500ms, 4s}};
 
   std::vector<std::string> DrainNames() {
     std::vector<std::string> names;
@@ -105,8 +105,13 @@ TEST_F(WorkQueueTest, ABlockedGetWakesForARetryDueOnTheClock) {
     got = item.has_value() && item->name == "a";
   });
   queue_.Retry("a", "alice");
-  clock_.Advance(600ms);
-  worker.join();  // the worker re-checks due items every poll interval (10 ms here)
+  // The blocked Get() waits on the clock for the item's due time, not on real time.
+  ASSERT_TRUE(clock_.AwaitWaiterDue(500ms));
+  clock_.Advance(499ms);
+  ASSERT_TRUE(clock_.AwaitWaiterDue(1ms)) << "still waiting 1 ms before the item is due";
+  EXPECT_FALSE(got);
+  clock_.Advance(1ms);
+  worker.join();
   EXPECT_TRUE(got);
 }
 

@@ -72,10 +72,10 @@ TEST(CancellationTest, RunsCallbacksOnceAndEndsSleeps) {
   {
     auto dropped = cancel.OnCancel([&] { runs += 100; });
   }
-  EXPECT_TRUE(cancel.SleepFor(std::chrono::milliseconds(1)));
+  EXPECT_TRUE(cancel.SleepFor(RealClock::Instance(), std::chrono::milliseconds(1)));
   std::thread canceller([&] { cancel.Cancel(); });
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(cancel.SleepFor(std::chrono::seconds(30)));
+  EXPECT_FALSE(cancel.SleepFor(RealClock::Instance(), std::chrono::seconds(30)));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   canceller.join();
   cancel.Cancel();

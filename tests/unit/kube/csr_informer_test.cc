@@ -361,6 +361,26 @@ TEST_F(CsrInformerTest, StopsPromptlyDuringBackoff) {
             std::chrono::seconds(1));  // slack for loaded CI
 }
 
+// Without a sleep hook the backoff is a wait on options.clock: after a failed list, the informer
+// lists again only once the clock has moved on by the backoff delay, and not before.
+TEST_F(CsrInformerTest, TheBackoffAfterAFailedListWaitsForTheClock) {
+  options_.sleep = nullptr;
+  options_.backoff = {std::chrono::seconds(4), std::chrono::seconds(4), 2.0, 0.0};
+  client_.QueueList(testing::HttpError(500, "InternalError"));
+  client_.QueueList(Page({Csr("a", "1")}, "10"));
+  Start();
+  ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.list_calls().size() == 1; }));
+  ASSERT_TRUE(clock_.AwaitWaiterDue(std::chrono::seconds(4)));
+  clock_.Advance(std::chrono::seconds(4) - std::chrono::milliseconds(1));
+  ASSERT_TRUE(clock_.AwaitWaiterDue(std::chrono::milliseconds(1))) << "still backing off";
+  EXPECT_EQ(client_.list_calls().size(), 1u);
+  clock_.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.list_calls().size() == 2; }));
+  ASSERT_TRUE(handler_.WaitForSize(2));
+  EXPECT_THAT(handler_.log(), ElementsAre("upsert:a@1", "synced"));
+  informer_->Stop();
+}
+
 // Deeply nested JSON: [[[...]]], built without recursion.
 nlohmann::json Nested(std::size_t depth) {
   nlohmann::json value = nlohmann::json::array();

@@ -148,7 +148,8 @@ class FakeApiClient final : public kube::ApiClient {
   }
 
   static kube::ApiError Hang(const kube::Cancellation* cancel) {
-    while (cancel != nullptr && cancel->SleepFor(std::chrono::seconds(3600))) {
+    while (cancel != nullptr &&
+           cancel->SleepFor(RealClock::Instance(), std::chrono::seconds(3600))) {
     }
     return Canceled();
   }

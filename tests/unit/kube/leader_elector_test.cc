@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "controller/fake_api_client.h"
-#include "kube/fake_clock.h"
+#include "fake_clock.h"
 
 // The algorithm follows client-go's staging/src/k8s.io/client-go/tools/leaderelection/
 // leaderelection.go (tryAcquireOrRenew, observedTime, renew's RenewDeadline timeout).
@@ -73,7 +73,7 @@ class HangingApiClient final : public ApiClient {
   ApiError Hang(const Cancellation* cancel) {
     ++hung_;
     // Without a Cancellation the call would hang for ever: the test bounds it at 60 s.
-    if (cancel == nullptr || cancel->SleepFor(60s))
+    if (cancel == nullptr || cancel->SleepFor(RealClock::Instance(), 60s))
       return testing::MakeTransportError(ApiErrorCode::kConnectionFailed);
     ++cancelled_;
     ApiError error;
@@ -285,12 +285,37 @@ TEST_F(LeaderElectorTest, RunStopsLeadingWhenRenewalsFail) {
   runner.join();
 }
 
+// Every wait of Run() is on the injected clock: the loop moves only as far as the test advances
+// it, and no test here sleeps. (client-go's loops in leaderelection.go, wait.JitterUntil and
+// wait.Until, wait on real time; only its observedTime reads le.clock.)
+TEST_F(LeaderElectorTest, RenewsAfterTheRetryPeriodOnTheClockAndNotBefore) {
+  const auto options = Options("replica-a");  // retry_period 2 s
+  LeaderElector elector(api_, clock_, options);
+  Cancellation stop;
+  std::thread runner([&] { elector.Run(stop); });
+  ASSERT_TRUE(api_.WaitForCalls("create", 1));
+  ASSERT_TRUE(clock_.AwaitWaiterDue(options.retry_period)) << "waits for the retry period";
+  clock_.Advance(options.retry_period - 1ms);
+  ASSERT_TRUE(clock_.AwaitWaiterDue(1ms)) << "still waiting, 1 ms before the renewal";
+  EXPECT_EQ(api_.CountCalls("update"), 0);
+  clock_.Advance(1ms);
+  EXPECT_TRUE(api_.WaitForCalls("update", 1)) << "renewed once the retry period passed";
+  ASSERT_TRUE(clock_.AwaitWaiterDue(options.retry_period)) << "and waits again";
+  EXPECT_EQ(api_.CountCalls("update"), 1);
+  clock_.Advance(options.retry_period);
+  EXPECT_TRUE(api_.WaitForCalls("update", 2));
+  EXPECT_TRUE(elector.IsLeader());
+  stop.Cancel();
+  runner.join();
+  EXPECT_EQ(Spec()["holderIdentity"], "") << "released on the way out";
+}
+
 // client-go bounds each renewal by RenewDeadline (context.WithTimeout in renew()). Here: a
 // renewal that hangs is cancelled when the deadline passes on the injected clock, and the lead is
-// reported lost (the leader gauge's callback) at once, not when the request gives up.
+// reported lost (the leader gauge's callback) by the watchdog at once, not when the request gives
+// up.
 TEST_F(LeaderElectorTest, AHangingRenewalLosesTheLeadAtTheRenewDeadline) {
-  auto options = Options("replica-a");
-  options.retry_period = 5ms;  // real time between attempts; the deadline is on clock_
+  const auto options = Options("replica-a");  // renew_deadline 10 s, retry_period 2 s
   HangingApiClient api(api_);
   std::atomic<int> gauge{0}, stopped{0};
   LeaderElector elector(api, clock_, options,
@@ -304,10 +329,13 @@ TEST_F(LeaderElectorTest, AHangingRenewalLosesTheLeadAtTheRenewDeadline) {
   std::thread runner([&] { elector.Run(stop); });
   ASSERT_TRUE(WaitUntil([&] { return gauge == 1; }));
   api.hang();
+  ASSERT_TRUE(clock_.AwaitWaiterDue(options.retry_period));
+  clock_.Advance(options.retry_period);
   ASSERT_TRUE(WaitUntil([&] { return api.hung() > 0; })) << "a renewal is stuck";
-  clock_.Advance(9s);
+  clock_.Advance(options.renew_deadline - options.retry_period - 1ms);
   EXPECT_TRUE(elector.IsLeader()) << "within the renew deadline";
-  clock_.Advance(1s);
+  EXPECT_EQ(gauge, 1);
+  clock_.Advance(1ms);
   EXPECT_FALSE(elector.IsLeader()) << "the deadline passed: the gate is closed at once";
   EXPECT_TRUE(WaitUntil([&] { return gauge == 0; })) << "reported while the request hangs";
   EXPECT_TRUE(WaitUntil([&] { return api.cancelled() > 0; }))
@@ -317,21 +345,46 @@ TEST_F(LeaderElectorTest, AHangingRenewalLosesTheLeadAtTheRenewDeadline) {
   EXPECT_EQ(stopped, 1) << "one transition, reported once";
 }
 
-// An attempt to acquire is bounded the same way, so a follower never waits on a stuck call.
+// An attempt to acquire is bounded the same way, so a follower never waits on a stuck call; the
+// next attempt follows after the jittered retry period, on the clock.
 TEST_F(LeaderElectorTest, AHangingAcquireIsCancelledAfterTheRenewDeadline) {
-  auto options = Options("replica-b");
-  options.retry_period = 5ms;
+  const auto options = Options("replica-b");
   HangingApiClient api(api_);
   api.hang();
   LeaderElector elector(api, clock_, options);
   Cancellation stop;
   std::thread runner([&] { elector.Run(stop); });
   ASSERT_TRUE(WaitUntil([&] { return api.hung() > 0; }));
-  clock_.Advance(10s);
-  EXPECT_TRUE(WaitUntil([&] { return api.cancelled() > 0 && api.hung() > 1; }))
-      << "cancelled, then tried again";
+  clock_.Advance(options.renew_deadline);
+  EXPECT_TRUE(WaitUntil([&] { return api.cancelled() > 0; })) << "cancelled at the deadline";
+  // The only wait on the clock now is the elector's (jittered) retry period.
+  ASSERT_TRUE(clock_.AwaitWaiters(1));
+  EXPECT_EQ(api.hung(), 1) << "the next attempt waits for the retry period";
+  clock_.Advance(options.retry_period * 3);  // past retry_period * (1 + jitter 1.2)
+  EXPECT_TRUE(WaitUntil([&] { return api.hung() > 1; })) << "then tries again";
   stop.Cancel();
   runner.join();
+}
+
+// A leader that cannot hand its Lease over still stops: the release is given 1.5 s of the clock.
+TEST_F(LeaderElectorTest, AHangingReleaseEndsAfterItsTimeoutOnTheClock) {
+  HangingApiClient api(api_);
+  std::atomic<int> gauge{0};
+  LeaderElector elector(api, clock_, Options("replica-a"),
+                        {[&] { gauge = 1; }, [&] { gauge = 0; }, nullptr});
+  Cancellation stop;
+  std::thread runner([&] { elector.Run(stop); });
+  ASSERT_TRUE(WaitUntil([&] { return gauge == 1; }));
+  api.hang();
+  stop.Cancel();
+  ASSERT_TRUE(WaitUntil([&] { return api.hung() > 0; })) << "the release is stuck";
+  ASSERT_TRUE(clock_.AwaitWaiterDue(1500ms));
+  clock_.Advance(1499ms);
+  ASSERT_TRUE(clock_.AwaitWaiterDue(1ms)) << "not given up before its timeout";
+  EXPECT_EQ(api.cancelled(), 0);
+  clock_.Advance(1ms);
+  runner.join();
+  EXPECT_EQ(api.cancelled(), 1) << "the release was cancelled, and Run() returned";
 }
 
 TEST_F(LeaderElectorTest, AFollowerReportsTheHolderItWaitsForOnceAndAgainWhenItChanges) {

@@ -6,18 +6,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fake_clock.h"
+
 namespace kca {
 namespace {
 
 using std::chrono::minutes;
 using std::chrono::seconds;
 
-class FakeClock final : public Clock {
- public:
-  std::chrono::steady_clock::time_point SteadyNow() const override { return steady; }
-  std::chrono::system_clock::time_point WallNow() const override { return {}; }
-  std::chrono::steady_clock::time_point steady{std::chrono::hours(1)};
-};
+using testing::FakeClock;
 
 TEST(HealthStateTest, ReadyOnlyWithPolicyAndSync) {
   FakeClock clock;
@@ -33,11 +30,11 @@ TEST(HealthStateTest, ReadyOnlyWithPolicyAndSync) {
 TEST(HealthStateTest, AnIdleLoopStaysAlive) {
   FakeClock clock;
   HealthState health(clock, minutes(2));
-  clock.steady += std::chrono::hours(5);
+  clock.Advance(std::chrono::hours(5));
   EXPECT_EQ(health.Liveness().status, 200);
   // Work appearing after a long idle time starts the clock afresh.
   health.RecordBacklog(3);
-  clock.steady += seconds(30);
+  clock.Advance(seconds(30));
   EXPECT_EQ(health.Liveness().status, 200);
 }
 
@@ -45,16 +42,16 @@ TEST(HealthStateTest, WaitingWorkWithoutProgressIsStuck) {
   FakeClock clock;
   HealthState health(clock, minutes(2));
   health.RecordBacklog(4);
-  clock.steady += seconds(119);
+  clock.Advance(seconds(119));
   EXPECT_EQ(health.Liveness().status, 200);
-  clock.steady += seconds(2);
+  clock.Advance(seconds(2));
   const ProbeResult stuck = health.Liveness();
   EXPECT_EQ(stuck.status, 500);
   EXPECT_EQ(stuck.body, "work loop stuck: 4 CSRs waiting, no progress for 121 s");
   health.RecordProgress(3);
   EXPECT_EQ(health.Liveness().status, 200);
   health.RecordProgress(0);
-  clock.steady += minutes(10);
+  clock.Advance(minutes(10));
   EXPECT_EQ(health.Liveness().status, 200);
 }
 
@@ -127,11 +124,11 @@ TEST(HealthStateTest, UnreadyWhileTheInformerIsOutOfTouchForLongerThanTheBound) 
   health.SetPolicyLoaded(true);
   health.SetSynced(true);
   health.RecordSyncState(false);
-  clock.steady += seconds(100);
+  clock.Advance(seconds(100));
   health.RecordSyncState(false);  // a later failure does not restart the clock
-  clock.steady += seconds(20);
+  clock.Advance(seconds(20));
   EXPECT_EQ(health.Readiness().status, 200);
-  clock.steady += seconds(1);
+  clock.Advance(seconds(1));
   const ProbeResult unready = health.Readiness();
   EXPECT_EQ(unready.status, 503);
   EXPECT_NE(unready.body.find("out of touch with the API server for 121 s"), std::string::npos)
@@ -140,7 +137,7 @@ TEST(HealthStateTest, UnreadyWhileTheInformerIsOutOfTouchForLongerThanTheBound) 
   EXPECT_EQ(health.Readiness().status, 200);
   // A new outage starts from zero.
   health.RecordSyncState(false);
-  clock.steady += seconds(60);
+  clock.Advance(seconds(60));
   EXPECT_EQ(health.Readiness().status, 200);
 }
 
