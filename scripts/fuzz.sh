@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (clang 14, ASan + UBSan, every UB report fatal) in build/fuzz and
-# runs each for a bounded time, starting from the checked-in seed corpus, FUZZ_JOBS targets at a
-# time (one process each). Fails on any finding: a crash, a sanitizer report, a broken
-# invariant, a timeout or an out-of-memory input. New inputs go to a scratch directory; the
-# checked-in corpus is never written.
+# Builds the libFuzzer targets (clang 14, ASan + UBSan, every UB report fatal) in build/asan, the
+# asan preset's tree (scripts/sanitize.sh asan runs the test suites there: the libraries are
+# compiled once for both), and runs each for a bounded time, starting from the checked-in seed
+# corpus, FUZZ_JOBS targets at a time (one process each). Fails on any finding: a crash, a
+# sanitizer report, a broken invariant, a timeout or an out-of-memory input. New inputs go to a
+# scratch directory; the checked-in corpus is never written.
 #
 #   FUZZ_SECONDS=60 scripts/fuzz.sh                # CI: 60 s per target, 2 at a time (defaults)
 #   FUZZ_SECONDS=10 scripts/fuzz.sh fuzz_glob      # one target, shorter, for local runs
@@ -12,7 +13,7 @@
 # FUZZ_SEED (default 1) fixes libFuzzer's mutation order, so a finding in a CI run can be
 # reproduced from the same commit; FUZZ_SEED=0 takes a random seed each run (long local runs).
 #
-# Findings are saved as build/fuzz/findings/<target>/crash-* (replay: build/fuzz/tests/fuzz/<target> FILE);
+# Findings are saved as build/asan/findings/<target>/crash-* (replay: build/asan/tests/fuzz/<target> FILE);
 # add each to tests/fuzz/corpus/<dir> once fixed, so the CTest replay keeps it fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,15 +39,17 @@ for target in "${targets[@]}"; do
   [ -n "${corpus[$target]:-}" ] || { echo "fuzz.sh: unknown target $target" >&2; exit 2; }
 done
 
-cxx=${CXX_FOR_FUZZING:-clang++-14}
-command -v "$cxx" >/dev/null || { echo "fuzz.sh: $cxx not found (scripts/install-deps.sh)" >&2; exit 1; }
+command -v clang++-14 >/dev/null || { echo "fuzz.sh: clang++-14 not found (scripts/install-deps.sh)" >&2; exit 1; }
 
-build=build/fuzz
-# -O1 with line tables only: symbolized reports from a cheaper build than -O2 -g.
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
-  -DCMAKE_CXX_FLAGS="-fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DKCA_BUILD_FUZZERS=ON >/dev/null
-cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}"
+build=build/asan
+# A tree configured before the asan preset moved to clang and Ninja cannot be reconfigured in place.
+if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$build/CMakeCache.txt"; then
+  rm -rf "$build"
+fi
+# The asan preset: clang 14, -O1 -gline-tables-only, -fsanitize=address,undefined with every UB
+# report fatal, and KCA_BUILD_FUZZERS=ON (coverage instrumentation of the libraries under test).
+cmake --preset asan >/dev/null
+cmake --build --preset asan --parallel "$(nproc)" --target "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/sanitizers/ubsan.supp}

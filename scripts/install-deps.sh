@@ -28,6 +28,7 @@ if ! $build_only; then
   packages+=(libgtest-dev libgmock-dev libbenchmark-dev libboost-dev python3 unzip)
   if ! $demo; then
     packages+=(clang-14 libclang-rt-14-dev)  # scripts/fuzz.sh: libFuzzer with ASan+UBSan
+    packages+=(ninja-build)  # the asan and tsan presets' generator (scripts/sanitize.sh)
     packages+=(python3-matplotlib)  # tests/soak: the RSS and decision-latency plot
     packages+=(prometheus)  # promtool and the server, for the alert and dashboard tests (tests/deploy)
   fi

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds and runs the test suites under a sanitizer preset (-O1, no benchmarks) and fails on
-# any report. Only the C++ test programs and the two binaries they run are built.
-#   asan: AddressSanitizer + UndefinedBehaviorSanitizer, every GoogleTest suite, the fuzz
-#         targets' corpus replays, the CLI exit-code script and the kubectl conformance script
-#         (both run our binaries). Excluded: the soak (label soak: its RSS bound means nothing
-#         under ASan's quarantine and it is the longest test), the deploy tests (label deploy:
-#         helm, kind, promtool and the container image, none of them an instrumented binary of
-#         ours), app.cmake_install and app.readme_commands (install rules and README text; the
-#         approver paths they run are the e2e tests' own).
+# Builds and runs the test suites under a sanitizer preset and fails on any report. Both presets:
+# clang 14, -O1 -gline-tables-only, unity batches of 8, Ninja, no benchmarks; only the test
+# programs and the two binaries they run are built.
+#   asan: AddressSanitizer + UndefinedBehaviorSanitizer (every UB report fatal) in build/asan,
+#         the tree scripts/fuzz.sh builds its libFuzzer targets in (KCA_BUILD_FUZZERS=ON): the
+#         libraries are compiled once for both stages. Every GoogleTest suite, the fuzz targets'
+#         corpus replays (libFuzzer -runs=0), the CLI exit-code script and the kubectl
+#         conformance script (both run our binaries). Excluded: the soak (label soak: its RSS
+#         bound means nothing under ASan's quarantine and it is the longest test), the deploy
+#         tests (label deploy: helm, kind, promtool and the container image, none of them an
+#         instrumented binary of ours), app.cmake_install and app.readme_commands (install rules
+#         and README text; the approver paths they run are the e2e tests' own).
 #   tsan: ThreadSanitizer, the kube, controller, integration and end-to-end tests (the only
 #         code with threads: the rest is single-threaded and pure).
 # Every process writes its reports to build/<preset>/sanitizer-reports/ (the approver and the
@@ -25,7 +28,8 @@ case "$preset" in
              observability_unit_tests app_unit_tests emulator_unit_tests emulator_tests
              kube_integration_tests controller_integration_tests controller_e2e_tests
              node_identity_e2e_tests fuzz_csr_request fuzz_csr_der fuzz_csr_document fuzz_policy
-             fuzz_glob fuzz_check)
+             fuzz_glob fuzz_check fuzz_watch_event fuzz_api_status fuzz_kubeconfig
+             fuzz_exec_credential fuzz_lease fuzz_node_objects)
     test_dirs=("$build")
     ctest_args=(-LE 'soak|deploy|bench' -E '^app\.(cmake_install|readme_commands)$')
     export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0"
@@ -44,6 +48,10 @@ case "$preset" in
 esac
 
 start=$(date +%s)
+# A tree configured before these presets moved to clang and Ninja cannot be reconfigured in place.
+if [ -f "$build/CMakeCache.txt" ] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "$build/CMakeCache.txt"; then
+  rm -rf "$build"
+fi
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" --parallel "$jobs" --target "${targets[@]}"
 built=$(date +%s)

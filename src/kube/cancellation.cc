@@ -1,21 +1,39 @@
 #include "kube_csr_approver/kube/cancellation.h"
 
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace kca::kube {
 
 void Cancellation::Cancel() {
-  std::map<std::uint64_t, std::function<void()>> callbacks;
   {
     MutexLock lock(mutex_);
     if (cancelled_) return;
     cancelled_ = true;
-    callbacks.swap(callbacks_);
+    cancelling_thread_ = std::this_thread::get_id();
   }
   cancelled_cv_.notify_all();
-  // Outside the lock: a callback may block briefly (closing a socket).
-  for (auto& [id, callback] : callbacks) callback();
+  // Outside the lock (a callback may block briefly: closing a socket), one at a time, each taken
+  // from the map as it starts: Unsubscribe waits for the one running (no new ones come: OnCancel
+  // runs its callback itself once cancelled).
+  while (true) {
+    std::function<void()> callback;
+    {
+      MutexLock lock(mutex_);
+      if (callbacks_.empty()) break;
+      running_callback_ = callbacks_.begin()->first;
+      callback = std::move(callbacks_.begin()->second);
+      callbacks_.erase(callbacks_.begin());
+    }
+    callback();
+    callback = nullptr;  // its captures too, before its subscriber may go
+    {
+      MutexLock lock(mutex_);
+      running_callback_ = 0;
+    }
+    callback_done_cv_.notify_all();
+  }
 }
 
 bool Cancellation::cancelled() const {
@@ -50,6 +68,12 @@ Cancellation::Subscription Cancellation::OnCancel(std::function<void()> callback
 void Cancellation::Unsubscribe(std::uint64_t id) const {
   MutexLock lock(mutex_);
   callbacks_.erase(id);
+  // Once unsubscribed, the callback's state may be destroyed: a callback running on Cancel()'s
+  // thread must end first (as std::stop_callback's destructor waits). On that thread itself (a
+  // callback dropping its own subscription) the callback is already past that point.
+  while (running_callback_ == id && cancelling_thread_ != std::this_thread::get_id()) {
+    lock.Wait(callback_done_cv_);
+  }
 }
 
 Cancellation::Subscription::Subscription(Subscription&& other) noexcept

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <thread>
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/thread_annotations.h"
@@ -57,6 +58,10 @@ class Cancellation {
   // Subscribing does not change whether this is cancelled, so it works on a const object.
   mutable std::uint64_t next_id_ KCA_GUARDED_BY(mutex_) = 1;
   mutable std::map<std::uint64_t, std::function<void()>> callbacks_ KCA_GUARDED_BY(mutex_);
+  // The callback Cancel() is running (0: none), for Unsubscribe to wait on.
+  std::uint64_t running_callback_ KCA_GUARDED_BY(mutex_) = 0;
+  std::thread::id cancelling_thread_ KCA_GUARDED_BY(mutex_);
+  mutable std::condition_variable callback_done_cv_;
 };
 
 }  // namespace kca::kube

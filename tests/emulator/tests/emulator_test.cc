@@ -185,7 +185,7 @@ TEST_F(EmulatorTest, CreateValidationMatchesKubeApiserver) {
 
 TEST_F(EmulatorTest, ApprovalKeepsOnlyConditionsAndFillsTimestamps) {
   json csr = CreateCsr("a1");
-  csr["status"]["conditions"] = {ApprovedCondition()};
+  csr["status"]["conditions"] = json::array({ApprovedCondition()});
   csr["spec"]["signerName"] = "example.com/other";  // ignored: spec comes from storage
   HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/a1/approval", csr));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -272,7 +272,7 @@ TEST_F(EmulatorTest, ApprovalTakesMetadataFromTheRequest) {
 
   // PUT of the whole object as last seen keeps everything; a changed uid is a 409 precondition.
   json whole = create("m-whole");
-  whole["status"]["conditions"] = {ApprovedCondition()};
+  whole["status"]["conditions"] = json::array({ApprovedCondition()});
   json other_uid = whole;
   other_uid["metadata"]["uid"] = "not-the-stored-uid";
   r = Must(approver_->Put(std::string(kCsrs) + "/m-whole/approval", other_uid));
@@ -322,7 +322,7 @@ TEST_F(EmulatorTest, ApprovalTakesMetadataFromTheRequest) {
 TEST_F(EmulatorTest, ApprovalNeedsApproveOnTheSignerOrItsWildcard) {
   json csr =
       Must(admin_->Post(kCsrs, CsrObject("s1", MakeCsrPem("s1"), "example.com/signer"))).Json();
-  csr["status"]["conditions"] = {ApprovedCondition()};
+  csr["status"]["conditions"] = json::array({ApprovedCondition()});
   HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/s1/approval", csr));
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.Json()["message"],
@@ -415,7 +415,7 @@ TEST_F(EmulatorTest, ListItemsCarryNoKindOrApiVersion) {
   // Sent back as listed, the item is the endpoint's type (handlers/update.go decodes with the
   // scope's kind as default): a client that approves list items is not refused.
   json item = list["items"][0];
-  item["status"]["conditions"] = {ApprovedCondition()};
+  item["status"]["conditions"] = json::array({ApprovedCondition()});
   HttpResponse r = Must(approver_->Put(std::string(kCsrs) + "/typed/approval", item));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Json()["kind"], "CertificateSigningRequest");
@@ -497,7 +497,7 @@ TEST_F(EmulatorTest, WatchReplaysFromResourceVersionAndSeesEveryChange) {
   json e = NextEvent(*watcher);
   EXPECT_EQ(e["type"], "ADDED");
   EXPECT_EQ(e["object"]["metadata"]["name"], "w1");
-  created["status"]["conditions"] = {ApprovedCondition()};
+  created["status"]["conditions"] = json::array({ApprovedCondition()});
   ASSERT_EQ(Must(approver_->Put(std::string(kCsrs) + "/w1/approval", created)).status, 200);
   e = NextEvent(*watcher);
   EXPECT_EQ(e["type"], "MODIFIED");
@@ -623,7 +623,7 @@ TEST_F(EmulatorTest, FaultExpireNextWatches) {
 
 TEST_F(EmulatorTest, FaultConflictNextApprovals) {
   json csr = CreateCsr("cf");
-  csr["status"]["conditions"] = {ApprovedCondition()};
+  csr["status"]["conditions"] = json::array({ApprovedCondition()});
   ASSERT_EQ(Must(admin_->Post("/emulator/v1/faults", {{"conflictNextApprovals", 2}})).status, 200);
   EXPECT_EQ(Must(approver_->Put(std::string(kCsrs) + "/cf/approval", csr)).status, 409);
   EXPECT_EQ(Must(approver_->Put(std::string(kCsrs) + "/cf/approval", csr)).status, 409);
@@ -695,7 +695,7 @@ TEST_F(EmulatorTest, RequestCountsPerIdentityAndVerb) {
   json csr = CreateCsr("rc");
   Must(approver_->Get(kCsrs));
   Must(approver_->Get(std::string(kCsrs) + "/rc"));
-  csr["status"]["conditions"] = {ApprovedCondition()};
+  csr["status"]["conditions"] = json::array({ApprovedCondition()});
   Must(approver_->Put(std::string(kCsrs) + "/rc/approval", csr));
   json counts = Must(admin_->Get("/emulator/v1/requests")).Json()["users"];
   json approver = counts["system:serviceaccount:kube-system:kube-csr-approver"];
@@ -793,7 +793,7 @@ TEST_F(EmulatorTest, AuditLogRecordsWritesWithTheLeaseHolderOfTheMoment) {
   CreateCsr("au2");
   HttpResponse created = Must(approver_->Post(leases, lease));
   ASSERT_EQ(created.status, 201) << created.body;
-  csr["status"]["conditions"] = {ApprovedCondition()};
+  csr["status"]["conditions"] = json::array({ApprovedCondition()});
   ASSERT_EQ(Must(approver_->Put(std::string(kCsrs) + "/au1/approval", csr)).status, 200);
   json taken = created.Json();
   taken["spec"]["holderIdentity"] = "replica-b";

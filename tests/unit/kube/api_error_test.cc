@@ -1,6 +1,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+
 #include "kube_csr_approver/kube/api_client.h"
 
 namespace kca::kube {
@@ -84,6 +89,30 @@ TEST(CancellationTest, RunsCallbacksOnceAndEndsSleeps) {
   int late = 0;
   auto after = cancel.OnCancel([&] { ++late; });
   EXPECT_EQ(late, 1);
+}
+
+// As std::stop_callback's destructor does, dropping a Subscription waits for its callback when
+// Cancel() is running it on another thread, so what the callback touches may go with the
+// subscription. LeaderElector::Attempt's Cancellation on its stack did (TSan, leader elector
+// tests: the stop thread still inside attempt.Cancel() after Attempt returned).
+TEST(CancellationTest, DroppingASubscriptionWaitsForItsRunningCallback) {
+  Cancellation cancel;
+  std::promise<void> callback_started;
+  std::promise<void> unsubscribed;
+  std::future<void> unsubscribed_seen = unsubscribed.get_future();
+  bool unsubscribed_while_running = false;
+  std::optional<Cancellation::Subscription> subscription = cancel.OnCancel([&] {
+    callback_started.set_value();
+    // Only absence can be seen here: a dropping thread that does not wait returns at once.
+    unsubscribed_while_running =
+        unsubscribed_seen.wait_for(std::chrono::milliseconds(500)) == std::future_status::ready;
+  });
+  std::thread canceller([&] { cancel.Cancel(); });
+  callback_started.get_future().wait();
+  subscription.reset();
+  unsubscribed.set_value();
+  canceller.join();
+  EXPECT_FALSE(unsubscribed_while_running);
 }
 
 // client-go's isTooLargeResourceVersionError (tools/cache/reflector.go): the cause type, or a
