@@ -34,6 +34,7 @@ case "$preset" in
     ctest_args=(-LE 'soak|deploy|bench' -E '^app\.(cmake_install|readme_commands)$')
     export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0"
     export UBSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/ubsan.supp:print_stacktrace=1:log_path=$reports/ubsan"
+    export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0"
     ;;
   tsan)
     targets=(kube-csr-approver kube-apiserver-emulator kube_unit_tests leader_elector_unit_tests

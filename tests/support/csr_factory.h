@@ -68,6 +68,16 @@ struct RawAttribute {
   std::string bytes;
 };
 
+// RSASSA-PSS signing: MGF1 over `mgf1_digest` (empty: the request's digest) and a salt of
+// `salt_length` bytes (-1: the digest's length). OpenSSL writes the AlgorithmIdentifier's
+// parameters from these. At namespace scope: clang (unlike gcc) takes a nested struct with
+// default member initializers for not default-constructible inside its enclosing class, so
+// std::optional<Pss>::emplace() would not compile there.
+struct RsaPssSigning {
+  std::string mgf1_digest;
+  int salt_length = -1;
+};
+
 struct RequestSpec {
   // In order, duplicates allowed: {"CN", "a"}, {"O", "x"}, {"O", "y"}, {"2.5.4.5", "42"}.
   // Values are UTF-8 and go through OpenSSL's normal string encoding.
@@ -101,13 +111,8 @@ struct RequestSpec {
   KeyPtr public_key_override;
   // "SHA256", "SHA1", "MD5", "SHA384", "SHA512"; ignored for Ed25519/Ed448, which sign without one.
   std::string digest = "SHA256";
-  // RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys), over `digest`: MGF1 over `mgf1_digest` (empty:
-  // `digest`) and a salt of `salt_length` bytes (-1: the digest's length). OpenSSL writes the
-  // AlgorithmIdentifier's parameters from these.
-  struct Pss {
-    std::string mgf1_digest;
-    int salt_length = -1;
-  };
+  // RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys), over `digest` (see RsaPssSigning).
+  using Pss = RsaPssSigning;
   std::optional<Pss> pss;
 };
 
