@@ -7,6 +7,7 @@
 // clock, then taken over; a taken lease is renewed.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -36,9 +37,16 @@ std::string Holder(const json& lease) {
   return holder != nullptr && holder->is_string() ? holder->get<std::string>() : "";
 }
 
+// An integer member as a signed 64-bit count: an unsigned one past INT64_MAX saturates there
+// (it is still a positive, huge number; reading it as int64 wrapped it negative).
 std::int64_t Integer(const json& lease, const char* key) {
   const json* value = SpecMember(lease, key);
-  return value != nullptr && value->is_number_integer() ? value->get<std::int64_t>() : 0;
+  if (value == nullptr || !value->is_number_integer()) return 0;
+  if (value->is_number_unsigned()) {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(
+        value->get<std::uint64_t>(), std::numeric_limits<std::int64_t>::max()));
+  }
+  return value->get<std::int64_t>();
 }
 
 void CheckWrite(const json& before, const json& written) {
