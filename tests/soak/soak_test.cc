@@ -12,7 +12,10 @@
 // Leader election follows client-go's tools/leaderelection/leaderelection.go: a replica may write
 // only while it holds the Lease and its renewTime + leaseDurationSeconds has not passed.
 #include <signal.h>
+#include <spawn.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "e2e_fixture.h"
 
@@ -1333,9 +1337,19 @@ TEST_F(ChaosSoak, TwoReplicasUnderFaultsDecideExactlyAsThePolicySays) {
   // Debian's interpreter, which has python3-matplotlib, even when another python3 comes first.
   const std::string python =
       std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-  const std::string plot =
-      python + " " + kSourceDir + "/tests/soak/plot_soak.py " + output_.string();
-  if (std::system(plot.c_str()) != 0) std::printf("soak: no plot (%s failed)\n", plot.c_str());
+  // Spawned without a shell, so an output path with spaces or quotes reaches the script whole.
+  const std::string script = std::string(kSourceDir) + "/tests/soak/plot_soak.py";
+  const std::string output = output_.string();
+  std::vector<char*> argv{const_cast<char*>(python.c_str()), const_cast<char*>(script.c_str()),
+                          const_cast<char*>(output.c_str()), nullptr};
+  pid_t plotter = 0;
+  int status = 0;
+  if (::posix_spawnp(&plotter, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0 ||
+      ::waitpid(plotter, &status, 0) != plotter || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    std::printf("soak: no plot (%s %s %s failed)\n", python.c_str(), script.c_str(),
+                output.c_str());
+  }
 
   for (const auto& v : verdicts)
     EXPECT_TRUE(v.passed) << "invariant failed: " << v.invariant << ": " << v.figures;
