@@ -28,17 +28,19 @@ if [[ -n "$MODE" ]]; then
   DECISION_MIN_TIME=0.01 EMU_CLIENTS=(1 4) EMU_SECONDS=1 EMU_WATCHERS=5 EMU_EVENTS=10
   CONTROLLER=(--csrs 50 --rate 20 --seconds 1 --baseline-clients 2)
   BASELINES=(--kubectl-csrs 2 --kubectl-batch-csrs 5 --python-csrs 10)
+  FLOOR_REQUESTS=50
 else
   DECISION_MIN_TIME=0.5 EMU_CLIENTS=(1 4 8 16) EMU_SECONDS=5 EMU_WATCHERS=100 EMU_EVENTS=200
   CONTROLLER=(--csrs 10000 --rate 200 --seconds 10)
   BASELINES=(--kubectl-csrs 20 --kubectl-batch-csrs 100 --python-csrs 1000)
+  FLOOR_REQUESTS=3000
 fi
 
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then  # the CTest smoke runs on its own, already built tree
   echo "== build ($BUILD_TYPE in $BUILD)"
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DKCA_BUILD_BENCHMARKS=ON >/dev/null
   cmake --build "$BUILD" --parallel "$(nproc)" --target csr_decision_bench emulator_bench \
-    controller_bench kube-csr-approver kube-apiserver-emulator >/dev/null
+    controller_bench cpprest_floor_bench kube-csr-approver kube-apiserver-emulator >/dev/null
 fi
 
 load() { cut -d' ' -f1 /proc/loadavg; }
@@ -56,6 +58,12 @@ done
 
 echo "== controller_bench ${CONTROLLER[*]}"
 "$BUILD/tests/bench/controller/controller_bench" "${CONTROLLER[@]}" | tee "$RESULTS/controller.txt"
+
+for threads in 1 4; do
+  echo "== cpprest_floor_bench --requests $FLOOR_REQUESTS --threads $threads"
+  "$BUILD/tests/bench/cpprest_floor_bench" --requests "$FLOOR_REQUESTS" --threads "$threads" \
+    | tee "$RESULTS/cpprest-floor-$threads.txt"
+done
 
 echo "== admin baselines ${BASELINES[*]}"
 python3 "$ROOT/scripts/bench_baselines.py" "$BUILD/tests/emulator/kube-apiserver-emulator" \

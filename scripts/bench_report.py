@@ -3,7 +3,7 @@
 
 Usage: bench_report.py RESULTS_DIR ANALYSIS_MD OUTPUT_MD
 RESULTS_DIR holds machine.json, csr_decision.json (Google Benchmark JSON), emulator-N.txt,
-controller.txt and baselines.json. Every figure is printed next to its same-run baseline; the
+controller.txt, cpprest-floor-N.txt and baselines.json. Every figure is printed next to its same-run baseline; the
 hand-written ANALYSIS_MD is appended verbatim (edit that file, not the output).
 """
 import glob
@@ -77,7 +77,21 @@ def emulator_section(runs):
     return out
 
 
-def controller_section(text, baselines, machine):
+def floor_runs(results):
+    """cpprest_floor_bench's figures per thread count: cpprestsdk alone, the approver's PATCH."""
+    runs = []
+    for path in glob.glob(os.path.join(results, "cpprest-floor-*.txt")):
+        m = must(r"cpprest floor: threads=(\d+) requests=(\d+) ok=(\d+) cpu=([\d.]+) s "
+                 r"\(([\d.]+) ms/request\) wall=([\d.]+) s \((\d+) req/s\)", open(path).read(),
+                 "cpprestsdk floor in " + path)
+        runs.append({"threads": int(m[1]), "requests": int(m[2]), "ok": int(m[3]),
+                     "cpu_ms": float(m[5]), "rate": float(m[7])})
+    if not runs:
+        sys.exit("bench_report: no cpprest-floor-*.txt in %s" % results)
+    return sorted(runs, key=lambda r: r["threads"])
+
+
+def controller_section(text, baselines, machine, floors):
     f = {}
     f["baseline"] = float(must(r"emulator approval capacity (\d+) PUTs/s", text, "baseline")[1])
     m = must(r"idle after sync: VmRSS=([\d.]+) MiB VmHWM=([\d.]+) MiB", text, "idle RSS")
@@ -136,8 +150,20 @@ def controller_section(text, baselines, machine):
            "| Python stdlib watch + PUT `/approval` (%s) | %d | %.1f | %.3f ms | %.3f |"
            % (baselines["python_version"], py["csrs"], py["csrs_per_s"],
               py["cpu_ms_per_decision"], cpu_ms / py["cpu_ms_per_decision"]),
+           ] + [
+           "| cpprestsdk alone, %d thread%s: the approver's TLS set-up and PATCH `/approval`, "
+           "bodies read, nothing parsed or decided (`cpprest_floor_bench`)%s | %d | %.0f | %.3f ms "
+           "| %.2f |" % (r["threads"], "" if r["threads"] == 1 else "s",
+                         "" if r["ok"] == r["requests"] else " (%d failed)"
+                         % (r["requests"] - r["ok"]), r["requests"], r["rate"], r["cpu_ms"],
+                         cpu_ms / r["cpu_ms"]) for r in floors] + [
            "| **kube-csr-approver** (drain below) | %d | %.0f | **%.3f ms** | 1 |"
            % (csrs, spawn_rate, cpu_ms), "",
+           "The cpprestsdk rows are the floor of the HTTP client the approver must use: no use of "
+           "it sends the same write for less CPU. Of the %.1f ms target, %.3f ms (1 thread) to "
+           "%.3f ms (4 threads) goes to the client before anything is inspected, decided or "
+           "logged." % (CPU_PER_DECISION_TARGET_MS, floors[0]["cpu_ms"], floors[-1]["cpu_ms"]),
+           "",
            "kube-csr-approver drains %.0f× as many CSRs per second as the kubectl loop, %.0f× "
            "the batch kubectl and %.1f× the Python approver; per decision it uses %.4f×, %.3f× "
            "and %.2f× their CPU. Load average during the baselines: %.1f → %.1f."
@@ -155,8 +181,9 @@ def controller_section(text, baselines, machine):
            "| drain: from `/readyz` | %.0f CSRs/s | %.3f of capacity | | |"
            % (ready_rate, ready_rate / f["baseline"]),
            "| **approver CPU per decision in the drain** | **%.3f ms** (%.2f s, %.2f s of it "
-           "before ready) | %.3f × Python | ≤ %.1f ms | %s |"
+           "before ready) | %.3f × Python, %.2f × cpprestsdk alone (%d threads) | ≤ %.1f ms | %s |"
            % (cpu_ms, cpu, cpu_ready, cpu_ms / py["cpu_ms_per_decision"],
+              cpu_ms / floors[-1]["cpu_ms"], floors[-1]["threads"],
               CPU_PER_DECISION_TARGET_MS, met(cpu_ms <= CPU_PER_DECISION_TARGET_MS)),
            "| latency at %s/s (%s CSRs, %s sent late, %s failed) | p50 %s ms, p90 %s ms, "
            "**p99 %s ms**, max %s ms | | p99 < 50 ms | %s |"
@@ -179,7 +206,7 @@ def controller_section(text, baselines, machine):
            "| all requests per decision (drain, steady) | %s, %s | | | |" % (dr[9], st[10]),
            "| Event writes per decision (drain, steady) | %s (%s), %s (%s) | | best effort | |"
            % (dr[4], dr[3], st[5], st[4]), ""]
-    return out, {"cpu_ms": cpu_ms, "idle_rss": f["idle_rss"]}
+    return out, {"cpu_ms": cpu_ms, "idle_rss": f["idle_rss"], "floor_ms": floors[-1]["cpu_ms"]}
 
 
 def main():
@@ -192,7 +219,8 @@ def main():
     controller = open(os.path.join(results, "controller.txt")).read()
     baselines = json.load(open(os.path.join(results, "baselines.json")))
 
-    controller_lines, key = controller_section(controller, baselines, machine)
+    controller_lines, key = controller_section(controller, baselines, machine,
+                                               floor_runs(results))
     out = ["# Benchmarks", "",
            "<!-- Generated by `bash scripts/bench.sh` (scripts/bench_report.py): do not edit; the "
            "hand-written analysis lives in docs/benchmarks-analysis.md and is appended below. -->",
@@ -218,9 +246,9 @@ def main():
            "decision (the approver's own user + system time) is much less distorted.", "",
            "## Targets", "",
            "| target | this run | |", "|---|---|---|",
-           "| approver CPU per decision in a drain ≤ %.1f ms | %.3f ms | %s |"
-           % (CPU_PER_DECISION_TARGET_MS, key["cpu_ms"],
-              met(key["cpu_ms"] <= CPU_PER_DECISION_TARGET_MS)),
+           "| approver CPU per decision in a drain ≤ %.1f ms | %.3f ms (cpprestsdk alone: %.3f ms) "
+           "| %s |" % (CPU_PER_DECISION_TARGET_MS, key["cpu_ms"], key["floor_ms"],
+                       met(key["cpu_ms"] <= CPU_PER_DECISION_TARGET_MS)),
            "| idle RSS ≤ %.0f MiB | %.1f MiB | %s |"
            % (IDLE_RSS_TARGET_MIB, key["idle_rss"], met(key["idle_rss"] <= IDLE_RSS_TARGET_MIB)),
            ""]
