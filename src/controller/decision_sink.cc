@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "kube_csr_approver/controller/approval_writer.h"
@@ -128,7 +129,7 @@ void DecisionSink::Written(const CsrObject& csr, const Result<CsrFacts>& facts,
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = false;
   fields["policy_sha256"] = policy.summary.sha256;
-  LogAudit("csr decided", fields);
+  LogAudit("csr decided", std::move(fields));
   if (events_ != nullptr) {
     events_->RecordIfRoom(
         [&] { return MakeDecisionEvent(csr, decision, events_->options(), clock_.WallNow()); });
@@ -147,7 +148,7 @@ bool DecisionSink::Audited(const CsrObject& csr, const Result<CsrFacts>& facts,
   nlohmann::json fields = AuditFields(csr, facts, decision);
   fields["dry_run"] = dry_run;
   fields["policy_sha256"] = policy.summary.sha256;
-  LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided", fields);
+  LogAudit(dry_run ? "csr decided (dry run: nothing written)" : "csr decided", std::move(fields));
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <chrono>
 #include <string>
 
@@ -41,6 +42,40 @@ std::string TextValue(const nlohmann::json& value) {
   return simple ? Dump(value).substr(1, Dump(value).size() - 2) : Dump(value);
 }
 
+// `{"key":value,...}` of the envelope (level, msg, ts) and the event's fields, keys in byte order
+// as a DOM of both would dump them, an envelope key winning over a field of the same name;
+// written straight into `line` rather than copying every field into such a DOM first.
+void AppendJsonObject(std::string& line, const std::string& level, const std::string& message,
+                      const std::string& timestamp, const nlohmann::json* fields) {
+  const std::array<std::pair<std::string_view, const std::string*>, 3> envelope = {
+      {{"level", &level}, {"msg", &message}, {"ts", &timestamp}}};  // in byte order
+  std::size_t next = 0;
+  bool first = true;
+  const auto append = [&](const std::string& key, const std::string& value_json) {
+    line += first ? '{' : ',';
+    first = false;
+    line += Dump(nlohmann::json(key));
+    line += ':';
+    line += value_json;
+  };
+  const auto append_envelope = [&] {
+    append(std::string(envelope[next].first), Dump(nlohmann::json(*envelope[next].second)));
+    ++next;
+  };
+  if (fields != nullptr && fields->is_object()) {
+    for (const auto& [key, value] : fields->items()) {
+      while (next < envelope.size() && envelope[next].first < key) append_envelope();
+      if (next < envelope.size() && envelope[next].first == key) {
+        append_envelope();
+        continue;
+      }
+      append(key, Dump(value));
+    }
+  }
+  while (next < envelope.size()) append_envelope();
+  line += '}';
+}
+
 class LineFormatter final : public spdlog::formatter {
  public:
   explicit LineFormatter(LogFormat format) : format_(format) {}
@@ -51,13 +86,7 @@ class LineFormatter final : public spdlog::formatter {
                             spdlog::level::to_string_view(msg.level).size());
     std::string line;
     if (format_ == LogFormat::kJson) {
-      nlohmann::json record = {{"ts", Timestamp(msg.time)}, {"level", level}, {"msg", message}};
-      if (current_fields != nullptr && current_fields->is_object()) {
-        for (const auto& [key, value] : current_fields->items()) {
-          if (!record.contains(key)) record[key] = value;
-        }
-      }
-      line = Dump(record);
+      AppendJsonObject(line, level, message, Timestamp(msg.time), current_fields);
     } else {
       // Text mode still escapes control characters of the message, so one event is one line.
       const std::string safe = Dump(nlohmann::json(message));
@@ -140,14 +169,13 @@ bool RunGuarded(std::string_view thread, const std::function<void()>& body,
   return false;
 }
 
-void LogAudit(std::string_view message, const nlohmann::json& fields) {
-  nlohmann::json audit_fields = fields;
-  audit_fields["audit"] = true;
+void LogAudit(std::string_view message, nlohmann::json fields) {
+  fields["audit"] = true;
   auto logger = spdlog::default_logger();
   // Past the logger's level filter, straight to its sinks (whose own level is left at trace).
   const spdlog::details::log_msg record(logger->name(), spdlog::level::info,
                                         spdlog::string_view_t(message.data(), message.size()));
-  current_fields = &audit_fields;
+  current_fields = &fields;
   for (const auto& sink : logger->sinks()) {
     if (!sink->should_log(record.level)) continue;
     try {

@@ -36,6 +36,6 @@ bool RunGuarded(std::string_view thread, const std::function<void()>& body,
 // The audit line of a decision: written whatever --log-level says (even "error" or "off"), at
 // level "info" with the field "audit": true, so that every approval and denial leaves a trace.
 // `fields` must be a JSON object. Thread-safe.
-void LogAudit(std::string_view message, const nlohmann::json& fields);
+void LogAudit(std::string_view message, nlohmann::json fields);
 
 }  // namespace kca

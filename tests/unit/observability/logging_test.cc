@@ -70,6 +70,28 @@ TEST_F(LoggingTest, FieldsCannotOverrideTheEnvelope) {
   EXPECT_EQ(line.at("level"), "info");
 }
 
+// The JSON line is one object whose keys come in byte order, the envelope's (level, msg, ts)
+// among the event's fields, each value serialized as nlohmann::json dumps it.
+TEST_F(LoggingTest, JsonLinesKeepTheirKeyOrderAndValueSpelling) {
+  ASSERT_TRUE(ConfigureLogging("info", "json", Sink()).ok());
+  LogEvent(spdlog::level::info, "real \"one\"",
+           {{"zz", {1, "two", nullptr}},
+            {"a", "x\xff"},
+            {"msg", "forged"},
+            {"n", -3.5},
+            {"m", {{"k", true}}},
+            {"level", "forged"}});
+  std::string line = Lines().at(0);
+  const auto ts = line.find(",\"ts\":\"");
+  ASSERT_NE(ts, std::string::npos) << line;
+  const auto ts_end = line.find('"', ts + 7);
+  ASSERT_NE(ts_end, std::string::npos) << line;
+  line.replace(ts + 7, ts_end - ts - 7, "T");
+  EXPECT_EQ(line,
+            "{\"a\":\"x\xEF\xBF\xBD\",\"level\":\"info\",\"m\":{\"k\":true},\"msg\":\"real "
+            "\\\"one\\\"\",\"n\":-3.5,\"ts\":\"T\",\"zz\":[1,\"two\",null]}");
+}
+
 TEST_F(LoggingTest, TextLinesAreOneLinePerEvent) {
   ASSERT_TRUE(ConfigureLogging("debug", "text", Sink()).ok());
   LogEvent(spdlog::level::info, "decision\nforged line",
