@@ -431,23 +431,22 @@ class HttpWatchStream final : public WatchStream {
     while (true) {
       const auto newline = pending_.find('\n', scanned_);
       if (newline != std::string::npos) {
-        std::string line = pending_.substr(0, newline);
-        pending_.erase(0, newline + 1);
-        scanned_ = 0;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
+        std::string_view line(pending_.data() + consumed_, newline - consumed_);
+        consumed_ = scanned_ = newline + 1;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) continue;
         return Parse(line);
       }
       scanned_ = pending_.size();
-      if (pending_.size() > max_line_) {
+      if (pending_.size() - consumed_ > max_line_) {
         return TransportError(
             ApiErrorCode::kResponseTooLarge,
             request_ + ": watch event longer than " + std::to_string(max_line_) + " bytes");
       }
       if (eof_) {
-        if (pending_.empty()) return std::optional<WatchEvent>();
-        std::string line;
-        line.swap(pending_);
+        if (consumed_ == pending_.size()) return std::optional<WatchEvent>();
+        const std::string_view line(pending_.data() + consumed_, pending_.size() - consumed_);
+        consumed_ = scanned_ = pending_.size();
         return Parse(line);
       }
       if (abandoned_read_) return CanceledError(request_);
@@ -473,13 +472,16 @@ class HttpWatchStream final : public WatchStream {
       if (*n == 0) {
         eof_ = true;
       } else {
+        pending_.erase(0, consumed_);  // the lines returned: once per chunk, not once per line
+        scanned_ -= consumed_;
+        consumed_ = 0;
         pending_.append(reinterpret_cast<const char*>(chunk_->data()), *n);
       }
     }
   }
 
  private:
-  ApiResult<std::optional<WatchEvent>> Parse(const std::string& line) {
+  ApiResult<std::optional<WatchEvent>> Parse(std::string_view line) {
     auto event = DecodeWatchEvent(line);
     if (!event.ok()) {
       return TransportError(ApiErrorCode::kInvalidResponse,
@@ -494,8 +496,9 @@ class HttpWatchStream final : public WatchStream {
   const Cancellation* const cancel_;
   const std::size_t max_line_;
   const std::shared_ptr<Chunk> chunk_ = std::make_shared<Chunk>();
-  std::string pending_;      // bytes received but not yet returned as events
-  std::size_t scanned_ = 0;  // pending_[0, scanned_) holds no newline
+  std::string pending_;       // bytes received; pending_[consumed_, end) not yet returned as events
+  std::size_t consumed_ = 0;  // pending_[0, consumed_) was returned
+  std::size_t scanned_ = 0;   // pending_[consumed_, scanned_) holds no newline
   bool eof_ = false;
   bool abandoned_read_ = false;  // a cancelled read still owns chunk_
 };

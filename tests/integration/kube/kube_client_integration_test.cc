@@ -441,6 +441,30 @@ TEST_F(KubeClientIntegrationTest, WatchStreamsEventsAndBookmarks) {
   EXPECT_EQ(next.error().code, ApiErrorCode::kCanceled);
 }
 
+// Events are lines: several in one read, one split over reads, CRLF endings and blank lines
+// between them, the last one ended by the end of the stream instead of a newline.
+TEST_F(KubeClientIntegrationTest, WatchStreamSplitsLinesWhereverTheReadsEnd) {
+  const auto event = [](const std::string& name) {
+    return R"({"type":"ADDED","object":{"metadata":{"name":")" + name + R"("}}})";
+  };
+  const std::string third = event("c");
+  SetFaults({{"nextWatchRawChunks",
+              {event("a") + "\r\n\n" + event("b") + "\n" + third.substr(0, 20),
+               third.substr(20) + "\r\n", "\n", event("d")}}});
+  Cancellation cancel;
+  auto stream = admin_->Watch(kCsrs, WatchOptions{}, &cancel);
+  ASSERT_TRUE(stream.ok()) << stream.error().message;
+  std::vector<std::string> names;
+  while (true) {
+    auto next = (*stream)->Next();
+    ASSERT_TRUE(next.ok()) << next.error().message;
+    if (!next->has_value()) break;
+    EXPECT_EQ((*next)->type, "ADDED");
+    names.push_back((*next)->object["metadata"]["name"]);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
 TEST_F(KubeClientIntegrationTest, InformerFollowsTheServerThroughExpiryAndDrops) {
   CreateCsr("before-1");
   CreateCsr("before-2");
