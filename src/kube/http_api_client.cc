@@ -157,17 +157,23 @@ bool AwaitUnlessCancelled(const pplx::task<T>& task, const Cancellation* cancel,
 
 using Chunk = std::array<std::uint8_t, kReadChunk>;
 
-// Pulls whatever has arrived (at least one byte, at most kReadChunk) into *chunk: its size, 0 at
-// the end of the body, nullopt when `cancel` fired first (the read is abandoned with `chunk`: do
-// not read into it again). Throws what cpprestsdk throws on a dropped connection.
+// Pulls whatever has arrived (at least one byte, at most `capacity`) into data[0, capacity): its
+// size, 0 at the end of the body, nullopt when `cancel` fired first (the read is abandoned with
+// `owner`, which holds `data`: do not read into it again). Throws what cpprestsdk throws on a
+// dropped connection.
+std::optional<std::size_t> PullInto(BodyBuffer& buffer, std::uint8_t* data, std::size_t capacity,
+                                    std::shared_ptr<const void> owner, const Cancellation* cancel) {
+  if (cancel != nullptr && cancel->cancelled()) return std::nullopt;  // however much has arrived
+  const std::size_t want = std::clamp<std::size_t>(buffer.in_avail(), 1, capacity);
+  auto read = buffer.getn(data, want);
+  if (!AwaitUnlessCancelled(read, cancel, std::move(owner))) return std::nullopt;
+  return read.get();
+}
+
+// PullInto *chunk.
 std::optional<std::size_t> PullChunk(BodyBuffer& buffer, const std::shared_ptr<Chunk>& chunk,
                                      const Cancellation* cancel) {
-  if (cancel != nullptr && cancel->cancelled()) return std::nullopt;  // however much has arrived
-  const std::size_t available = buffer.in_avail();
-  const std::size_t want = std::clamp<std::size_t>(available, 1, kReadChunk);
-  auto read = buffer.getn(chunk->data(), want);
-  if (!AwaitUnlessCancelled(read, cancel, chunk)) return std::nullopt;
-  return read.get();
+  return PullInto(buffer, chunk->data(), chunk->size(), chunk, cancel);
 }
 
 // The URL's host without IPv6 brackets.
@@ -667,25 +673,31 @@ class HttpApiClient final : public ApiClient {
     // 0 when the header is absent (chunked): the loop below enforces the cap then.
     if (open.response.headers().content_length() > options_.max_response_bytes) return too_large();
     BodyBuffer buffer = open.response.body().streambuf();
-    std::string body;
-    const auto chunk = std::make_shared<Chunk>();
+    // Read straight into the body, grown by what has arrived: no 64 KiB chunk to allocate, zero
+    // and copy out of per request. Shared, so that an abandoned read still has it to write into.
+    const auto body = std::make_shared<std::string>();
+    body->reserve(open.response.headers().content_length());  // within the cap, checked above
     try {
       while (true) {
-        const std::optional<std::size_t> n = PullChunk(buffer, chunk, cancel);
+        const std::size_t had = body->size();
+        const std::size_t room = std::clamp<std::size_t>(buffer.in_avail(), 1, kReadChunk);
+        body->resize(had + room);
+        const std::optional<std::size_t> n = PullInto(
+            buffer, reinterpret_cast<std::uint8_t*>(body->data() + had), room, body, cancel);
         if (!n) {
           open.stop->Stop();
           return CanceledError(request);
         }
+        body->resize(had + *n);
         if (*n == 0) break;
-        if (body.size() + *n > options_.max_response_bytes) return too_large();
-        body.append(reinterpret_cast<const char*>(chunk->data()), *n);
+        if (body->size() > options_.max_response_bytes) return too_large();
       }
     } catch (const std::exception&) {
       // The I/O thread stopped the body past the cap before this loop saw that many bytes.
       if (open.stop->body_cap_exceeded()) return too_large();
       throw;
     }
-    return body;
+    return std::move(*body);
   }
 
   // Sends `call` with pacing, credentials and retries (see ApiClient). On success the response
