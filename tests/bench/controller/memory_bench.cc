@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
   if (!watcher.LoadInitial().ok()) return 1;
 
   std::atomic<int> lists_done{0};
+  std::atomic<double> longest_trim_ms{0};
   kca::controller::ControllerOptions options;
   // Events sent as fast as the emulator takes them: a backlog of unsent Events (bounded by
   // events.queue_capacity) would be counted as live heap at every step.
@@ -196,7 +197,14 @@ int main(int argc, char** argv) {
   options.informer.max_watch_timeout = 2s;
   // What `run` does after every list when trimming is on (src/app/run_command.cc).
   options.after_list = [&] {
-    if (trim_after_relist) kca::ReleaseFreedMemory();
+    if (trim_after_relist) {
+      const auto start = std::chrono::steady_clock::now();
+      kca::ReleaseFreedMemory();
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      if (ms > longest_trim_ms.load()) longest_trim_ms = ms;
+    }
     ++lists_done;
   };
   kca::controller::Controller controller(**client, kca::RealClock::Instance(), metrics, health,
@@ -277,6 +285,10 @@ int main(int argc, char** argv) {
   Print("malloc_trim(0)", 0, Measure(), base);
   std::printf("\nmalloc_trim(0) took %.2f ms of wall time (heap: %.1f MiB in use + free)\n",
               trim_ms, Measure().in_use_mib + Measure().kept_free_mib);
+  if (trim_after_relist) {
+    std::printf("the longest trim after a list took %.2f ms of wall time (%d lists)\n",
+                longest_trim_ms.load(), lists_done.load());
+  }
 
   controller.Stop();
   run.join();
