@@ -312,7 +312,10 @@ TEST_F(CsrInformerTest, BranchesOnTheCodeOfEachStreamFailure) {
 
 // A list that fails after its first page has delivered CSRs: the next list must still report
 // them deleted when they are gone, or they would stay in the controller's cache (a follower
-// never looks them up) and in pending_csrs for the life of the process.
+// never looks them up) and in pending_csrs for the life of the process. client-go delivers no
+// item before the whole list is in (staging/src/k8s.io/client-go/tools/cache/reflector.go: list()
+// pages through, then syncWith → store.Replace), so it cannot lose track this way; we deliver
+// page by page and must remember what we delivered.
 TEST_F(CsrInformerTest, ReportsDeletedTheCsrsOfAListThatFailedHalfway) {
   client_.QueueList(Page({Csr("a", "3")}, "10", "token-1"));
   client_.QueueList(testing::HttpError(503, "ServiceUnavailable"));
