@@ -20,6 +20,7 @@
 #include "kube_csr_approver/kube/kube_config.h"
 #include "kube_csr_approver/observability/health.h"
 #include "kube_csr_approver/observability/logging.h"
+#include "kube_csr_approver/observability/memory.h"
 #include "kube_csr_approver/observability/metrics.h"
 #include "kube_csr_approver/version.h"
 
@@ -192,6 +193,8 @@ int RunController(RunOptions options) {
   controller_options.workers = options.workers;
   controller_options.dry_run = options.dry_run;
   controller_options.resync_period = options.resync_period;
+  // A relist's pages are megabytes of JSON freed at once: give them back (docs/reliability.md).
+  controller_options.after_list = ReleaseFreedMemory;
   if (options.leader_elect) {
     kube::LeaderElectionOptions election;
     election.lease_namespace = options.leader_election_namespace.empty()

@@ -88,6 +88,7 @@ void Controller::OnDelete(const std::string& name) { cache_.Remove(name); }
 void Controller::OnSynced() {
   health_.SetSynced(true);
   LogEvent(spdlog::level::info, "CSR list synced", {{"pending", cache_.size()}});
+  if (options_.after_list) options_.after_list();
 }
 
 void Controller::RequeueAll() {

@@ -39,6 +39,20 @@ bool ApiNodeFactsSource::Spend() {
   return true;
 }
 
+std::size_t ApiNodeFactsSource::cached_facts() const {
+  MutexLock lock(mutex_);
+  return nodes_.size() + reviews_.size();
+}
+
+void ApiNodeFactsSource::DropExpiredLocked(std::chrono::steady_clock::time_point now) {
+  // An entry is otherwise dropped only when its own key is looked up again: the Nodes of a
+  // cluster that replaces its machines would pile up for months (one per kubelet ever seen).
+  if (now < next_drop_) return;
+  next_drop_ = now + options_.cache_ttl;
+  std::erase_if(nodes_, [&](const auto& entry) { return entry.second.until <= now; });
+  std::erase_if(reviews_, [&](const auto& entry) { return entry.second.until <= now; });
+}
+
 NodeFacts ApiNodeFactsSource::Fetch(const FactsNeeded& needed, const kube::Cancellation* cancel) {
   NodeFacts facts;
   if (needed.node_name) facts.node = FetchNode(*needed.node_name, cancel);
@@ -83,7 +97,9 @@ NodeFact ApiNodeFactsSource::FetchNode(const std::string& name, const kube::Canc
   metrics_.CountNodeLookup(ready ? "found" : "missing");
   if (ready) {
     MutexLock lock(mutex_);
-    nodes_[name] = {*node, clock_.SteadyNow() + options_.cache_ttl};
+    const auto now = clock_.SteadyNow();
+    DropExpiredLocked(now);
+    nodes_[name] = {*node, now + options_.cache_ttl};
   }
   return NodeFact{FactState::kKnown, std::move(*node), ""};
 }
@@ -111,9 +127,11 @@ ReviewFact ApiNodeFactsSource::FetchReview(const ReviewRequest& request,
   if (!answer.ok()) return failed(answer.error().message);
   ReviewFact fact{FactState::kKnown, answer->allowed, answer->reason, ""};
   MutexLock lock(mutex_);
-  // Bounded: one entry per requestor and rule at most, dropped when stale.
+  const auto now = clock_.SteadyNow();
+  DropExpiredLocked(now);
+  // Bounded also when the lookup budget is unlimited (qps <= 0).
   if (reviews_.size() > 10000) reviews_.clear();
-  reviews_[key] = {fact, clock_.SteadyNow() + options_.cache_ttl};
+  reviews_[key] = {fact, now + options_.cache_ttl};
   return fact;
 }
 

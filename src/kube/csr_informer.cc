@@ -140,7 +140,7 @@ CsrInformer::Next CsrInformer::ListAndDeliver() {
   list.limit = options_.page_size;
   list.label_selector = options_.label_selector;
   list.field_selector = options_.field_selector;
-  std::unordered_set<std::string> listed;
+  ++list_number_;  // names this list does not mark are reported deleted at its end
   std::string list_rv;
   bool started_over = false;
   while (true) {
@@ -153,7 +153,7 @@ CsrInformer::Next CsrInformer::ListAndDeliver() {
         // (client-go's pager falls back to a full list the same way).
         spdlog::info("listing CSRs: the continue token expired; listing again from the start");
         list.continue_token.clear();
-        listed.clear();
+        ++list_number_;  // what the first attempt saw proves nothing about the list
         started_over = true;
         continue;
       }
@@ -179,7 +179,7 @@ CsrInformer::Next CsrInformer::ListAndDeliver() {
           spdlog::warn("skipping a listed CSR that cannot be read: {}", csr.error().message);
           continue;
         }
-        listed.insert(csr->name);
+        known_names_.insert_or_assign(csr->name, list_number_);
         handler_.OnUpsert(*csr);
       }
     }
@@ -195,10 +195,14 @@ CsrInformer::Next CsrInformer::ListAndDeliver() {
         "listing CSRs: the list has no metadata.resourceVersion; retrying after a backoff");
     return Restart(WatchRestartReason::kError, Next::kRelistAfterBackoff);
   }
-  for (const std::string& name : known_names_) {
-    if (!listed.contains(name)) handler_.OnDelete(name);
+  for (auto it = known_names_.begin(); it != known_names_.end();) {
+    if (it->second == list_number_) {
+      ++it;
+      continue;
+    }
+    handler_.OnDelete(it->first);
+    it = known_names_.erase(it);
   }
-  known_names_ = std::move(listed);
   SetResourceVersion(list_rv);
   relist_ = false;
   synced_.store(true);
@@ -317,7 +321,7 @@ void CsrInformer::Deliver(const WatchEvent& event) {
   } else if (event.type == "ADDED" || event.type == "MODIFIED") {
     auto csr = DecodeCsrObject(event.object);
     if (csr.ok()) {
-      known_names_.insert(csr->name);
+      known_names_.insert_or_assign(csr->name, list_number_);
       handler_.OnUpsert(*csr);
     } else {
       spdlog::warn("skipping a watched CSR that cannot be read: {}", csr.error().message);

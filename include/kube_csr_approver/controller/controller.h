@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,10 @@ struct ControllerOptions {
   // calls are cancelled (a cancelled write is safe: the next start sees what the server has).
   // Default: 2 s.
   std::chrono::milliseconds shutdown_grace{2000};
+  // Called after every complete list of CSRs (the first and each relist), on the informer's
+  // thread, once the list is delivered: `run` hands the list's freed memory back to the system
+  // there (kca::ReleaseFreedMemory). Optional. Default: none.
+  std::function<void()> after_list;
 };
 
 // Ownership: every reference is borrowed and must outlive the Controller. `policy_file` may be

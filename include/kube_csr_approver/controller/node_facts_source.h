@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +51,10 @@ class ApiNodeFactsSource : public NodeFactsSource {
 
   NodeFacts Fetch(const FactsNeeded& needed, const kube::Cancellation* cancel) override;
 
+  // Nodes and review answers held, fresh or expired: those stored within the last two TTLs at
+  // most, however many Nodes the cluster has had (expired ones are dropped as new ones come).
+  std::size_t cached_facts() const;
+
  private:
   template <typename T>
   struct Cached {
@@ -62,18 +67,21 @@ class ApiNodeFactsSource : public NodeFactsSource {
   ServiceCidrFact FetchServiceCidrs(const kube::Cancellation* cancel);
   // Takes one call from the budget; false when it is spent.
   bool Spend();
+  // Drops every expired Node and review, at most once per TTL (called when one is stored).
+  void DropExpiredLocked(std::chrono::steady_clock::time_point now) KCA_REQUIRES(mutex_);
 
   kube::ApiClient& client_;
   ApproverMetrics& metrics_;
   const Clock& clock_;
   const NodeFactsOptions options_;
 
-  Mutex mutex_;
+  mutable Mutex mutex_;
   std::map<std::string, Cached<NodeObject>> nodes_ KCA_GUARDED_BY(mutex_);
   std::map<std::string, Cached<ReviewFact>> reviews_ KCA_GUARDED_BY(mutex_);  // by request JSON
   std::optional<Cached<ServiceCidrFact>> service_cidrs_ KCA_GUARDED_BY(mutex_);
   double tokens_ KCA_GUARDED_BY(mutex_);
   std::chrono::steady_clock::time_point refilled_ KCA_GUARDED_BY(mutex_);
+  std::chrono::steady_clock::time_point next_drop_ KCA_GUARDED_BY(mutex_);
 };
 
 }  // namespace kca::controller

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "kube_csr_approver/common/clock.h"
 #include "kube_csr_approver/common/thread_annotations.h"
@@ -143,8 +143,11 @@ class CsrInformer {
   std::atomic<bool> synced_{false};
   mutable Mutex rv_mutex_;
   std::string resource_version_ KCA_GUARDED_BY(rv_mutex_);
-  // Informer thread only:
-  std::unordered_set<std::string> known_names_;
+  // Informer thread only. Every CSR name ever delivered (a list that failed halfway included)
+  // and not since reported deleted, with the number of the list that last saw it (watch events
+  // count as the current one): a complete list reports the names it did not mark deleted.
+  std::unordered_map<std::string, std::uint64_t> known_names_;
+  std::uint64_t list_number_ = 0;
   bool relist_ = true;
   std::optional<bool> in_touch_;
   ExponentialBackoff backoff_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "fake_api_client.h"
@@ -104,6 +105,24 @@ TEST_F(ControllerTest, DecidesWhatIsListedAndWhatArrivesLaterThenStops) {
   const auto stop_started = std::chrono::steady_clock::now();
   controller.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - stop_started, 5s);
+}
+
+// `run` releases a list's freed memory here (ControllerOptions::after_list): once per complete
+// list, after its CSRs were delivered.
+TEST_F(ControllerTest, AfterListRunsOnceTheListIsDelivered) {
+  api_.Store(Path("ok"), CsrJson("ok", "alice", "alice", "team-a"));
+  std::atomic<int> lists{0};
+  std::atomic<bool> synced_first{false};
+  ControllerOptions options = Options();
+  options.after_list = [&] {
+    synced_first = health_.Readiness().status == 200;
+    ++lists;
+  };
+  RunningController controller(api_, RealClock::Instance(), metrics_, health_, policies_, nullptr,
+                               std::move(options));
+  ASSERT_TRUE(api_.WaitForCalls("watch", 1));
+  EXPECT_EQ(lists.load(), 1);
+  EXPECT_TRUE(synced_first.load());
 }
 
 TEST_F(ControllerTest, DryRunWritesNothing) {

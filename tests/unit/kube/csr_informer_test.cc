@@ -310,6 +310,21 @@ TEST_F(CsrInformerTest, BranchesOnTheCodeOfEachStreamFailure) {
   EXPECT_EQ(client_.list_calls().size(), 3u);
 }
 
+// A list that fails after its first page has delivered CSRs: the next list must still report
+// them deleted when they are gone, or they would stay in the controller's cache (a follower
+// never looks them up) and in pending_csrs for the life of the process. client-go delivers no
+// item before the whole list is in (staging/src/k8s.io/client-go/tools/cache/reflector.go: list()
+// pages through, then syncWith → store.Replace), so it cannot lose track this way; we deliver
+// page by page and must remember what we delivered.
+TEST_F(CsrInformerTest, ReportsDeletedTheCsrsOfAListThatFailedHalfway) {
+  client_.QueueList(Page({Csr("a", "3")}, "10", "token-1"));
+  client_.QueueList(testing::HttpError(503, "ServiceUnavailable"));
+  client_.QueueList(Page({Csr("b", "15")}, "20"));  // a was deleted meanwhile
+  Start();
+  ASSERT_TRUE(client_.WaitFor([](const FakeApiClient& c) { return c.watch_calls().size() == 1; }));
+  EXPECT_THAT(handler_.log(), ElementsAre("upsert:a@3", "upsert:b@15", "delete:a", "synced"));
+}
+
 TEST_F(CsrInformerTest, RetriesAFailedListAndSkipsUnreadableObjects) {
   client_.QueueList(testing::HttpError(503, "ServiceUnavailable"));
   nlohmann::json broken = Csr("broken", "4");

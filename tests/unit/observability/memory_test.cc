@@ -1,0 +1,60 @@
+#include "kube_csr_approver/observability/memory.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define KCA_SANITIZER_ALLOCATOR 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define KCA_SANITIZER_ALLOCATOR 1
+#endif
+
+namespace kca {
+namespace {
+
+long RssKib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+// 32 MiB in blocks small enough for the heap (not mmap), freed but for the last one, which keeps
+// them below the heap's top: malloc's automatic trimming cannot reach them, only
+// ReleaseFreedMemory can (what a relist's pages leave behind).
+TEST(ReleaseFreedMemoryTest, GivesFreedHeapPagesBackToTheSystem) {
+#if defined(KCA_SANITIZER_ALLOCATOR) || !defined(__GLIBC__)
+  GTEST_SKIP() << "glibc's malloc only (a sanitizer brings its own allocator)";
+#else
+  constexpr std::size_t kBlock = 16 * 1024;
+  constexpr std::size_t kBlocks = 2048;
+  std::vector<char*> blocks;
+  blocks.reserve(kBlocks);
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    blocks.push_back(static_cast<char*>(std::malloc(kBlock)));
+    ASSERT_NE(blocks.back(), nullptr);
+    std::memset(blocks.back(), 1, kBlock);
+  }
+  for (std::size_t i = 0; i + 1 < kBlocks; ++i) std::free(blocks[i]);
+  const long before = RssKib();
+  ReleaseFreedMemory();
+  const long after = RssKib();
+  std::free(blocks.back());
+  ASSERT_GT(before, 0);
+  EXPECT_GT(before - after, 16 * 1024)
+      << "VmRSS " << before << " kB before, " << after << " kB after";
+#endif
+}
+
+}  // namespace
+}  // namespace kca
