@@ -47,11 +47,9 @@ RUN --mount=type=secret,id=ca-bundle,required=false,mode=0444 \
       libgcc-s1 \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \
-      libre2-9 \
       libspdlog1.10 \
       libssl3 \
       libstdc++6 \
-      libyaml-cpp0.7 \
       zlib1g \
  && rm -rf /var/lib/apt/lists/*
 # KCA_RUNTIME_PACKAGES_END
