@@ -43,11 +43,9 @@ RUN --mount=type=secret,id=ca-bundle,required=false,mode=0444 \
       libc6 \
       libcivetweb1 \
       libcpprest2.10 \
-      libfmt9 \
       libgcc-s1 \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \
-      libspdlog1.10 \
       libssl3 \
       libstdc++6 \
       zlib1g \
