@@ -200,13 +200,13 @@ def footprint_section(text):
     libraries = must(r"footprint libraries: (.*)", text, "library check")[1]
     out = ["## Idle footprint against its floor", "",
            "`footprint_bench --runs %d`: in turn against one emulator, %s s after each is ready, "
-           "the median of %d runs from `/proc/PID/status` and `smaps`. Baselines: "
+           "the median of %d run%s from `/proc/PID/status` and `smaps`. Baselines: "
            "`footprint_floor_mandated`, a program linking only cpprestsdk (which brings OpenSSL, "
            "libstdc++, zlib and brotli as shared libraries) that makes one authenticated TLS "
            "request to the emulator as the approver does (one I/O thread, no default CA bundle) "
            "and then idles; `footprint_floor_same`, the same program linking every shared library "
            "the approver maps (%s). What is above the second floor is the approver's own code, "
-           "data and threads." % (runs, settle, runs, libraries), "",
+           "data and threads." % (runs, settle, runs, "" if runs == 1 else "s", libraries), "",
            "| process | VmRSS | RssFile | RssAnon | Pss | threads | VmRSS ÷ mandated floor |",
            "|---|---|---|---|---|---|---|"]
     for name, label in (("floor-mandated", "floor: cpprestsdk + OpenSSL, one TLS request"),
