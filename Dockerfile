@@ -22,9 +22,11 @@ COPY . .
 ARG REVISION
 # ccache in a build cache mount: a rebuild after a small change compiles only what changed.
 # content, not mtime: the compiler binary's timestamp says nothing across images.
+# LTO: 0.4 MiB less resident code at idle (docs/benchmarks-analysis.md, idle footprint).
 ENV CCACHE_DIR=/root/.cache/ccache CCACHE_BASEDIR=/src CCACHE_COMPILERCHECK=content CCACHE_NOHASHDIR=1
 RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S . -B /src/build/image -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+      -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON \
       -DKCA_BUILD_TESTS=OFF -DKCA_BUILD_BENCHMARKS=OFF -DKCA_REVISION="${REVISION}" \
  && cmake --build /src/build/image --target kube-csr-approver --parallel "$(nproc)" \
  && strip --strip-debug -o /kube-csr-approver /src/build/image/src/app/kube-csr-approver \
