@@ -22,9 +22,11 @@ COPY . .
 ARG REVISION
 # ccache in a build cache mount: a rebuild after a small change compiles only what changed.
 # content, not mtime: the compiler binary's timestamp says nothing across images.
+# LTO: 0.4 MiB less resident code at idle (docs/benchmarks-analysis.md, idle footprint).
 ENV CCACHE_DIR=/root/.cache/ccache CCACHE_BASEDIR=/src CCACHE_COMPILERCHECK=content CCACHE_NOHASHDIR=1
 RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S . -B /src/build/image -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+      -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON \
       -DKCA_BUILD_TESTS=OFF -DKCA_BUILD_BENCHMARKS=OFF -DKCA_REVISION="${REVISION}" \
  && cmake --build /src/build/image --target kube-csr-approver --parallel "$(nproc)" \
  && strip --strip-debug -o /kube-csr-approver /src/build/image/src/app/kube-csr-approver \
@@ -43,15 +45,11 @@ RUN --mount=type=secret,id=ca-bundle,required=false,mode=0444 \
       libc6 \
       libcivetweb1 \
       libcpprest2.10 \
-      libfmt9 \
       libgcc-s1 \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \
-      libre2-9 \
-      libspdlog1.10 \
       libssl3 \
       libstdc++6 \
-      libyaml-cpp0.7 \
       zlib1g \
  && rm -rf /var/lib/apt/lists/*
 # KCA_RUNTIME_PACKAGES_END

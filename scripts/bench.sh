@@ -27,11 +27,13 @@ mkdir -p "$RESULTS"
 if [[ -n "$MODE" ]]; then
   DECISION_MIN_TIME=0.01 EMU_CLIENTS=(1 4) EMU_SECONDS=1 EMU_WATCHERS=5 EMU_EVENTS=10
   CONTROLLER=(--csrs 50 --rate 20 --seconds 1 --baseline-clients 2)
+  FOOTPRINT=(--runs 1 --settle 1)
   BASELINES=(--kubectl-csrs 2 --kubectl-batch-csrs 5 --python-csrs 10)
   FLOOR_REQUESTS=50
 else
   DECISION_MIN_TIME=0.5 EMU_CLIENTS=(1 4 8 16) EMU_SECONDS=5 EMU_WATCHERS=100 EMU_EVENTS=200
   CONTROLLER=(--csrs 10000 --rate 200 --seconds 10)
+  FOOTPRINT=(--runs 5 --settle 2)
   BASELINES=(--kubectl-csrs 20 --kubectl-batch-csrs 100 --python-csrs 1000)
   FLOOR_REQUESTS=3000
 fi
@@ -40,7 +42,8 @@ if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then  # the CTest smoke runs on its own, al
   echo "== build ($BUILD_TYPE in $BUILD)"
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE="$BUILD_TYPE" -DKCA_BUILD_BENCHMARKS=ON >/dev/null
   cmake --build "$BUILD" --parallel "$(nproc)" --target csr_decision_bench emulator_bench \
-    controller_bench cpprest_floor_bench kube-csr-approver kube-apiserver-emulator >/dev/null
+    controller_bench cpprest_floor_bench footprint_bench kube-csr-approver \
+    kube-apiserver-emulator >/dev/null
 fi
 
 load() { cut -d' ' -f1 /proc/loadavg; }
@@ -64,6 +67,9 @@ for threads in 1 4; do
   "$BUILD/tests/bench/cpprest_floor_bench" --requests "$FLOOR_REQUESTS" --threads "$threads" \
     | tee "$RESULTS/cpprest-floor-$threads.txt"
 done
+
+echo "== footprint_bench ${FOOTPRINT[*]}"
+"$BUILD/tests/bench/footprint/footprint_bench" "${FOOTPRINT[@]}" | tee "$RESULTS/footprint.txt"
 
 echo "== admin baselines ${BASELINES[*]}"
 python3 "$ROOT/scripts/bench_baselines.py" "$BUILD/tests/emulator/kube-apiserver-emulator" \

@@ -10,11 +10,13 @@ BENCH_SKIP_BUILD=1 BENCH_BUILD_DIR="$BUILD" BENCH_OUTPUT="$WORK/benchmarks.md" \
   BENCH_RESULTS="$WORK/results" bash "$SOURCE/scripts/bench.sh" --quick
 for section in "## Machine and run" "## Targets" "## CSR decision cost against raw OpenSSL" \
   "## API emulator capacity" "## Controller against the emulator" \
-  "### Admin baselines on the same emulator" "### Figures" "## Analysis (hand-written"; do
+  "### Admin baselines on the same emulator" "### Figures" "## Idle footprint against its floor" \
+  "## Analysis (hand-written"; do
   grep -qF "$section" "$WORK/benchmarks.md" || { echo "FAIL: report lacks \"$section\"" >&2; exit 1; }
 done
 for row in "approver CPU per decision in a drain" "idle RSS" "kubectl certificate approve" \
-  "Python stdlib" "cpprestsdk alone" "latency at" "requests per decision"; do
+  "Python stdlib" "cpprestsdk alone" "latency at" "requests per decision" \
+  "floor: cpprestsdk + OpenSSL"; do
   grep -qF "$row" "$WORK/benchmarks.md" || { echo "FAIL: report lacks a \"$row\" row" >&2; exit 1; }
 done
 echo "ok: report has every section"

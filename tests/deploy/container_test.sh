@@ -106,6 +106,11 @@ run_case() {
   enforced=$(podman exec "$current" sh -c 'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes')
   [ "$enforced" = "$(numfmt --from=iec-i "$limit")" ] ||
     fail "$name: the container runs with memory limit $enforced, the Deployment says $limit"
+  # The idle footprint as the chart runs the image (a figure for docs/benchmarks-analysis.md, not
+  # a check): synced, nothing decided yet.
+  local pid
+  pid=$(podman container inspect -f '{{.State.Pid}}' "$current")
+  echo "container_test: $name: idle $(awk '/^(VmRSS|RssFile|RssAnon|Threads):/ { printf "%s %s ", $1, $2 }' "/proc/$pid/status")(kB)"
 
   create_csr "$name-before-reload"
   wait_for "$name: $name-before-reload approved" approved "$name-before-reload"
