@@ -14,4 +14,12 @@ void ReleaseFreedMemory() {
 #endif
 }
 
+void LimitMallocArenas(int max_arenas) {
+#if defined(__GLIBC__)
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, max_arenas);
+#else
+  (void)max_arenas;
+#endif
+}
+
 }  // namespace kca

@@ -10,4 +10,11 @@ namespace kca {
 // glibc.
 void ReleaseFreedMemory();
 
+// Caps the number of malloc arenas (glibc's M_ARENA_MAX) unless the environment already sets
+// MALLOC_ARENA_MAX (an admin's choice wins). glibc otherwise gives each new thread its own arena,
+// up to 8 per core, and each keeps the free pages of its own peaks: with a few arenas a relist's
+// freed memory is reused instead of held per thread (docs/reliability.md, "Memory over relists").
+// Call before any thread starts. A no-op without glibc.
+void LimitMallocArenas(int max_arenas);
+
 }  // namespace kca

@@ -5,8 +5,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <latch>
 #include <string>
+#include <thread>
 #include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
@@ -53,6 +59,50 @@ TEST(ReleaseFreedMemoryTest, GivesFreedHeapPagesBackToTheSystem) {
   ASSERT_GT(before, 0);
   EXPECT_GT(before - after, 16 * 1024)
       << "VmRSS " << before << " kB before, " << after << " kB after";
+#endif
+}
+
+#if !defined(KCA_SANITIZER_ALLOCATOR) && defined(__GLIBC__)
+// The arenas glibc's malloc has, from malloc_info's report (one <heap nr="..."> per arena).
+int MallocArenas() {
+  char* report = nullptr;
+  std::size_t size = 0;
+  FILE* stream = open_memstream(&report, &size);
+  if (stream == nullptr) return -1;
+  malloc_info(0, stream);
+  std::fclose(stream);
+  int arenas = 0;
+  for (const char* at = report; (at = std::strstr(at, "<heap nr=")) != nullptr; ++at) ++arenas;
+  std::free(report);
+  return arenas;
+}
+#endif
+
+// Threads allocating at the same time get arenas of their own (here, without the cap, 3 arenas
+// for 8 threads); capped at one, they all share the main arena. CTest runs each test in a process
+// of its own, which starts with that one arena.
+TEST(LimitMallocArenasTest, ThreadsAllocatingAtOnceShareTheCappedArenas) {
+#if defined(KCA_SANITIZER_ALLOCATOR) || !defined(__GLIBC__)
+  GTEST_SKIP() << "glibc's malloc only (a sanitizer brings its own allocator)";
+#else
+  if (std::getenv("MALLOC_ARENA_MAX") != nullptr) GTEST_SKIP() << "MALLOC_ARENA_MAX is set";
+  const int before = MallocArenas();
+  ASSERT_GT(before, 0);
+  LimitMallocArenas(1);
+  constexpr int kThreads = 8;
+  std::latch all_started(kThreads);
+  std::latch all_allocated(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      all_started.arrive_and_wait();  // every thread's first allocation at the same time
+      void* block = std::malloc(1024);
+      all_allocated.arrive_and_wait();
+      std::free(block);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(MallocArenas(), before);
 #endif
 }
 
