@@ -402,44 +402,38 @@ class HttpIo final : public pplx::scheduler_interface {
 
   // pplx's default (linux_scheduler) posts onto the pool the same way, uncounted.
   void schedule(pplx::TaskProc_t proc, void* param) override {
-    Change(+1, 0);
+    Change(+1);
     boost::asio::post(crossplat::threadpool::shared_instance().service(), [this, proc, param] {
       proc(param);
-      Change(-1, 0);
+      Change(-1);
     });
   }
 
-  void StopBegan() { Change(0, +1); }
-  void StopEnded() { Change(0, -1); }
+  void StopBegan() { Change(+1); }
+  void StopEnded() { Change(-1); }
 
   // Until every stopped request is released and no continuation is queued, at most `limit`
   // (real time: this waits for the I/O thread, not for anything timed).
   void WaitIdle(std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     MutexLock lock(mutex_);
-    while ((stopped_ > 0 || queued_ > 0) &&
-           lock.WaitUntil(idle_, deadline) == std::cv_status::no_timeout) {
+    while (busy_.load() > 0 && lock.WaitUntil(idle_, deadline) == std::cv_status::no_timeout) {
     }
   }
 
  private:
   HttpIo() = default;
 
-  void Change(int queued, int stopped) {
-    bool idle = false;
-    {
-      MutexLock lock(mutex_);
-      queued_ += queued;
-      stopped_ += stopped;
-      idle = queued_ == 0 && stopped_ == 0;
-    }
-    if (idle) idle_.notify_all();
+  void Change(int delta) {
+    if (busy_.fetch_add(delta) + delta != 0) return;
+    MutexLock lock(mutex_);  // a waiter between its check and its wait gets this notify
+    idle_.notify_all();
   }
 
-  Mutex mutex_;
+  // Continuations posted and not yet run, plus stopped requests cpprestsdk has not released.
+  std::atomic<int> busy_{0};
+  Mutex mutex_;  // orders WaitIdle's check before the notify of the count's fall to zero
   std::condition_variable idle_;
-  int queued_ KCA_GUARDED_BY(mutex_) = 0;   // continuations posted, not yet run
-  int stopped_ KCA_GUARDED_BY(mutex_) = 0;  // stopped requests cpprestsdk has not released
 };
 
 // Ends a request on cpprestsdk's own I/O thread: a response body past its cap, or a request our
