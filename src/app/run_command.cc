@@ -1,6 +1,5 @@
 #include "run_command.h"
 
-#include <pplx/threadpool.h>
 #include <prometheus/exposer.h>
 #include <pthread.h>
 #include <signal.h>
@@ -26,9 +25,6 @@
 
 namespace kca {
 namespace {
-
-// One thread runs all HTTP I/O (TLS, reads, writes) for the API client, the watch and Events.
-constexpr std::size_t kHttpIoThreads = 1;
 
 constexpr int kExitStartupFailure = 1;
 
@@ -138,8 +134,10 @@ int RunController(RunOptions options) {
   SignalWaiter signals;              // before any library starts a thread
   // cpprestsdk's shared pool otherwise starts 40 threads, and every request and body chunk is
   // handed between them: on a 2-core node that costs more CPU than the I/O itself (measured in
-  // docs/benchmarks.md). Our calls block only on their own threads, never inside the pool.
-  crossplat::threadpool::initialize_with_threads(kHttpIoThreads);
+  // docs/benchmarks.md). Our calls block only on their own threads, never inside the pool. One
+  // thread runs all HTTP I/O (TLS, reads, writes) for the API client, the watch and Events, and
+  // lets a stopped watch close its connection at once (api_client.h).
+  kube::StartHttpIoThread();
 
   if (const Status status = FinishRunOptions(options); !status.ok()) {
     std::fprintf(stderr, "error: %s\n", status.message().c_str());

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <pplx/threadpool.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cerrno>
 #include <condition_variable>
@@ -35,6 +37,9 @@ namespace http = web::http;
 using BodyBuffer = concurrency::streams::streambuf<std::uint8_t>;
 
 constexpr std::size_t kReadChunk = 64 << 10;
+// How long ~HttpApiClient waits for cpprestsdk to finish with stopped requests: one step of its
+// I/O thread each, unless a stopped watch's stream outlives the client.
+constexpr std::chrono::milliseconds kStoppedRequestsDrainLimit{5000};
 
 struct BioDeleter {
   void operator()(BIO* bio) const { BIO_free(bio); }
@@ -373,27 +378,111 @@ struct Connections {
   http::client::http_client watches;
 };
 
+// cpprestsdk's shared I/O pool when StartHttpIoThread started it with one thread, and what that
+// thread still has to do for the requests we stopped. pplx posts every continuation onto the pool
+// as a bare pointer, so one still queued when the process exits is dropped with the pool unrun,
+// and what it holds (a request's context, connection, body buffer) is lost (LSan reports it):
+// this scheduler counts them, and ~HttpApiClient waits until none is queued and every stopped
+// request is released.
+class HttpIo final : public pplx::scheduler_interface {
+ public:
+  // Null when the pool is not ours (something used cpprestsdk before StartHttpIoThread).
+  static HttpIo* Instance() {
+    static HttpIo* const io = []() -> HttpIo* {
+      try {
+        crossplat::threadpool::initialize_with_threads(1);
+      } catch (const std::exception&) {
+        return nullptr;  // started before, with 40 threads or whatever its starter chose
+      }
+      auto* started = new HttpIo;  // never deleted: pplx and the I/O thread use it until exit
+      try {
+        pplx::set_ambient_scheduler(
+            std::shared_ptr<pplx::scheduler_interface>(started, [](pplx::scheduler_interface*) {}));
+      } catch (const std::exception&) {
+        // pplx ran a task before: its continuations go uncounted (one thread all the same).
+      }
+      return started;
+    }();
+    return io;
+  }
+
+  // pplx's default (linux_scheduler) posts onto the pool the same way, uncounted.
+  void schedule(pplx::TaskProc_t proc, void* param) override {
+    Change(+1);
+    boost::asio::post(crossplat::threadpool::shared_instance().service(), [this, proc, param] {
+      proc(param);
+      Change(-1);
+    });
+  }
+
+  void StopBegan() { Change(+1); }
+  void StopEnded() { Change(-1); }
+
+  // Until every stopped request is released and no continuation is queued, at most `limit`
+  // (real time: this waits for the I/O thread, not for anything timed).
+  void WaitIdle(std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    MutexLock lock(mutex_);
+    while (busy_.load() > 0 && lock.WaitUntil(idle_, deadline) == std::cv_status::no_timeout) {
+    }
+  }
+
+ private:
+  HttpIo() = default;
+
+  void Change(int delta) {
+    if (busy_.fetch_add(delta) + delta != 0) return;
+    MutexLock lock(mutex_);  // a waiter between its check and its wait gets this notify
+    idle_.notify_all();
+  }
+
+  // Continuations posted and not yet run, plus stopped requests cpprestsdk has not released.
+  std::atomic<int> busy_{0};
+  Mutex mutex_;  // orders WaitIdle's check before the notify of the count's fall to zero
+  std::condition_variable idle_;
+};
+
 // Ends a request on cpprestsdk's own I/O thread: a response body past its cap, or a request our
-// thread gave up on (a destroyed watch, a cancellation, a refused body). Its progress handler
-// runs there between two steps of the exchange (before the request body is written, after it,
-// after each read of the response), and throwing from it ends the request and closes the
-// connection right there. Cancelling through pplx (cancellation_token_source::cancel) instead
-// closes the socket from our thread while the I/O thread may be starting the next TLS read on
-// it: cpprestsdk's socket lock (asio_connection::m_socket_lock, Release/src/http/client/
+// thread gave up on (a destroyed watch, a cancellation, a refused body). Never from our thread:
+// cpprestsdk's socket lock (asio_connection::m_socket_lock, Release/src/http/client/
 // http_client_asio.cpp) covers its own calls, not the inner reads of the ssl::stream's composed
-// operation. That race crashed ABodyPastTheCapClosesTheConnection now and then, and TSan
-// reports it. The price: a stopped request with nothing arriving (an idle watch) keeps its
-// connection until the server next sends a byte or ends it, or the inactivity timeout.
+// operation, so a close from here (what cancellation_token_source::cancel does on the cancelling
+// thread) can meet an I/O thread starting the next TLS read. That race crashed
+// ABodyPastTheCapClosesTheConnection now and then, and TSan reports it.
+// Two ways, both on the I/O thread:
+// - When cpprestsdk's pool is one thread (StartHttpIoThread), Stop() posts the request's pplx
+//   cancellation onto it: cpprestsdk's cancellation callback closes the connection there, between
+//   two of its handlers, so the socket closes at once even with nothing arriving (an idle watch)
+//   and the pending read ends with operation_aborted.
+// - Always: the progress handler, which cpprestsdk calls on its I/O thread before the request
+//   body is written, after it, and after each read of the response, throws once stopped or past
+//   the cap, and cpprestsdk ends the request and closes the connection right there. With a pool
+//   of several threads this is the only way, and a stopped request with nothing arriving keeps
+//   its connection until the server next sends a byte or ends it, or the inactivity timeout.
 class IoThreadStop {
  public:
-  explicit IoThreadStop(std::uint64_t body_cap) : body_cap_(body_cap) {}
+  // `io`: null when cpprestsdk's pool is not our one thread.
+  IoThreadStop(std::uint64_t body_cap, HttpIo* io) : body_cap_(body_cap), io_(io) {}
+  ~IoThreadStop() {
+    if (io_ != nullptr && stopped_.load()) io_->StopEnded();
+  }
+  IoThreadStop(const IoThreadStop&) = delete;
+  IoThreadStop& operator=(const IoThreadStop&) = delete;
 
-  // End the request at its next step; from any thread.
-  void Stop() { stopped_.store(true); }
+  // End the request at once (one I/O thread) or at its next step; from any thread.
+  void Stop() {
+    if (stopped_.exchange(true) || io_ == nullptr) return;
+    io_->StopBegan();
+    boost::asio::post(crossplat::threadpool::shared_instance().service(),
+                      [source = source_] { source.cancel(); });
+  }
   bool body_cap_exceeded() const { return exceeded_.load(); }
 
-  // Installs the check on `message`; `stop` outlives the request inside cpprestsdk.
-  static void Install(http::http_request& message, const std::shared_ptr<IoThreadStop>& stop) {
+  // Sends `message` on `client` with this stop installed; `stop` outlives the request inside
+  // cpprestsdk (its progress handler holds it).
+  static pplx::task<http::http_response> Send(http::client::http_client& client,
+                                              http::http_request& message,
+                                              const std::shared_ptr<IoThreadStop>& stop) {
     message.set_progress_handler(
         [stop](http::message_direction::direction direction, utility::size64_t transferred) {
           if (stop->stopped_.load()) throw std::runtime_error("request stopped by its caller");
@@ -402,10 +491,14 @@ class IoThreadStop {
           stop->exceeded_.store(true);
           throw std::length_error("response body past its cap");
         });
+    if (stop->io_ == nullptr) return client.request(message);
+    return client.request(message, stop->source_.get_token());
   }
 
  private:
   const std::uint64_t body_cap_;
+  HttpIo* const io_;
+  const pplx::cancellation_token_source source_;  // cancelled only on the one I/O thread
   std::atomic<bool> stopped_{false};
   std::atomic<bool> exceeded_{false};
 };
@@ -536,9 +629,16 @@ class HttpApiClient final : public ApiClient {
         credentials_(std::move(credentials)),
         clock_(clock),
         bucket_(options_.qps, options_.burst, clock),
+        io_(HttpIo::Instance()),
         connections_(std::make_shared<Connections>(server_, ca_pem_, tls_,
                                                    config.client_certificate_pem,
                                                    config.client_key_pem, options_)) {}
+
+  // Returns once cpprestsdk's I/O thread has finished with the requests stopped so far (they end
+  // at its next step), so that a process exiting next leaves nothing of theirs queued (HttpIo).
+  ~HttpApiClient() override {
+    if (io_ != nullptr) io_->WaitIdle(kStoppedRequestsDrainLimit);
+  }
 
   ApiResult<nlohmann::json> Get(const std::string& path, const Cancellation* cancel) override {
     return Exchange({"get", http::methods::GET, path, nullptr, true, false}, cancel);
@@ -735,15 +835,15 @@ class HttpApiClient final : public ApiClient {
       open.connections = current->second;
       // A watch's stream has no total cap (HttpWatchStream caps each line); its error body has.
       open.stop = std::make_shared<IoThreadStop>(
-          call.watch ? std::numeric_limits<std::uint64_t>::max() : options_.max_response_bytes);
-      IoThreadStop::Install(message, open.stop);
+          call.watch ? std::numeric_limits<std::uint64_t>::max() : options_.max_response_bytes,
+          io_);
       int code = 0;
       std::string received;
       std::optional<ApiError> failure;
       try {
         auto& client = call.watch ? open.connections->watches : open.connections->requests;
-        // No pplx cancellation token: a cancelled wait stops the request on the I/O thread.
-        auto pending = client.request(message);
+        // A cancelled wait stops the request on the I/O thread (IoThreadStop).
+        auto pending = IoThreadStop::Send(client, message, open.stop);
         if (!AwaitUnlessCancelled(pending, cancel)) {
           open.stop->Stop();  // before the request body is written, when it has one
           if (options_.observer) options_.observer(call.verb, code);
@@ -831,11 +931,14 @@ class HttpApiClient final : public ApiClient {
   const std::unique_ptr<CredentialSource> credentials_;
   const Clock& clock_;  // times the rate limit and retry waits
   TokenBucket bucket_;
+  HttpIo* const io_;  // null: cpprestsdk's pool is not our one thread (IoThreadStop)
   Mutex connections_mutex_;
   std::shared_ptr<Connections> connections_ KCA_GUARDED_BY(connections_mutex_);  // never null
 };
 
 }  // namespace
+
+bool StartHttpIoThread() { return HttpIo::Instance() != nullptr; }
 
 Result<std::unique_ptr<ApiClient>> NewApiClient(const KubeConfig& config,
                                                 std::unique_ptr<CredentialSource> credentials,

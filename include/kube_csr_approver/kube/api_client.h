@@ -216,6 +216,14 @@ struct ApiClientOptions {
   RequestObserver observer;  // optional
 };
 
+// Starts cpprestsdk's shared I/O pool with one thread, unless something in the process used
+// cpprestsdk first (its pool then has 40 threads, or whatever its starter chose). True when the
+// pool is this one thread (started by this call or an earlier one): only then does a request
+// the client stops (a cancellation, a destroyed watch) close its connection at once; otherwise at
+// the connection's next read or write, which an idle watch may not see for minutes. NewApiClient
+// calls it; a program calls it first only to know the answer. Thread-safe.
+bool StartHttpIoThread();
+
 // An ApiClient for `config` over HTTPS (cpprestsdk). TLS trusts only config.ca_pem (or the system
 // store when it is empty) and verifies the server's name (tls_server_name, sent as the Host
 // header, else the URL's host). The client certificate is the one `credentials` currently

@@ -58,7 +58,7 @@ int EnvInt(const char* name, int fallback) {
 class FloodingWatchServer {
  public:
   // `events_per_connection` > 0: that many events, then silence until the client or Stop()
-  // ends the connection (an idle watch).
+  // ends the connection (an idle watch); < 0: no answer at all, only silence.
   explicit FloodingWatchServer(const emulator::KeyPair& serving, int events_per_connection = 0)
       : events_per_connection_(events_per_connection),
         context_(asio::ssl::context::tls_server),
@@ -80,6 +80,11 @@ class FloodingWatchServer {
   bool WaitUntilNoneOpen(std::chrono::seconds timeout) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [this] { return open_fds_.empty(); });
+  }
+  // Waits until `count` requests have been read in all; false at the deadline.
+  bool WaitUntilRequestsRead(int count, std::chrono::seconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return requests_read_ >= count; });
   }
   std::size_t open() {
     std::lock_guard lock(mutex_);
@@ -153,6 +158,12 @@ class FloodingWatchServer {
     asio::streambuf request;
     asio::read_until(tls, request, "\r\n\r\n", error);
     if (error) return;
+    {
+      std::lock_guard lock(mutex_);
+      ++requests_read_;
+      changed_.notify_all();
+    }
+    if (events_per_connection_ < 0) return WaitForHangUp(tls);
     asio::write(tls,
                 asio::buffer(std::string("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                          "Transfer-Encoding: chunked\r\n\r\n")),
@@ -161,9 +172,7 @@ class FloodingWatchServer {
     const int per_chunk = events_per_connection_ > 0 ? events_per_connection_ : 32;
     for (std::uint64_t version = 1; !error && sent < kMaxBytesPerConnection;) {
       if (events_per_connection_ > 0 && version > static_cast<std::uint64_t>(per_chunk)) {
-        char byte;
-        tls.read_some(asio::buffer(&byte, 1), error);  // until the client hangs up, or Stop()
-        return;
+        return WaitForHangUp(tls);
       }
       std::string events;
       for (int i = 0; i < per_chunk; ++i, ++version) {
@@ -178,6 +187,13 @@ class FloodingWatchServer {
     if (!error) asio::write(tls, asio::buffer(std::string("0\r\n\r\n")), error);
   }
 
+  // Until the client hangs up, or Stop().
+  static void WaitForHangUp(asio::ssl::stream<asio::ip::tcp::socket&>& tls) {
+    boost::system::error_code error;
+    char byte;
+    tls.read_some(asio::buffer(&byte, 1), error);
+  }
+
   const int events_per_connection_;
   asio::io_context io_;
   asio::ssl::context context_;
@@ -188,6 +204,7 @@ class FloodingWatchServer {
   std::condition_variable changed_;
   bool stopping_ = false;              // guarded by mutex_
   int accepted_ = 0;                   // guarded by mutex_
+  int requests_read_ = 0;              // guarded by mutex_
   std::set<int> open_fds_;             // guarded by mutex_
   std::list<Connection> connections_;  // guarded by mutex_ (until Stop joins them)
 };
@@ -237,6 +254,9 @@ class WatchCancellationStressTest : public ::testing::Test {
     ApiClientOptions options;
     options.max_attempts = 1;
     options.qps = 0;
+    // Far past every wait here: only the client's own stop may close a connection in a test.
+    options.request_timeout = std::chrono::seconds(600);
+    options.watch_inactivity_timeout = std::chrono::seconds(600);
     auto client = NewApiClient(config, NewCredentialSource(config, RealClock::Instance()),
                                RealClock::Instance(), options);
     ASSERT_TRUE(client.ok()) << client.error().message;
@@ -345,9 +365,10 @@ class IdleWatchTest : public WatchCancellationStressTest {
   IdleWatchTest() { events_per_connection_ = 3; }
 };
 
-// A reader blocked in Next() on a watch with nothing arriving (no read to stop on the I/O
-// thread) returns kCanceled at once when cancelled: the wait is abandoned, not the socket
-// closed. The connection then ends with the server (Stop() here), which the client survives.
+// A reader blocked in Next() on a watch with nothing arriving returns kCanceled at once when
+// cancelled: our thread abandons its wait and leaves the socket to cpprestsdk's I/O thread,
+// which closes it (AStoppedIdleWatchClosesItsConnectionAtOnce). Stopping the server after
+// that is survived too.
 TEST_F(IdleWatchTest, ACancelledIdleWatchReturnsAtOnce) {
   for (int i = 0; i < 20; ++i) {
     SCOPED_TRACE("iteration " + std::to_string(i));
@@ -378,6 +399,78 @@ TEST_F(IdleWatchTest, ACancelledIdleWatchReturnsAtOnce) {
   EXPECT_EQ(server_->accepted(), 20);
   server_->Stop();
   EXPECT_EQ(server_->open(), 0u);
+}
+
+// A stopped watch on which nothing arrives closes its connection at once, not when the server
+// next speaks or the inactivity timeout (600 s here) fires: cpprestsdk's one I/O thread closes
+// it (src/kube/http_api_client.cc, IoThreadStop). The server sees each connection end while the
+// stream still exists (cancelled) or right after it is dropped (never cancelled).
+TEST_F(IdleWatchTest, AStoppedIdleWatchClosesItsConnectionAtOnce) {
+  ASSERT_TRUE(StartHttpIoThread()) << "cpprestsdk's pool was started before the client";
+  for (int i = 0; i < 10; ++i) {
+    SCOPED_TRACE("iteration " + std::to_string(i));
+    const bool cancelled = i % 2 == 0;
+    Cancellation cancel;
+    auto stream = client_->Watch(kWatchPath, WatchOptions{}, cancelled ? &cancel : nullptr);
+    ASSERT_TRUE(stream.ok()) << stream.error().message;
+    if (cancelled) {
+      ReaderLog log;
+      std::thread reader([&] { ReadUntilTheEnd(**stream, log); });
+      bool idle = false;
+      {
+        std::unique_lock lock(log.mutex);
+        idle = log.changed.wait_for(lock, std::chrono::seconds(30), [&] {
+          return log.events == 3 || log.finished;
+        }) && !log.finished;
+      }
+      cancel.Cancel();
+      reader.join();  // at once: ACancelledIdleWatchReturnsAtOnce
+      ASSERT_TRUE(idle) << "the watch never reached its 3 events, or ended first";
+      ASSERT_TRUE(log.error.has_value());
+      EXPECT_EQ(log.error->code, ApiErrorCode::kCanceled) << log.error->message;
+    } else {
+      for (int e = 0; e < 3; ++e) {
+        auto next = (*stream)->Next();
+        ASSERT_TRUE(next.ok() && next->has_value());
+      }
+      stream->reset();
+    }
+    ASSERT_TRUE(server_->WaitUntilNoneOpen(std::chrono::seconds(30)))
+        << (cancelled ? "a cancelled" : "a dropped") << " idle watch kept its connection open";
+  }
+  EXPECT_EQ(server_->accepted(), 10);
+}
+
+class SilentServerTest : public WatchCancellationStressTest {
+ protected:
+  SilentServerTest() { events_per_connection_ = -1; }
+};
+
+// A request cancelled while it waits for an answer that never comes closes its connection at
+// once, rather than at the request timeout (600 s here).
+TEST_F(SilentServerTest, ARequestCancelledAwaitingItsAnswerClosesItsConnectionAtOnce) {
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE("iteration " + std::to_string(i));
+    Cancellation cancel;
+    std::optional<ApiError> error;
+    std::thread caller([&] {
+      if (i % 2 == 0) {
+        auto got = client_->Get(kWatchPath, &cancel);
+        if (!got.ok()) error = got.error();
+      } else {
+        auto watch = client_->Watch(kWatchPath, WatchOptions{}, &cancel);
+        if (!watch.ok()) error = watch.error();
+      }
+    });
+    const bool read = server_->WaitUntilRequestsRead(i + 1, std::chrono::seconds(30));
+    cancel.Cancel();
+    caller.join();
+    ASSERT_TRUE(read) << "the request never reached the server";
+    ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->code, ApiErrorCode::kCanceled) << error->message;
+    ASSERT_TRUE(server_->WaitUntilNoneOpen(std::chrono::seconds(30)))
+        << "a request cancelled before its answer kept its connection open";
+  }
 }
 
 }  // namespace
