@@ -310,14 +310,17 @@ TEST_F(E2eTest, ThrottlingAndServerErrorsNeverTurnIntoDenials) {
   for (int i = 0; i < 5; ++i) CreateCsr(AliceClient("alice-flaky-" + std::to_string(i)));
   CreateCsr(SeedEscalation("seed-flaky"));
   // From here on, every client of the API server (this test's included) sees the faults.
-  SetFaults({{"throttleNextRequests", 4}, {"retryAfterSeconds", 1}, {"errorFraction", 0.5},
+  // A write gets one attempt and then waits in the queue, 0.5 s doubling: at half the requests
+  // failing, one CSR in 32 met 5 failures in a row (31 s of backoff), too close to a 60 s wait
+  // under the sanitizers. At 30 %, 7 in a row (63 s) is 1 in 4 600, and the wait is 120 s.
+  SetFaults({{"throttleNextRequests", 4}, {"retryAfterSeconds", 1}, {"errorFraction", 0.3},
              {"errorCode", 503}});
   auto approver = StartApprover(kClusterPolicy);
   ASSERT_TRUE(approver);
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(WaitForDecision("alice-flaky-" + std::to_string(i), seconds(60)), "Approved");
+    EXPECT_EQ(WaitForDecision("alice-flaky-" + std::to_string(i), seconds(120)), "Approved");
   }
-  EXPECT_EQ(WaitForDecision("seed-flaky", seconds(60)), "Denied");
+  EXPECT_EQ(WaitForDecision("seed-flaky", seconds(120)), "Denied");
   double faults_seen = 0;
   for (const char* code : {"429", "503"}) {
     for (const char* verb : {"list", "watch", "patch"}) {
@@ -526,8 +529,13 @@ TEST_F(E2eTest, ASecondSignalExitsAtOnce) {
   StartEmulator();
   auto approver = StartApprover(kClusterPolicy);
   ASSERT_NE(approver, nullptr);
+  // Both signals reach a stopped process, so the second is pending before the first is taken:
+  // sent one after the other to a running one, an idle shutdown can end in between (this test
+  // was once descheduled between its two kill() calls, and the approver exited 0).
+  ASSERT_EQ(::kill(approver->pid(), SIGSTOP), 0);
   ASSERT_EQ(::kill(approver->pid(), SIGINT), 0);
   ASSERT_EQ(::kill(approver->pid(), SIGTERM), 0);
+  ASSERT_EQ(::kill(approver->pid(), SIGCONT), 0);
   auto status = approver->Wait(seconds(20));
   ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_EQ(*status, 128 + SIGTERM) << approver->LogText();
