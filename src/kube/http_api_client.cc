@@ -363,6 +363,10 @@ struct Connections {
     http::client::http_client_config config;
     config.set_timeout(timeout);
     config.set_validate_certificates(true);
+    // cpprestsdk follows up to 10 redirects of a GET by default, to any https URL, with every
+    // header copied (the bearer token too). An API server has no reason to redirect us: its 3xx
+    // is an error to report, not a place to send credentials.
+    config.set_max_redirects(0);
     // By value: the callback may outlive this object inside cpprestsdk's connection pool.
     config.set_ssl_context_callback(
         [ca_pem, cert = cert_pem, key = key_pem, peer = tls](boost::asio::ssl::context& context) {

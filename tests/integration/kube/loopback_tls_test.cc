@@ -260,6 +260,26 @@ TEST_F(LoopbackTlsTest, AnAnnouncedOversizedBodyIsRefusedBeforeReadingIt) {
   EXPECT_LT(server_->flooded(), 32u << 20);
 }
 
+// A redirect is reported, not followed: cpprestsdk would otherwise send the request again, with
+// its Authorization header, to wherever Location points (here a port where nothing listens, so a
+// followed redirect shows up as a refused connection to it).
+TEST_F(LoopbackTlsTest, ARedirectIsAnErrorAndIsNotFollowed) {
+  int elsewhere_port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor closed(io, {asio::ip::make_address("127.0.0.1"), 0});
+    elsewhere_port = closed.local_endpoint().port();
+  }  // nothing listens there any more
+  server_->Serve("HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:" +
+                     std::to_string(elsewhere_port) + "/stolen\r\nContent-Length: 0\r\n\r\n",
+                 "");
+  auto result = Client("")->Get("/api");
+  server_->Join();
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().code, ApiErrorCode::kConnectionFailed) << result.error().message;
+  EXPECT_THAT(result.error().message, HasSubstr("302"));
+}
+
 TEST_F(LoopbackTlsTest, ConnectionRefusedNamesTheAddress) {
   const int port = server_->port();
   server_.reset();  // nothing listens there any more
