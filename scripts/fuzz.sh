@@ -8,7 +8,8 @@
 #
 #   FUZZ_SECONDS=60 scripts/fuzz.sh                # CI: 60 s per target, 2 at a time (defaults)
 #   FUZZ_SECONDS=10 scripts/fuzz.sh fuzz_glob      # one target, shorter, for local runs
-#   FUZZ_SECONDS=3600 FUZZ_SEED=0 scripts/fuzz.sh  # the long run docs/reliability.md records
+#   FUZZ_SECONDS=300 FUZZ_JOBS=1 FUZZ_SEED=0 scripts/fuzz.sh  # the hour docs/reliability.md records
+#   FUZZ_SECONDS=3600 FUZZ_JOBS=1 FUZZ_SEED=0 scripts/fuzz.sh # 12 hours: not run yet
 #
 # FUZZ_SEED (default 1) fixes libFuzzer's mutation order, so a finding in a CI run can be
 # reproduced from the same commit; FUZZ_SEED=0 takes a random seed each run (long local runs).
