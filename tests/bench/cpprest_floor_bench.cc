@@ -31,12 +31,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
 #include "csr_factory.h"
 #include "emulator_process.h"
 #include "https_client.h"
 
 namespace {
 
+using kca::bench::CsrObject;
+using kca::bench::Flag;
 using kca::emulator::Credentials;
 using kca::emulator::EmulatorProcess;
 using kca::emulator::HttpsClient;
@@ -44,13 +47,6 @@ using nlohmann::json;
 namespace http = web::http;
 
 constexpr char kCsrs[] = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
-
-int Flag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
-}
 
 double CpuSeconds() {
   rusage usage{};
@@ -64,20 +60,6 @@ struct Pending {
   std::string uid;
   std::string resource_version;
 };
-
-// The controller benchmark's CSR: a P-256 client request whose subject names it.
-json CsrObject(const std::string& name) {
-  kca::testing::RequestSpec spec;
-  spec.subject = {{"CN", name}};
-  spec.key = kca::testing::KeySpec::Ecdsa("P-256");
-  return {{"apiVersion", "certificates.k8s.io/v1"},
-          {"kind", "CertificateSigningRequest"},
-          {"metadata", {{"name", name}}},
-          {"spec",
-           {{"request", kca::testing::Base64Encode(kca::testing::MakeRequestPem(spec))},
-            {"signerName", "kubernetes.io/kube-apiserver-client"},
-            {"usages", {"digital signature", "key encipherment", "client auth"}}}}};
-}
 
 // Creates `count` pending CSRs with `threads` admin clients: their uid and resourceVersion.
 std::vector<Pending> CreateCsrs(int count, int threads, uint16_t port, const Credentials& admin) {

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "../bench_support.h"
 #include "approver_process.h"
 #include "csr_factory.h"
 #include "emulator_process.h"
@@ -35,6 +36,9 @@
 
 namespace {
 
+using kca::bench::CsrObject;
+using kca::bench::Flag;
+using kca::bench::kPolicy;
 using kca::e2e::ApproverProcess;
 using kca::emulator::Credentials;
 using kca::emulator::EmulatorProcess;
@@ -45,42 +49,7 @@ using Clock = std::chrono::steady_clock;
 constexpr char kCsrs[] = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 constexpr char kApproverUser[] = "system:serviceaccount:kube-system:kube-csr-approver";
 
-// Every bench-* CSR passes: one rule, approve. Dry run keeps them pending for phase 3.
-constexpr char kPolicy[] = R"(apiVersion: csr.approver.io/v1
-kind: ApprovalPolicy
-defaultAction: log
-rules:
-  - name: bench-clients
-    selector:
-      signerNames: [kubernetes.io/kube-apiserver-client]
-    allowed:
-      commonName: "bench-*"
-      usages: [digital signature, key encipherment, client auth]
-    action: approve
-)";
-
-int Flag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
-}
-
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// One CSR object; the key is cached (generation is slow), the subject makes each request unique.
-json CsrObject(const std::string& name) {
-  kca::testing::RequestSpec spec;
-  spec.subject = {{"CN", name}};
-  spec.key = kca::testing::KeySpec::Ecdsa("P-256");
-  return {{"apiVersion", "certificates.k8s.io/v1"},
-          {"kind", "CertificateSigningRequest"},
-          {"metadata", {{"name", name}}},
-          {"spec",
-           {{"request", kca::testing::Base64Encode(kca::testing::MakeRequestPem(spec))},
-            {"signerName", "kubernetes.io/kube-apiserver-client"},
-            {"usages", {"digital signature", "key encipherment", "client auth"}}}}};
-}
 
 // Creates `prefix`-0 … `prefix`-(count-1) with `threads` admin clients; returns how many failed.
 int CreateCsrs(const std::string& prefix, int count, int threads, uint16_t port,

@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "../bench_support.h"
 #include "csr_factory.h"
 #include "emulator_process.h"
 #include "https_client.h"
@@ -34,6 +35,9 @@
 
 namespace {
 
+using kca::bench::CsrObject;
+using kca::bench::Flag;
+using kca::bench::kPolicy;
 using kca::emulator::Credentials;
 using kca::emulator::EmulatorProcess;
 using kca::emulator::HttpsClient;
@@ -41,26 +45,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr char kCsrs[] = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
-
-constexpr char kPolicy[] = R"(apiVersion: csr.approver.io/v1
-kind: ApprovalPolicy
-defaultAction: log
-rules:
-  - name: bench-clients
-    selector:
-      signerNames: [kubernetes.io/kube-apiserver-client]
-    allowed:
-      commonName: "bench-*"
-      usages: [digital signature, key encipherment, client auth]
-    action: approve
-)";
-
-int Flag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
-}
 
 template <typename Condition>
 bool WaitUntil(Condition condition, std::chrono::seconds timeout = 120s) {
@@ -122,19 +106,6 @@ double CounterSum(const prometheus::Registry& registry, const std::string& famil
     for (const auto& metric : f.metric) sum += metric.counter.value;
   }
   return sum;
-}
-
-json CsrObject(const std::string& name) {
-  kca::testing::RequestSpec spec;
-  spec.subject = {{"CN", name}};
-  spec.key = kca::testing::KeySpec::Ecdsa("P-256");
-  return {{"apiVersion", "certificates.k8s.io/v1"},
-          {"kind", "CertificateSigningRequest"},
-          {"metadata", {{"name", name}}},
-          {"spec",
-           {{"request", kca::testing::Base64Encode(kca::testing::MakeRequestPem(spec))},
-            {"signerName", "kubernetes.io/kube-apiserver-client"},
-            {"usages", {"digital signature", "key encipherment", "client auth"}}}}};
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "../bench_support.h"
 #include "approver_process.h"
 #include "emulator_process.h"
 
@@ -38,28 +39,10 @@ extern char** environ;
 
 namespace {
 
+using kca::bench::Flag;
+using kca::bench::kPolicy;
 using kca::e2e::ApproverProcess;
 using kca::emulator::EmulatorProcess;
-
-constexpr char kPolicy[] = R"(apiVersion: csr.approver.io/v1
-kind: ApprovalPolicy
-defaultAction: log
-rules:
-  - name: bench-clients
-    selector:
-      signerNames: [kubernetes.io/kube-apiserver-client]
-    allowed:
-      commonName: "bench-*"
-      usages: [digital signature, key encipherment, client auth]
-    action: approve
-)";
-
-int Flag(int argc, char** argv, const char* name, int fallback) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], name) == 0) return std::atoi(argv[i + 1]);
-  }
-  return fallback;
-}
 
 struct Footprint {
   long rss_kib = 0, file_kib = 0, anon_kib = 0, pss_kib = 0;
